@@ -1,0 +1,221 @@
+package io.sluice.core.config;
+
+import io.sluice.core.routing.ShardRouter;
+
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The one typed configuration of every Sluice job and tool, built from a {@link RawConfig}. Each
+ * section is a small immutable record; the whole object is {@link Serializable} so jobs can hand it
+ * to their operators. Keys, defaults and meaning are listed in the README ("Configuration").
+ */
+public record SluiceConfig(
+        Kafka kafka,
+        Registry registry,
+        Shards shards,
+        Routing routing,
+        Subscriptions subscriptions,
+        Generator generator) implements Serializable {
+
+    /** Short command-line names for the most used keys. */
+    public static final Map<String, String> ALIASES = Map.ofEntries(
+            Map.entry("bootstrap", "kafka.bootstrap"),
+            Map.entry("registry", "registry.url"),
+            Map.entry("shard-urls", "shards.urls"),
+            Map.entry("partitions", "kafka.partitions"),
+            Map.entry("rate", "generator.rate"),
+            Map.entry("apps", "generator.apps"),
+            Map.entry("users", "generator.users"),
+            Map.entry("seed", "generator.seed"));
+
+    public static SluiceConfig fromArgs(String[] args) {
+        RawConfig raw = RawConfig.fromArgs(args, System.getenv(), ALIASES);
+        SluiceConfig config = from(raw);
+        raw.rejectUnread();
+        return config;
+    }
+
+    /** Reads every section; call {@link RawConfig#rejectUnread()} afterwards when no other reader shares {@code raw}. */
+    public static SluiceConfig from(RawConfig raw) {
+        raw.allowPrefix("kafka.properties.");
+        Shards shards = Shards.from(raw);
+        return new SluiceConfig(
+                Kafka.from(raw), Registry.from(raw), shards, Routing.from(raw, shards.list().size()),
+                Subscriptions.from(raw), Generator.from(raw));
+    }
+
+    public ShardRouter router() {
+        return routing.router();
+    }
+
+    /** Kafka connection, topic names and client settings. */
+    public record Kafka(
+            String bootstrap,
+            int partitions,
+            String userEventsTopic,
+            String subscriptionUpdatesTopic,
+            String campaignsTopic,
+            String pushQueueTopic,
+            String deadLettersTopic,
+            String groupPrefix,
+            long transactionTimeoutMs,
+            Map<String, String> clientProperties) implements Serializable {
+
+        static Kafka from(RawConfig raw) {
+            return new Kafka(
+                    raw.required("kafka.bootstrap", "the Kafka bootstrap servers, host:port[,host:port]"),
+                    raw.integer("kafka.partitions", 12, 1, 100_000),
+                    topic(raw, "user-events"),
+                    topic(raw, "subscription-updates"),
+                    topic(raw, "campaigns"),
+                    topic(raw, "push-queue"),
+                    topic(raw, "dead-letters"),
+                    raw.string("kafka.group-prefix", "sluice"),
+                    // must stay <= the broker's transaction.max.timeout.ms (default 15 min)
+                    raw.durationMs("kafka.transaction-timeout", 600_000, 1_000, 900_000),
+                    Map.copyOf(raw.subtree("kafka.properties")));
+        }
+
+        private static String topic(RawConfig raw, String name) {
+            String key = "kafka.topics." + name;
+            String v = raw.string(key, name);
+            if (!v.matches("[a-zA-Z0-9._-]{1,249}")) {
+                throw raw.invalid(key, v, "a Kafka topic name: 1 to 249 of letters, digits, '.', '_' and '-'");
+            }
+            return v;
+        }
+
+        public List<String> allTopics() {
+            return List.of(userEventsTopic, subscriptionUpdatesTopic, campaignsTopic, pushQueueTopic, deadLettersTopic);
+        }
+    }
+
+    /** The Confluent-compatible schema registry the Avro topics use. */
+    public record Registry(String url) implements Serializable {
+        static Registry from(RawConfig raw) {
+            String url = raw.required("registry.url", "the schema registry URL, e.g. http://registry:8081");
+            if (!url.matches("https?://.+")) {
+                throw raw.invalid("registry.url", url, "an http:// or https:// URL");
+            }
+            return new Registry(url.replaceAll("/+$", ""));
+        }
+    }
+
+    /** One Postgres shard; the password comes from configuration or the environment, never code. */
+    public record Shard(int index, String jdbcUrl, String user, String password) implements Serializable {
+        @Override
+        public String toString() {
+            return "Shard[" + index + ", " + jdbcUrl + ", user=" + user + ", password=" + (password == null ? "none" : "***") + "]";
+        }
+    }
+
+    /** The Postgres shards, in bucket-map order, and the connections each may use. */
+    public record Shards(List<Shard> list, int maxConnections) implements Serializable {
+        static Shards from(RawConfig raw) {
+            List<String> urls = raw.list("shards.urls");
+            if (urls.isEmpty()) {
+                throw new ConfigException("config key 'shards.urls' is missing: expected a comma-separated list of shard JDBC URLs"
+                        + " (jdbc:postgresql://host:5432/db), e.g. --shard-urls url0,url1 or " + RawConfig.envName("shards.urls"));
+            }
+            String user = raw.string("shards.user", "sluice");
+            String password = raw.string("shards.password", null);
+            List<Shard> list = new ArrayList<>();
+            for (int i = 0; i < urls.size(); i++) {
+                String url = urls.get(i);
+                if (!url.startsWith("jdbc:postgresql://")) {
+                    throw raw.invalid("shards.urls", url, "JDBC URLs starting with jdbc:postgresql:// (entry " + i + ")");
+                }
+                list.add(new Shard(i, url, raw.string("shards." + i + ".user", user), raw.string("shards." + i + ".password", password)));
+            }
+            return new Shards(List.copyOf(list), raw.integer("shards.max-connections", 2, 1, 64));
+        }
+    }
+
+    /**
+     * The app -> bucket -> shard rule: {@code buckets} fixed buckets by CRC-32 of the app id, and a
+     * bucket -> shard table ({@code routing.bucket-map}: {@code 0-511:0,512-1023:1}); default even ranges.
+     */
+    public record Routing(int buckets, int[] bucketToShard) implements Serializable {
+        static Routing from(RawConfig raw, int shardCount) {
+            int buckets = raw.integer("routing.buckets", 1024, 1, 1 << 20);
+            String spec = raw.string("routing.bucket-map", null);
+            int[] map = spec == null
+                    ? ShardRouter.evenRanges(buckets, shardCount)
+                    : raw.parsed("routing.bucket-map", null,
+                            "ranges covering buckets 0.." + (buckets - 1) + " exactly once, each 'from-to:shard' with shard < " + shardCount,
+                            s -> ShardRouter.parseBucketMap(s, buckets, shardCount));
+            return new Routing(buckets, map);
+        }
+
+        public ShardRouter router() {
+            return new ShardRouter(bucketToShard);
+        }
+    }
+
+    /** The subscription upsert job. */
+    public record Subscriptions(
+            long flushIntervalMs,
+            int flushMaxRows,
+            int maxKeyBytes,
+            int maxValueBytes,
+            int parallelism) implements Serializable {
+        static Subscriptions from(RawConfig raw) {
+            return new Subscriptions(
+                    raw.durationMs("subscriptions.flush-interval", 200, 10, 600_000),
+                    raw.integer("subscriptions.flush-max-rows", 2000, 1, 1_000_000),
+                    raw.integer("subscriptions.max-key-bytes", 256, 1, 1 << 20),
+                    raw.integer("subscriptions.max-value-bytes", 4096, 1, 1 << 24),
+                    raw.integer("subscriptions.parallelism", 0, 0, 4096));
+        }
+    }
+
+    /**
+     * The load generator (local command, tests and benchmarks): {@code rate} records/s across
+     * user-events and subscription-updates ({@code updateFraction} of them updates), Zipf-skewed apps,
+     * users and subscriptions; {@code count} > 0 makes a bounded run; {@code epochMs} 0 means "now".
+     */
+    public record Generator(
+            double rate,
+            long count,
+            int apps,
+            int users,
+            int subscriptionsPerApp,
+            int campaigns,
+            double updateFraction,
+            long seed,
+            long epochMs,
+            double zipfExponent,
+            double malformedFraction,
+            double outOfOrderFraction,
+            long outOfOrderMaxMs,
+            double lateFraction,
+            long lateByMs,
+            boolean hotKey,
+            double hotKeyFraction,
+            String oracleFile) implements Serializable {
+        static Generator from(RawConfig raw) {
+            return new Generator(
+                    raw.decimal("generator.rate", 1000, 0.1, 10_000_000),
+                    raw.longValue("generator.count", 0, 0, Long.MAX_VALUE),
+                    raw.integer("generator.apps", 50, 1, 10_000_000),
+                    raw.integer("generator.users", 10_000, 1, 1_000_000_000),
+                    raw.integer("generator.subscriptions-per-app", 2_000, 1, 100_000_000),
+                    raw.integer("generator.campaigns", 5, 0, 10_000),
+                    raw.decimal("generator.update-fraction", 0.5, 0, 1),
+                    raw.longValue("generator.seed", 42, Long.MIN_VALUE, Long.MAX_VALUE),
+                    raw.longValue("generator.epoch-ms", 0, 0, Long.MAX_VALUE),
+                    raw.decimal("generator.zipf-exponent", 1.1, 0, 5),
+                    raw.decimal("generator.malformed-fraction", 0, 0, 1),
+                    raw.decimal("generator.out-of-order-fraction", 0, 0, 1),
+                    raw.durationMs("generator.out-of-order-max", 5_000, 0, 86_400_000),
+                    raw.decimal("generator.late-fraction", 0, 0, 1),
+                    raw.durationMs("generator.late-by", 600_000, 0, 86_400_000),
+                    raw.bool("generator.hot-key", false),
+                    raw.decimal("generator.hot-key-fraction", 0.2, 0, 1),
+                    raw.string("generator.oracle-file", null));
+        }
+    }
+}

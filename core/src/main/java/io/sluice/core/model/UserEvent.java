@@ -1,0 +1,10 @@
+package io.sluice.core.model;
+
+import java.util.Map;
+
+/** One thing a user did ({@code user-events}, key {@code app_id:user_id}). {@code value} and {@code properties} may be null. */
+public record UserEvent(String appId, String userId, String name, long occurredAt, Double value, Map<String, String> properties) {
+    public String key() {
+        return appId + ":" + userId;
+    }
+}

@@ -1,0 +1,16 @@
+package io.sluice.jobs;
+
+import io.sluice.core.config.SluiceConfig;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+
+/**
+ * A Sluice job as the launchers see it: the local command, the benchmark and the tests build every
+ * job through this, the shaded jar's {@code main()} methods too, so wiring lives in one place.
+ */
+public interface SluiceJob {
+    /** Short stable name: Flink job name suffix, consumer group suffix, progress-table key. */
+    String name();
+
+    /** Adds the job's real sources, operators and sinks to {@code env}. */
+    void build(StreamExecutionEnvironment env, SluiceConfig config) throws Exception;
+}

@@ -1,0 +1,18 @@
+package io.sluice.udfs;
+
+import io.sluice.core.routing.ShardRouter;
+import org.apache.flink.table.functions.ScalarFunction;
+
+/** {@code BUCKET_OF(app_id [, buckets])}: the routing bucket of an app, by the jobs' {@link ShardRouter} (default 1024 buckets). */
+public class BucketOf extends ScalarFunction {
+    public Integer eval(String appId) {
+        return eval(appId, 1024);
+    }
+
+    public Integer eval(String appId, Integer buckets) {
+        if (appId == null || buckets == null) {
+            return null;
+        }
+        return ShardRouter.bucketOf(appId, buckets);
+    }
+}
