@@ -8,6 +8,6 @@ public final class SluiceJobs {
     }
 
     public static List<SluiceJob> all() {
-        return List.of();
+        return List.of(new io.sluice.jobs.subscriptions.SubscriptionJob());
     }
 }

@@ -1,0 +1,40 @@
+package io.sluice.jobs.common;
+
+import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
+import org.apache.kafka.clients.producer.ProducerRecord;
+
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Writes a {@link DeadLetter} with its original key and value bytes, and headers
+ * {@code sluice.source.topic}, {@code sluice.source.partition}, {@code sluice.source.offset},
+ * {@code sluice.stage} and {@code sluice.reason}.
+ */
+public final class DeadLetterSerializer implements KafkaRecordSerializationSchema<DeadLetter> {
+    public static final String TOPIC = "sluice.source.topic";
+    public static final String PARTITION = "sluice.source.partition";
+    public static final String OFFSET = "sluice.source.offset";
+    public static final String STAGE = "sluice.stage";
+    public static final String REASON = "sluice.reason";
+
+    private final String topic;
+
+    public DeadLetterSerializer(String topic) {
+        this.topic = topic;
+    }
+
+    @Override
+    public ProducerRecord<byte[], byte[]> serialize(DeadLetter d, KafkaSinkContext context, Long timestamp) {
+        ProducerRecord<byte[], byte[]> r = new ProducerRecord<>(topic, null, timestamp, d.key(), d.value());
+        r.headers().add(TOPIC, utf8(d.sourceTopic()));
+        r.headers().add(PARTITION, utf8(Integer.toString(d.partition())));
+        r.headers().add(OFFSET, utf8(Long.toString(d.offset())));
+        r.headers().add(STAGE, utf8(d.stage()));
+        r.headers().add(REASON, utf8(d.reason()));
+        return r;
+    }
+
+    private static byte[] utf8(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+}

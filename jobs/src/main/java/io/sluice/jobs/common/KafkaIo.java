@@ -1,0 +1,54 @@
+package io.sluice.jobs.common;
+
+import io.sluice.core.config.SluiceConfig;
+import org.apache.flink.connector.base.DeliveryGuarantee;
+import org.apache.flink.connector.kafka.sink.KafkaSink;
+import org.apache.flink.connector.kafka.source.KafkaSource;
+import org.apache.flink.connector.kafka.source.KafkaSourceBuilder;
+import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
+import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
+import org.apache.kafka.clients.consumer.OffsetResetStrategy;
+
+import java.util.Properties;
+
+/** The Kafka sources and sinks every job builds the same way from {@link SluiceConfig}. */
+public final class KafkaIo {
+    private KafkaIo() {
+    }
+
+    public static Properties clientProperties(SluiceConfig config) {
+        Properties p = new Properties();
+        p.putAll(config.kafka().clientProperties());
+        return p;
+    }
+
+    /**
+     * A source for {@code topic} in consumer group {@code <group-prefix>-<job>} (offsets committed on
+     * checkpoints, so message lag is visible to Kafka tools); starts from the committed offsets, or the
+     * earliest when there are none. {@code bounded} stops at the offsets that exist at start (tests, benchmarks).
+     */
+    public static <T> KafkaSource<T> source(SluiceConfig config, String job, String topic, KafkaRecordDeserializationSchema<T> deserializer, boolean bounded) {
+        KafkaSourceBuilder<T> b = KafkaSource.<T>builder()
+                .setBootstrapServers(config.kafka().bootstrap())
+                .setTopics(topic)
+                .setGroupId(config.kafka().groupPrefix() + "-" + job)
+                .setStartingOffsets(OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST))
+                .setDeserializer(deserializer)
+                .setProperties(clientProperties(config))
+                .setProperty("partition.discovery.interval.ms", "60000");
+        if (bounded) {
+            b.setBounded(OffsetsInitializer.latest());
+        }
+        return b.build();
+    }
+
+    /** The dead-letter sink; at-least-once, so a dead letter is never lost (a restart may repeat one). */
+    public static KafkaSink<DeadLetter> deadLetterSink(SluiceConfig config) {
+        return KafkaSink.<DeadLetter>builder()
+                .setBootstrapServers(config.kafka().bootstrap())
+                .setKafkaProducerConfig(clientProperties(config))
+                .setRecordSerializer(new DeadLetterSerializer(config.kafka().deadLettersTopic()))
+                .setDeliveryGuarantee(DeliveryGuarantee.AT_LEAST_ONCE)
+                .build();
+    }
+}

@@ -1,0 +1,80 @@
+package io.sluice.jobs.subscriptions;
+
+import io.sluice.core.avro.RegistryDecoder;
+import io.sluice.core.avro.SluiceAvro;
+import io.sluice.core.config.SluiceConfig;
+import io.sluice.core.model.SubscriptionUpdate;
+import io.sluice.jobs.SluiceJob;
+import io.sluice.jobs.common.DeadLetter;
+import io.sluice.jobs.common.Decoded;
+import io.sluice.jobs.common.DecodingDeserializer;
+import io.sluice.jobs.common.KafkaIo;
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.typeinfo.TypeHint;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.connector.sink2.Sink;
+import org.apache.flink.api.connector.source.Source;
+import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+
+/**
+ * Ordered subscription upserts. In: {@code subscription-updates} (key {@code app_id}). Out: rows in
+ * {@code subscriptions} on each app's shard, in offset order per subscription, hot keys coalesced;
+ * bad records to the dead-letter topic. Config: {@code subscriptions.*}, {@code shards.*},
+ * {@code routing.*}, {@code kafka.*}, {@code registry.url}.
+ *
+ * <pre>
+ * source ──► validate ──keyBy(app, subscription)──► coalesce ──forward──► upsert into shards
+ *               └─► dead letters
+ * </pre>
+ *
+ * Submit: {@code flink run -c io.sluice.jobs.subscriptions.SubscriptionJob jobs/target/sluice-jobs.jar --config sluice.yaml}.
+ */
+public final class SubscriptionJob implements SluiceJob {
+    public static final String NAME = "subscriptions";
+
+    public static void main(String[] args) throws Exception {
+        SluiceConfig config = SluiceConfig.fromArgs(args);
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        new SubscriptionJob().build(env, config);
+        env.execute("sluice-" + NAME);
+    }
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    @Override
+    public void build(StreamExecutionEnvironment env, SluiceConfig config) {
+        defineWorkflow(env, config, source(config, false), new ShardedUpsertSink(config, NAME), KafkaIo.deadLetterSink(config));
+    }
+
+    public static Source<Decoded<SubscriptionUpdate>, ?, ?> source(SluiceConfig config, boolean bounded) {
+        TypeInformation<Decoded<SubscriptionUpdate>> type = TypeInformation.of(new TypeHint<>() {
+        });
+        var deserializer = new DecodingDeserializer<>(new RegistryDecoder<>(SluiceAvro.SUBSCRIPTION_UPDATE, config.registry().url()), type);
+        return KafkaIo.source(config, NAME, config.kafka().subscriptionUpdatesTopic(), deserializer, bounded);
+    }
+
+    /** The pipeline, apart from the real sources and sinks so tests can pass their own. */
+    public static void defineWorkflow(StreamExecutionEnvironment env, SluiceConfig config, Source<Decoded<SubscriptionUpdate>, ?, ?> source,
+                                      Sink<SubscriptionDelta> rows, Sink<DeadLetter> deadLetters) {
+        SluiceConfig.Subscriptions s = config.subscriptions();
+        if (s.parallelism() > 0) {
+            env.setParallelism(s.parallelism());
+        }
+        SingleOutputStreamOperator<SubscriptionDelta> valid = env
+                .fromSource(source, WatermarkStrategy.noWatermarks(), "subscription-updates")
+                .uid("subscription-updates-source")
+                .process(new ValidateUpdates(config.kafka().subscriptionUpdatesTopic(), s.maxKeyBytes(), s.maxValueBytes()))
+                .uid("validate-updates").name("validate updates");
+        valid.keyBy(SubscriptionDelta::key)
+                .transform("coalesce per subscription", TypeInformation.of(SubscriptionDelta.class),
+                        new CoalescingOperator(s.flushIntervalMs(), s.flushMaxRows()))
+                .uid("coalesce-per-subscription")
+                .sinkTo(rows).uid("upsert-into-shards").name("upsert into shards");
+        valid.getSideOutput(ValidateUpdates.DEAD_LETTERS)
+                .sinkTo(deadLetters).uid("subscription-dead-letters").name("dead letters");
+    }
+}

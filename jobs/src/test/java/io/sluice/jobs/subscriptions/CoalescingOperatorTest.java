@@ -1,0 +1,97 @@
+package io.sluice.jobs.subscriptions;
+
+import io.sluice.core.model.SubscriptionUpdate;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class CoalescingOperatorTest {
+
+    private static KeyedOneInputStreamOperatorTestHarness<String, SubscriptionDelta, SubscriptionDelta> harness(long interval, int maxKeys) throws Exception {
+        var h = new KeyedOneInputStreamOperatorTestHarness<>(new CoalescingOperator(interval, maxKeys), SubscriptionDelta::key, Types.STRING);
+        h.open();
+        return h;
+    }
+
+    private static StreamRecord<SubscriptionDelta> update(String sub, Map<String, String> set, List<String> unset, long offset) {
+        return new StreamRecord<>(SubscriptionDelta.of(new SubscriptionUpdate("app", sub, set, unset, 1000 + offset), 0, offset));
+    }
+
+    private static List<SubscriptionDelta> output(KeyedOneInputStreamOperatorTestHarness<String, SubscriptionDelta, SubscriptionDelta> h) {
+        return h.extractOutputValues();
+    }
+
+    @Test
+    void updatesBetweenFlushesBecomeOneDeltaLastWriterWinsAndStateIsCleared() throws Exception {
+        var h = harness(200, 1000);
+        h.setProcessingTime(0);
+        h.processElement(update("s1", Map.of("level", "10", "plan", "free"), List.of(), 1));
+        h.processElement(update("s1", Map.of("level", "20"), List.of("plan"), 2));
+        h.processElement(update("s2", Map.of("x", "1"), List.of(), 3));
+        h.processElement(update("s1", Map.of("plan", "pro"), List.of(), 4));
+        assertThat(output(h)).isEmpty();
+        assertThat(h.numKeyedStateEntries()).isEqualTo(2);
+        assertThat(h.numProcessingTimeTimers()).isEqualTo(2);
+
+        h.setProcessingTime(200);
+        List<SubscriptionDelta> out = output(h);
+        assertThat(out).hasSize(2);
+        SubscriptionDelta s1 = out.stream().filter(d -> d.subscriptionId.equals("s1")).findFirst().orElseThrow();
+        assertThat(s1.set).containsExactlyInAnyOrderEntriesOf(Map.of("level", "20", "plan", "pro"));
+        assertThat(s1.unset).isEmpty();
+        assertThat(s1.version).isEqualTo(4);
+        assertThat(s1.updates).isEqualTo(3);
+        assertThat(h.numKeyedStateEntries()).isZero();
+        assertThat(h.numProcessingTimeTimers()).isZero();
+        h.close();
+    }
+
+    @Test
+    void anUnsetAfterASetRemovesTheKey() throws Exception {
+        var h = harness(200, 1000);
+        h.processElement(update("s1", Map.of("a", "1", "b", "2"), List.of(), 1));
+        h.processElement(update("s1", Map.of(), List.of("a"), 2));
+        h.setProcessingTime(1000);
+        SubscriptionDelta d = output(h).get(0);
+        assertThat(d.set).containsExactly(Map.entry("b", "2"));
+        assertThat(d.unset).containsExactly("a");
+        h.close();
+    }
+
+    @Test
+    void everythingPendingIsEmittedBeforeTheCheckpointBarrierSoTheSnapshotIsEmpty() throws Exception {
+        var h = harness(60_000, 1000);
+        h.processElement(update("s1", Map.of("a", "1"), List.of(), 1));
+        h.processElement(update("s2", Map.of("a", "2"), List.of(), 2));
+        h.prepareSnapshotPreBarrier(1);
+        assertThat(output(h)).hasSize(2);
+        assertThat(h.numKeyedStateEntries()).isZero();
+        assertThat(h.numProcessingTimeTimers()).isZero();
+        h.snapshot(1, 1);
+        h.close();
+    }
+
+    @Test
+    void reachingTheSizeLimitFlushesAndAHotKeyCollapses() throws Exception {
+        var h = harness(60_000, 3);
+        for (int i = 0; i < 10_000; i++) {
+            h.processElement(update("hot", Map.of("counter", String.valueOf(i)), List.of(), i));
+        }
+        assertThat(output(h)).isEmpty(); // one pending subscription, however many updates
+        h.processElement(update("b", Map.of("x", "1"), List.of(), 10_001));
+        h.processElement(update("c", Map.of("x", "1"), List.of(), 10_002));
+        List<SubscriptionDelta> out = output(h);
+        assertThat(out).hasSize(3);
+        assertThat(out.get(0).updates + out.get(1).updates + out.get(2).updates).isEqualTo(10_002);
+        assertThat(out.stream().filter(d -> d.subscriptionId.equals("hot")).findFirst().orElseThrow().set).containsEntry("counter", "9999");
+        assertThat(h.numKeyedStateEntries()).isZero();
+        h.endInput();
+        h.close();
+    }
+}
