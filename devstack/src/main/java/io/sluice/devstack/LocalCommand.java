@@ -248,13 +248,18 @@ public final class LocalCommand {
         out.printf(Locale.ROOT, "  produced         %,d records: %,d user events, %,d subscription updates, %,d campaigns%n", generator.acked(),
                 generator.acked(config.kafka().userEventsTopic()), generator.acked(config.kafka().subscriptionUpdatesTopic()),
                 generator.acked(config.kafka().campaignsTopic()));
-        Map<String, long[]> progress = probe.jobProgress();
-        for (String job : jobs.keySet()) {
-            long[] p = progress.getOrDefault(job, new long[2]);
-            out.printf(Locale.ROOT, "  job %-12s %s, %,d records committed%n", job, jobs.get(job).getJobStatus().get(5, TimeUnit.SECONDS), p[0]);
-        }
-        for (var e : probe.rowCounts().entrySet()) {
-            out.println("  shard " + e.getKey() + "          " + e.getValue());
+        try {
+            Map<String, long[]> progress = probe.jobProgress();
+            for (String job : jobs.keySet()) {
+                long[] p = progress.getOrDefault(job, new long[2]);
+                out.printf(Locale.ROOT, "  job %-12s %s, %,d records committed%n", job, jobs.get(job).getJobStatus().get(5, TimeUnit.SECONDS), p[0]);
+            }
+            for (var e : probe.rowCounts().entrySet()) {
+                out.println("  shard " + e.getKey() + "          " + e.getValue());
+            }
+        } catch (java.sql.SQLException | java.util.concurrent.ExecutionException e) {
+            // on SIGTERM the embedded postgres servers' own shutdown hooks run alongside ours
+            out.println("  shards/jobs      not readable any more (already stopping): " + e.getMessage());
         }
         out.printf(Locale.ROOT, "  dead letters     %,d%n", probe.endOffsetSum(config.kafka().deadLettersTopic()));
         if (generator.failure() != null) {
