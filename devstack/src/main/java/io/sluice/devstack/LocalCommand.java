@@ -6,6 +6,7 @@ import io.sluice.core.config.SluiceConfig;
 import io.sluice.devstack.generator.LoadGenerator;
 import io.sluice.jobs.SluiceJob;
 import io.sluice.jobs.SluiceJobs;
+import io.sluice.jobs.common.KafkaIo;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
@@ -149,12 +150,12 @@ public final class LocalCommand {
             out.println("  schema ids       " + setup.schemaIds());
             out.println("  connection file  " + connection + "   (--config for other Sluice commands)");
 
-            Map<String, JobClient> jobs = new LinkedHashMap<>();
+            Map<SluiceJob, JobClient> jobs = new LinkedHashMap<>();
             for (SluiceJob job : SluiceJobs.all()) {
                 StreamExecutionEnvironment env = flink.environment();
                 job.build(env, config);
-                jobs.put(job.name(), env.executeAsync("sluice-" + job.name()));
-                out.println("  job              sluice-" + job.name() + " submitted (" + jobs.get(job.name()).getJobID() + ")");
+                jobs.put(job, env.executeAsync("sluice-" + job.name()));
+                out.println("  job              sluice-" + job.name() + " submitted (" + jobs.get(job).getJobID() + ")");
             }
             if (jobs.isEmpty()) {
                 out.println("  jobs             none yet");
@@ -195,7 +196,7 @@ public final class LocalCommand {
         }
     }
 
-    private void progressLoop(SluiceConfig config, LoadGenerator generator, StackProbe probe, Map<String, JobClient> jobs,
+    private void progressLoop(SluiceConfig config, LoadGenerator generator, StackProbe probe, Map<SluiceJob, JobClient> jobs,
                               long durationS, long progressMs) throws Exception {
         long start = System.nanoTime();
         long end = durationS > 0 ? start + TimeUnit.SECONDS.toNanos(durationS) : Long.MAX_VALUE;
@@ -216,13 +217,13 @@ public final class LocalCommand {
             StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "[%4ds] produced %,.0f/s (total %,d)",
                     TimeUnit.NANOSECONDS.toSeconds(now - start), (produced - lastProduced) / dt, produced));
             Map<String, long[]> progress = probe.jobProgress();
-            for (String job : jobs.keySet()) {
-                long[] p = progress.getOrDefault(job, new long[2]);
-                long prev = lastCommitted.getOrDefault(job, 0L);
-                lastCommitted.put(job, p[0]);
+            for (SluiceJob job : jobs.keySet()) {
+                long[] p = progress.getOrDefault(job.name(), new long[2]);
+                long prev = lastCommitted.getOrDefault(job.name(), 0L);
+                lastCommitted.put(job.name(), p[0]);
                 String status = jobs.get(job).getJobStatus().get(5, TimeUnit.SECONDS).name();
-                line.append(String.format(Locale.ROOT, " | %s %s: committed %,.0f/s, message lag %,d, time lag %s", job,
-                        status.toLowerCase(Locale.ROOT), (p[0] - prev) / dt, probe.messageLag(config.kafka().groupPrefix() + "-" + job, inputTopic(config, job)),
+                line.append(String.format(Locale.ROOT, " | %s %s: committed %,.0f/s, message lag %,d, time lag %s", job.name(),
+                        status.toLowerCase(Locale.ROOT), (p[0] - prev) / dt, probe.messageLag(KafkaIo.groupId(config, job.name()), job.inputTopic(config)),
                         p[1] == 0 ? "n/a" : String.format(Locale.ROOT, "%.1f s", (System.currentTimeMillis() - p[1]) / 1000.0)));
             }
             line.append(String.format(Locale.ROOT, " | dead letters %,d", probe.endOffsetSum(config.kafka().deadLettersTopic())));
@@ -236,23 +237,16 @@ public final class LocalCommand {
         }
     }
 
-    static String inputTopic(SluiceConfig config, String job) {
-        return switch (job) {
-            case "subscriptions" -> config.kafka().subscriptionUpdatesTopic();
-            default -> config.kafka().userEventsTopic();
-        };
-    }
-
-    private void summary(SluiceConfig config, LoadGenerator generator, StackProbe probe, Map<String, JobClient> jobs, double seconds) throws Exception {
+    private void summary(SluiceConfig config, LoadGenerator generator, StackProbe probe, Map<SluiceJob, JobClient> jobs, double seconds) throws Exception {
         out.printf(Locale.ROOT, "sluice local: summary after %.0f s%n", seconds);
         out.printf(Locale.ROOT, "  produced         %,d records: %,d user events, %,d subscription updates, %,d campaigns%n", generator.acked(),
                 generator.acked(config.kafka().userEventsTopic()), generator.acked(config.kafka().subscriptionUpdatesTopic()),
                 generator.acked(config.kafka().campaignsTopic()));
         try {
             Map<String, long[]> progress = probe.jobProgress();
-            for (String job : jobs.keySet()) {
-                long[] p = progress.getOrDefault(job, new long[2]);
-                out.printf(Locale.ROOT, "  job %-12s %s, %,d records committed%n", job, jobs.get(job).getJobStatus().get(5, TimeUnit.SECONDS), p[0]);
+            for (SluiceJob job : jobs.keySet()) {
+                long[] p = progress.getOrDefault(job.name(), new long[2]);
+                out.printf(Locale.ROOT, "  job %-12s %s, %,d records committed%n", job.name(), jobs.get(job).getJobStatus().get(5, TimeUnit.SECONDS), p[0]);
             }
             for (var e : probe.rowCounts().entrySet()) {
                 out.println("  shard " + e.getKey() + "          " + e.getValue());

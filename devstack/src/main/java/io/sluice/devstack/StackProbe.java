@@ -8,7 +8,6 @@ import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
 
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -98,7 +97,7 @@ public final class StackProbe implements AutoCloseable {
     private Connection connection(SluiceConfig.Shard shard) throws SQLException {
         Connection c = connections.get(shard.index());
         if (c == null || !c.isValid(2)) {
-            c = DriverManager.getConnection(shard.jdbcUrl(), shard.user(), shard.password());
+            c = shard.connect();
             connections.put(shard.index(), c);
         }
         return c;

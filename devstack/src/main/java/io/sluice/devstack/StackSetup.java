@@ -5,8 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.sluice.core.avro.SluiceAvro;
 import io.sluice.core.config.SluiceConfig;
 import io.sluice.core.db.ShardMigrations;
+import io.sluice.jobs.common.KafkaIo;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.common.errors.TopicExistsException;
 
@@ -16,12 +16,10 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import java.util.concurrent.ExecutionException;
 
 /**
@@ -45,7 +43,7 @@ public final class StackSetup {
         Map<String, Integer> ids = registerSchemas(config);
         Map<Integer, List<Integer>> migrated = new LinkedHashMap<>();
         for (SluiceConfig.Shard shard : config.shards().list()) {
-            try (Connection c = DriverManager.getConnection(shard.jdbcUrl(), shard.user(), shard.password())) {
+            try (Connection c = shard.connect()) {
                 migrated.put(shard.index(), ShardMigrations.apply(c));
             }
         }
@@ -53,10 +51,7 @@ public final class StackSetup {
     }
 
     public static Admin admin(SluiceConfig config) {
-        Properties p = new Properties();
-        p.putAll(config.kafka().clientProperties());
-        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, config.kafka().bootstrap());
-        return Admin.create(p);
+        return Admin.create(KafkaIo.clientProperties(config));
     }
 
     static List<String> createTopics(SluiceConfig config) throws Exception {

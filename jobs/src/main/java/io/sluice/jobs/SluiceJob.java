@@ -11,6 +11,9 @@ public interface SluiceJob {
     /** Short stable name: Flink job name suffix, consumer group suffix, progress-table key. */
     String name();
 
+    /** The topic the job consumes; its message lag is measured there. */
+    String inputTopic(SluiceConfig config);
+
     /** Adds the job's real sources, operators and sinks to {@code env}. */
     void build(StreamExecutionEnvironment env, SluiceConfig config) throws Exception;
 }

@@ -106,6 +106,11 @@ public record SluiceConfig(
 
     /** One Postgres shard; the password comes from configuration or the environment, never code. */
     public record Shard(int index, String jdbcUrl, String user, String password) implements Serializable {
+        /** A new connection to this shard with its credentials. */
+        public java.sql.Connection connect() throws java.sql.SQLException {
+            return java.sql.DriverManager.getConnection(jdbcUrl, user, password);
+        }
+
         @Override
         public String toString() {
             return "Shard[" + index + ", " + jdbcUrl + ", user=" + user + ", password=" + (password == null ? "none" : "***") + "]";

@@ -1,6 +1,7 @@
 package io.sluice.devstack.generator;
 
 import io.sluice.core.config.SluiceConfig;
+import io.sluice.jobs.common.KafkaIo;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -42,9 +43,7 @@ public final class LoadGenerator implements AutoCloseable {
         this.sequence = new RecordSequence(config, schemaIds, epochMs, oracle);
         this.rate = rate;
         this.count = config.generator().count();
-        Properties p = new Properties();
-        p.putAll(config.kafka().clientProperties());
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, config.kafka().bootstrap());
+        Properties p = KafkaIo.clientProperties(config);
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
         p.put(ProducerConfig.LINGER_MS_CONFIG, "5");

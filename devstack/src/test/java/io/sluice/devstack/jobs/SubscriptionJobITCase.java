@@ -29,7 +29,6 @@ import java.sql.ResultSet;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import java.util.TreeMap;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -139,9 +138,7 @@ class SubscriptionJobITCase {
     }
 
     private static KafkaProducer<byte[], byte[]> producer(TestStack stack) {
-        Properties p = new Properties();
-        p.put("bootstrap.servers", stack.config().kafka().bootstrap());
-        return new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
+        return new KafkaProducer<>(KafkaIo.clientProperties(stack.config()), new ByteArraySerializer(), new ByteArraySerializer());
     }
 
     private static void send(KafkaProducer<byte[], byte[]> p, TestStack stack, SubscriptionUpdate u) throws Exception {

@@ -2,6 +2,7 @@ package io.sluice.devstack.kit;
 
 import io.sluice.core.config.SluiceConfig;
 import io.sluice.devstack.EmbeddedStack;
+import io.sluice.jobs.common.KafkaIo;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -9,7 +10,6 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -26,14 +26,12 @@ public record TestStack(EmbeddedStack stack, SluiceConfig config, Map<String, In
     }
 
     public Connection shard(int i) throws SQLException {
-        SluiceConfig.Shard s = config.shards().list().get(i);
-        return DriverManager.getConnection(s.jdbcUrl(), s.user(), s.password());
+        return config.shards().list().get(i).connect();
     }
 
     /** Every record of {@code topic} visible to a {@code read_committed} consumer, partition by partition in offset order. */
     public List<ConsumerRecord<byte[], byte[]>> readAll(String topic) {
-        Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, config.kafka().bootstrap());
+        Properties p = KafkaIo.clientProperties(config);
         p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {

@@ -16,10 +16,17 @@ public final class KafkaIo {
     private KafkaIo() {
     }
 
+    /** The Kafka client settings from configuration ({@code kafka.properties.*}) plus the bootstrap servers. */
     public static Properties clientProperties(SluiceConfig config) {
         Properties p = new Properties();
         p.putAll(config.kafka().clientProperties());
+        p.put("bootstrap.servers", config.kafka().bootstrap());
         return p;
+    }
+
+    /** The consumer group of a job: {@code <kafka.group-prefix>-<job>}. */
+    public static String groupId(SluiceConfig config, String job) {
+        return config.kafka().groupPrefix() + "-" + job;
     }
 
     /**
@@ -31,7 +38,7 @@ public final class KafkaIo {
         KafkaSourceBuilder<T> b = KafkaSource.<T>builder()
                 .setBootstrapServers(config.kafka().bootstrap())
                 .setTopics(topic)
-                .setGroupId(config.kafka().groupPrefix() + "-" + job)
+                .setGroupId(groupId(config, job))
                 .setStartingOffsets(OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST))
                 .setDeserializer(deserializer)
                 .setProperties(clientProperties(config))

@@ -14,7 +14,6 @@ import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.util.ArrayList;
@@ -236,8 +235,7 @@ public final class ShardedUpsertSink implements Sink<SubscriptionDelta> {
 
         private Connection connection(int shard) throws SQLException {
             if (connections[shard] == null) {
-                SluiceConfig.Shard s = config.shards().list().get(shard);
-                Connection c = DriverManager.getConnection(s.jdbcUrl(), s.user(), s.password());
+                Connection c = config.shards().list().get(shard).connect();
                 c.setAutoCommit(false);
                 connections[shard] = c;
             }

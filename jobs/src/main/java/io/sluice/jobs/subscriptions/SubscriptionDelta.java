@@ -4,7 +4,6 @@ import io.sluice.core.model.SubscriptionUpdate;
 
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 
 /**
@@ -71,10 +70,6 @@ public class SubscriptionDelta {
 
     public static String key(String appId, String subscriptionId) {
         return appId + '\u0000' + subscriptionId;
-    }
-
-    public List<String> unsetList() {
-        return unset;
     }
 
     @Override

@@ -46,6 +46,11 @@ public final class SubscriptionJob implements SluiceJob {
     }
 
     @Override
+    public String inputTopic(SluiceConfig config) {
+        return config.kafka().subscriptionUpdatesTopic();
+    }
+
+    @Override
     public void build(StreamExecutionEnvironment env, SluiceConfig config) {
         defineWorkflow(env, config, source(config, false), new ShardedUpsertSink(config, NAME), KafkaIo.deadLetterSink(config));
     }
