@@ -1,61 +1,78 @@
 package io.sluice.devstack.jobs;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import io.sluice.core.avro.ConfluentWire;
-import io.sluice.core.avro.SluiceAvro;
 import io.sluice.core.model.SubscriptionUpdate;
 import io.sluice.devstack.generator.LoadGenerator;
 import io.sluice.devstack.generator.Oracle;
+import io.sluice.devstack.generator.RecordSequence;
 import io.sluice.devstack.kit.SluiceStackExtension;
 import io.sluice.devstack.kit.TestStack;
 import io.sluice.jobs.common.DeadLetterSerializer;
 import io.sluice.jobs.common.KafkaIo;
-import io.sluice.jobs.subscriptions.ShardedUpsertSink;
+import io.sluice.jobs.subscriptions.SubscriptionDelta;
 import io.sluice.jobs.subscriptions.SubscriptionJob;
+import org.apache.flink.api.connector.sink2.Sink;
+import org.apache.flink.api.connector.sink2.SinkWriter;
+import org.apache.flink.api.connector.sink2.WriterInitContext;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.RestartStrategyOptions;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.runtime.minicluster.MiniCluster;
 import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.test.junit5.InjectMiniCluster;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
-import java.nio.charset.StandardCharsets;
+import java.io.IOException;
 import java.sql.Connection;
 import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BooleanSupplier;
 
+import static io.sluice.devstack.kit.TestStack.header;
 import static org.assertj.core.api.Assertions.assertThat;
 
-/** The subscription job on a MiniCluster against the real broker, registry stand-in and two Postgres shards. */
 @ExtendWith(SluiceStackExtension.class)
+@Timeout(value = 5, unit = TimeUnit.MINUTES) // a job that never converges fails instead of hanging CI
 class SubscriptionJobITCase {
-    private static final ObjectMapper JSON = new ObjectMapper();
-
     @RegisterExtension
-    static final MiniClusterExtension FLINK = new MiniClusterExtension(
-            new MiniClusterResourceConfiguration.Builder().setNumberTaskManagers(1).setNumberSlotsPerTaskManager(4).build());
+    static final MiniClusterExtension FLINK = new MiniClusterExtension(new MiniClusterResourceConfiguration.Builder()
+            .setNumberTaskManagers(1).setNumberSlotsPerTaskManager(4).setConfiguration(restartQuickly()).build());
+
+    private static Configuration restartQuickly() {
+        Configuration c = new Configuration();
+        c.set(RestartStrategyOptions.RESTART_STRATEGY, "fixed-delay");
+        c.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS, 1000);
+        c.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_DELAY, Duration.ofMillis(500));
+        return c;
+    }
 
     @Test
     void eightToTenThenEightToTwentyEndsAsTwentyInOneFlushAndInSeparateFlushes(TestStack base) throws Exception {
         for (String flushMaxRows : List.of("100000", "1")) { // one flush holds both updates / every update is its own flush
             TestStack stack = base.fresh(Map.of("kafka.partitions", "2", "subscriptions.flush-max-rows", flushMaxRows,
                     "subscriptions.flush-interval", "10m", "subscriptions.parallelism", "4"));
-            try (KafkaProducer<byte[], byte[]> p = producer(stack)) {
-                send(p, stack, new SubscriptionUpdate("app-1", "device-8", Map.of("level", "10"), List.of(), 1000));
-                for (int i = 0; i < 50; i++) { // other subscriptions in between, on both partitions
-                    send(p, stack, new SubscriptionUpdate("app-" + (i % 7), "other-" + i, Map.of("level", "1"), List.of(), 1001 + i));
-                }
-                send(p, stack, new SubscriptionUpdate("app-1", "device-8", Map.of("level", "20"), List.of(), 2000));
+            List<SubscriptionUpdate> updates = new ArrayList<>();
+            updates.add(new SubscriptionUpdate("app-1", "device-8", Map.of("level", "10"), List.of(), 1000));
+            for (int i = 0; i < 50; i++) { // other subscriptions in between, on both partitions
+                updates.add(new SubscriptionUpdate("app-" + (i % 7), "other-" + i, Map.of("level", "1"), List.of(), 1001 + i));
             }
+            updates.add(new SubscriptionUpdate("app-1", "device-8", Map.of("level", "20"), List.of(), 2000));
+            stack.send(updates.toArray(new SubscriptionUpdate[0]));
             runBounded(stack);
-            Map<String, String> row = rows(stack).get("app-1/device-8");
+            Map<String, String> row = stack.subscriptionRows().get("app-1/device-8");
             assertThat(row).as("flush-max-rows " + flushMaxRows).containsExactly(Map.entry("level", "20"));
         }
     }
@@ -75,9 +92,8 @@ class SubscriptionJobITCase {
 
         runBounded(stack);
 
-        Map<String, Map<String, String>> actual = rows(stack);
-        Map<String, Map<String, String>> expected = new HashMap<>();
-        oracle.subscriptions().forEach((k, v) -> expected.put(k.appId() + "/" + k.subscriptionId(), v));
+        Map<String, Map<String, String>> actual = stack.subscriptionRows();
+        Map<String, Map<String, String>> expected = TestStack.expectedRows(oracle);
         assertThat(actual.keySet()).isEqualTo(expected.keySet());
         for (var e : expected.entrySet()) {
             assertThat(actual.get(e.getKey())).as(e.getKey()).isEqualTo(e.getValue());
@@ -110,40 +126,233 @@ class SubscriptionJobITCase {
         assertThat(committed).isEqualTo(oracle.good(topic));
     }
 
+    @Test
+    void aRowTheShardRejectsGoesAloneToDeadLettersAndItsNeighboursAreWritten(TestStack base) throws Exception {
+        TestStack stack = base.fresh(Map.of("subscriptions.flush-interval", "10m", "subscriptions.parallelism", "1"));
+        List<SubscriptionUpdate> updates = new ArrayList<>();
+        for (int i = 0; i < 300; i++) { // one flush on each shard, with one row Postgres cannot store (jsonb has no \u0000)
+            String value = i == 137 ? "bad\u0000value" : "v" + i;
+            updates.add(new SubscriptionUpdate("app-" + (i % 5), "device-" + i, Map.of("k", value), List.of(), 1000 + i));
+        }
+        stack.send(updates.toArray(new SubscriptionUpdate[0]));
+        runBounded(stack);
+
+        Map<String, Map<String, String>> rows = stack.subscriptionRows();
+        assertThat(rows).hasSize(299).doesNotContainKey("app-2/device-137");
+        assertThat(rows.get("app-3/device-138")).containsExactly(Map.entry("k", "v138"));
+        List<ConsumerRecord<byte[], byte[]>> dead = stack.readAll(stack.config().kafka().deadLettersTopic());
+        assertThat(dead).hasSize(1);
+        ConsumerRecord<byte[], byte[]> d = dead.get(0);
+        assertThat(header(d, DeadLetterSerializer.STAGE)).isEqualTo("shard-write");
+        int shard = stack.config().router().shardOf("app-2");
+        assertThat(header(d, DeadLetterSerializer.REASON)).startsWith("shard " + shard + " rejected the row: ").contains("SQLSTATE 22");
+        assertThat(header(d, DeadLetterSerializer.TOPIC)).isEqualTo(stack.config().kafka().subscriptionUpdatesTopic());
+        assertThat(new String(d.key())).isEqualTo("app-2");
+        assertThat(new String(d.value())).contains("\"subscription_id\":\"device-137\"");
+    }
+
+    /** Injected failures; static because the MiniCluster runs the job in this JVM. */
+    private static final AtomicLong ROWS_SEEN = new AtomicLong();
+    private static final AtomicLong THROW_AT = new AtomicLong(Long.MAX_VALUE);
+    private static final AtomicBoolean THROWN = new AtomicBoolean();
+
+    @Test
+    void withAnOperatorThrowingATaskManagerLostAndShardConnectionsKilledTheRowsStillEqualTheOracleAndNeverMoveBackwards(
+            TestStack base, @InjectMiniCluster MiniCluster cluster) throws Exception {
+        TestStack stack = base.fresh(Map.of("generator.count", "110000", "generator.update-fraction", "1", "generator.apps", "40",
+                "generator.subscriptions-per-app", "2000", "generator.hot-key", "true", "subscriptions.parallelism", "2",
+                // small flushes, so a replay after a restore is written in many batches, each older than what the shard
+                // already holds: without the version guard the sampled reads see rows move backwards
+                "subscriptions.flush-interval", "200ms", "subscriptions.flush-max-rows", "200"));
+        ROWS_SEEN.set(0);
+        THROWN.set(false);
+        THROW_AT.set(15_000);
+        JobClient job = startUnbounded(stack, new ThrowOnceSink(SubscriptionJob.sink(stack.config())));
+        List<String> injected = new ArrayList<>();
+        try (LoadGenerator g = new LoadGenerator(stack.config(), stack.schemaIds(), 5_000, 1_700_000_000_000L, false).start();
+             ReadSampler sampler = new ReadSampler(stack, List.of(RecordSequence.appId(1), RecordSequence.appId(7)))) {
+            // 1: the sink operator throws after 15,000 rows (the job restarts from its last checkpoint)
+            await(THROWN::get, "the sink to throw once");
+            injected.add("sink threw after " + THROW_AT.get() + " rows at " + g.acked() + " records sent");
+            // 2: the TaskManager is lost and a new one joins (every task restarts from the last checkpoint)
+            await(() -> g.acked() >= 45_000, "45,000 records sent");
+            cluster.terminateTaskManager(0).get();
+            cluster.startTaskManager();
+            injected.add("task manager replaced at " + g.acked() + " records sent");
+            // 3, 4: every connection to both shards killed while batches flow (the sink retries, no restart)
+            for (long at : new long[] {75_000, 95_000}) {
+                await(() -> g.acked() >= at, at + " records sent");
+                int killed = killConnections(stack, 0) + killConnections(stack, 1);
+                assertThat(killed).as("shard connections killed").isPositive();
+                injected.add(killed + " shard connections killed at " + g.acked() + " records sent");
+            }
+            Oracle oracle = g.awaitDone().oracle();
+            Map<String, Map<String, String>> expected = TestStack.expectedRows(oracle);
+            Map<String, Map<String, String>> actual = stack.awaitSubscriptionRows(expected, 180_000);
+            assertEqual(actual, expected, injected.toString());
+            sampler.close();
+            assertThat(sampler.reads()).as("sampled reads").isGreaterThan(100);
+            assertThat(sampler.regressions()).as("sampled rows that moved backwards").isEmpty();
+        } finally {
+            THROW_AT.set(Long.MAX_VALUE);
+            job.cancel().get();
+        }
+    }
+
+    @Test
+    void aShardStoppedForSecondsMidRunLosesNothing(TestStack base) throws Exception {
+        TestStack stack = base.fresh(Map.of("generator.count", "40000", "generator.update-fraction", "1", "generator.apps", "40",
+                "generator.subscriptions-per-app", "500", "subscriptions.parallelism", "2", "subscriptions.flush-interval", "200ms"));
+        JobClient job = startUnbounded(stack, SubscriptionJob.sink(stack.config()));
+        try (LoadGenerator g = new LoadGenerator(stack.config(), stack.schemaIds(), 4_000, 1_700_000_000_000L, false).start()) {
+            await(() -> g.acked() >= 10_000, "10,000 records sent");
+            stack.stack().postgres.stop(1);
+            long stoppedAt = g.acked();
+            Thread.sleep(6_000);
+            stack.stack().postgres.restart(1);
+            Oracle oracle = g.awaitDone().oracle();
+            assertThat(g.acked() - stoppedAt).as("records sent while shard 1 was down").isGreaterThan(10_000);
+            Map<String, Map<String, String>> expected = TestStack.expectedRows(oracle);
+            assertEqual(stack.awaitSubscriptionRows(expected, 120_000), expected, "shard 1 down for 6 s");
+        } finally {
+            job.cancel().get();
+        }
+    }
+
     private static void runBounded(TestStack stack) throws Exception {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         env.enableCheckpointing(500);
         SubscriptionJob.defineWorkflow(env, stack.config(), SubscriptionJob.source(stack.config(), true),
-                new ShardedUpsertSink(stack.config(), SubscriptionJob.NAME), KafkaIo.deadLetterSink(stack.config()));
+                SubscriptionJob.sink(stack.config()), KafkaIo.deadLetterSink(stack.config()));
         env.execute("subscriptions-test");
     }
 
-    static Map<String, Map<String, String>> rows(TestStack stack) throws Exception {
-        Map<String, Map<String, String>> out = new HashMap<>();
-        for (int shard = 0; shard < 2; shard++) {
-            try (Connection c = stack.shard(shard);
-                 ResultSet rs = c.createStatement().executeQuery("SELECT app_id, subscription_id, properties::text FROM subscriptions")) {
-                while (rs.next()) {
-                    @SuppressWarnings("unchecked")
-                    Map<String, String> props = JSON.readValue(rs.getString(3), TreeMap.class);
-                    assertThat(out.put(rs.getString(1) + "/" + rs.getString(2), props)).as("row on two shards").isNull();
+    private static JobClient startUnbounded(TestStack stack, Sink<SubscriptionDelta> sink) throws Exception {
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        env.enableCheckpointing(500);
+        SubscriptionJob.defineWorkflow(env, stack.config(), SubscriptionJob.source(stack.config(), false), sink, KafkaIo.deadLetterSink(stack.config()));
+        return env.executeAsync("subscriptions-failures");
+    }
+
+    private static void assertEqual(Map<String, Map<String, String>> actual, Map<String, Map<String, String>> expected, String context) {
+        assertThat(actual.keySet()).as(context).isEqualTo(expected.keySet());
+        for (var e : expected.entrySet()) {
+            assertThat(actual.get(e.getKey())).as(e.getKey() + " after " + context).isEqualTo(e.getValue());
+        }
+    }
+
+    private static void await(BooleanSupplier condition, String what) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + 120_000;
+        while (!condition.getAsBoolean()) {
+            if (System.currentTimeMillis() > deadline) {
+                throw new AssertionError("timed out after 120 s waiting for " + what);
+            }
+            Thread.sleep(50);
+        }
+    }
+
+    /** Terminates every other backend on the shard's test database; returns how many. */
+    private static int killConnections(TestStack stack, int shard) throws SQLException {
+        try (Connection c = stack.shard(shard); ResultSet rs = c.createStatement().executeQuery(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")) {
+            rs.next();
+            return rs.getInt(1);
+        }
+    }
+
+    /** Wraps the real sink; its writer throws once when {@link #THROW_AT} rows have reached the sink across all attempts. */
+    private record ThrowOnceSink(Sink<SubscriptionDelta> delegate) implements Sink<SubscriptionDelta> {
+        @Override
+        public SinkWriter<SubscriptionDelta> createWriter(WriterInitContext context) throws IOException {
+            SinkWriter<SubscriptionDelta> w = delegate.createWriter(context);
+            return new SinkWriter<>() {
+                @Override
+                public void write(SubscriptionDelta element, Context ctx) throws IOException, InterruptedException {
+                    if (ROWS_SEEN.incrementAndGet() >= THROW_AT.get() && THROWN.compareAndSet(false, true)) {
+                        throw new IllegalStateException("injected failure after " + THROW_AT.get() + " rows");
+                    }
+                    w.write(element, ctx);
                 }
+
+                @Override
+                public void flush(boolean endOfInput) throws IOException, InterruptedException {
+                    w.flush(endOfInput);
+                }
+
+                @Override
+                public void close() throws Exception {
+                    w.close();
+                }
+            };
+        }
+    }
+
+    /**
+     * Reads every row of some apps every 20 ms on its own connection (reconnecting when a test kills it)
+     * and records each row whose version went down, or whose properties changed without a newer version.
+     */
+    private static final class ReadSampler implements AutoCloseable {
+        private final Thread thread;
+        private final AtomicBoolean running = new AtomicBoolean(true);
+        private final Map<String, Long> versions = new HashMap<>();
+        private final Map<String, String> properties = new HashMap<>();
+        private final List<String> regressions = new ArrayList<>();
+        private long reads;
+
+        ReadSampler(TestStack stack, List<String> apps) {
+            thread = new Thread(() -> {
+                Connection[] c = new Connection[stack.config().shards().list().size()];
+                while (running.get()) {
+                    for (String app : apps) {
+                        int shard = stack.config().router().shardOf(app);
+                        try {
+                            if (c[shard] == null) {
+                                c[shard] = stack.shard(shard);
+                            }
+                            var st = c[shard].prepareStatement("SELECT subscription_id, version, properties::text FROM subscriptions WHERE app_id = ?");
+                            st.setString(1, app);
+                            try (ResultSet rs = st.executeQuery()) {
+                                while (rs.next()) {
+                                    observe(app + "/" + rs.getString(1), rs.getLong(2), rs.getString(3));
+                                }
+                            }
+                            synchronized (this) {
+                                reads++;
+                            }
+                        } catch (SQLException e) {
+                            c[shard] = null; // killed by the test; read again on a new connection
+                        }
+                    }
+                    try {
+                        Thread.sleep(20);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                }
+            }, "read-sampler");
+            thread.start();
+        }
+
+        private synchronized void observe(String row, long version, String props) {
+            Long before = versions.put(row, version);
+            String propsBefore = properties.put(row, props);
+            if (before != null && (version < before || (version == before && !props.equals(propsBefore)))) {
+                regressions.add(row + ": version " + before + " " + propsBefore + " then " + version + " " + props);
             }
         }
-        return out;
-    }
 
-    private static String header(ConsumerRecord<byte[], byte[]> r, String name) {
-        return new String(r.headers().lastHeader(name).value(), StandardCharsets.UTF_8);
-    }
+        synchronized long reads() {
+            return reads;
+        }
 
-    private static KafkaProducer<byte[], byte[]> producer(TestStack stack) {
-        return new KafkaProducer<>(KafkaIo.clientProperties(stack.config()), new ByteArraySerializer(), new ByteArraySerializer());
-    }
+        synchronized List<String> regressions() {
+            return new ArrayList<>(regressions);
+        }
 
-    private static void send(KafkaProducer<byte[], byte[]> p, TestStack stack, SubscriptionUpdate u) throws Exception {
-        String topic = stack.config().kafka().subscriptionUpdatesTopic();
-        byte[] value = new ConfluentWire(stack.schemaIds().get(topic), SluiceAvro.SUBSCRIPTION_UPDATE.schema()).encode(SluiceAvro.SUBSCRIPTION_UPDATE.toAvro(u));
-        p.send(new ProducerRecord<>(topic, u.appId().getBytes(StandardCharsets.UTF_8), value)).get();
+        @Override
+        public void close() throws InterruptedException {
+            running.set(false);
+            thread.join();
+        }
     }
 }

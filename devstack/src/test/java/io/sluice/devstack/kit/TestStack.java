@@ -1,24 +1,37 @@
 package io.sluice.devstack.kit;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.sluice.core.avro.ConfluentWire;
+import io.sluice.core.avro.SluiceAvro;
 import io.sluice.core.config.SluiceConfig;
+import io.sluice.core.model.SubscriptionUpdate;
 import io.sluice.devstack.EmbeddedStack;
+import io.sluice.devstack.generator.Oracle;
 import io.sluice.jobs.common.KafkaIo;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
 
+import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.TreeMap;
 
 /** One test's view of the stack: its own topics and databases, the config that names them, and helpers to read them back. */
 public record TestStack(EmbeddedStack stack, SluiceConfig config, Map<String, Integer> schemaIds) {
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     /** Another fresh topic set and databases on the same servers, with extra config keys (e.g. generator settings). */
     public TestStack fresh(Map<String, String> overrides) {
@@ -50,5 +63,59 @@ public record TestStack(EmbeddedStack stack, SluiceConfig config, Map<String, In
             out.sort((a, b) -> a.partition() != b.partition() ? Integer.compare(a.partition(), b.partition()) : Long.compare(a.offset(), b.offset()));
             return out;
         }
+    }
+
+    /** Sends updates to {@code subscription-updates} in the wire format, key {@code app_id}, in order. */
+    public void send(SubscriptionUpdate... updates) throws Exception {
+        String topic = config.kafka().subscriptionUpdatesTopic();
+        ConfluentWire wire = new ConfluentWire(schemaIds.get(topic), SluiceAvro.SUBSCRIPTION_UPDATE.schema());
+        try (KafkaProducer<byte[], byte[]> p = new KafkaProducer<>(KafkaIo.clientProperties(config), new ByteArraySerializer(), new ByteArraySerializer())) {
+            for (SubscriptionUpdate u : updates) {
+                p.send(new ProducerRecord<>(topic, u.appId().getBytes(StandardCharsets.UTF_8), wire.encode(SluiceAvro.SUBSCRIPTION_UPDATE.toAvro(u)))).get();
+            }
+        }
+    }
+
+    /** Every {@code subscriptions} row on every shard as {@code app/subscription -> properties}; fails if a row is on two shards. */
+    public Map<String, Map<String, String>> subscriptionRows() throws Exception {
+        Map<String, Map<String, String>> out = new HashMap<>();
+        for (int shard = 0; shard < config.shards().list().size(); shard++) {
+            try (Connection c = shard(shard);
+                 ResultSet rs = c.createStatement().executeQuery("SELECT app_id, subscription_id, properties::text FROM subscriptions")) {
+                while (rs.next()) {
+                    @SuppressWarnings("unchecked")
+                    Map<String, String> props = JSON.readValue(rs.getString(3), TreeMap.class);
+                    if (out.put(rs.getString(1) + "/" + rs.getString(2), props) != null) {
+                        throw new AssertionError("row " + rs.getString(1) + "/" + rs.getString(2) + " is on two shards");
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    /** The oracle's subscriptions in the shape of {@link #subscriptionRows()}. */
+    public static Map<String, Map<String, String>> expectedRows(Oracle oracle) {
+        Map<String, Map<String, String>> expected = new HashMap<>();
+        oracle.subscriptions().forEach((k, v) -> expected.put(k.appId() + "/" + k.subscriptionId(), v));
+        return expected;
+    }
+
+    /** Polls {@link #subscriptionRows()} until it equals {@code expected} or {@code timeoutMs} passes; returns the last read. */
+    public Map<String, Map<String, String>> awaitSubscriptionRows(Map<String, Map<String, String>> expected, long timeoutMs) throws Exception {
+        long deadline = System.currentTimeMillis() + timeoutMs;
+        while (true) {
+            Map<String, Map<String, String>> actual = subscriptionRows();
+            if (actual.equals(expected) || System.currentTimeMillis() > deadline) {
+                return actual;
+            }
+            Thread.sleep(500);
+        }
+    }
+
+    /** A header of a record as text. */
+    public static String header(ConsumerRecord<byte[], byte[]> r, String name) {
+        var h = r.headers().lastHeader(name);
+        return h == null ? null : new String(h.value(), StandardCharsets.UTF_8);
     }
 }

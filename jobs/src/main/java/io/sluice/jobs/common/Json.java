@@ -39,6 +39,11 @@ public final class Json {
         return b.append(']').toString();
     }
 
+    /** A JSON string literal; {@code null} for null. */
+    public static String string(String s) {
+        return s == null ? "null" : string(new StringBuilder(s.length() + 2), s).toString();
+    }
+
     private static StringBuilder string(StringBuilder b, String s) {
         b.append('"');
         for (int i = 0; i < s.length(); i++) {

@@ -9,6 +9,7 @@ import io.sluice.jobs.common.DeadLetter;
 import io.sluice.jobs.common.Decoded;
 import io.sluice.jobs.common.DecodingDeserializer;
 import io.sluice.jobs.common.KafkaIo;
+import io.sluice.jobs.shards.ShardedSink;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.typeinfo.TypeHint;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
@@ -52,7 +53,13 @@ public final class SubscriptionJob implements SluiceJob {
 
     @Override
     public void build(StreamExecutionEnvironment env, SluiceConfig config) {
-        defineWorkflow(env, config, source(config, false), new ShardedUpsertSink(config, NAME), KafkaIo.deadLetterSink(config));
+        defineWorkflow(env, config, source(config, false), sink(config), KafkaIo.deadLetterSink(config));
+    }
+
+    /** The sharded {@code subscriptions} sink, flushing on {@code subscriptions.flush-interval} and {@code subscriptions.flush-max-rows}. */
+    public static ShardedSink<SubscriptionDelta> sink(SluiceConfig config) {
+        SluiceConfig.Subscriptions s = config.subscriptions();
+        return new ShardedSink<>(config, NAME, new SubscriptionTable(config.kafka().subscriptionUpdatesTopic()), s.flushIntervalMs(), s.flushMaxRows());
     }
 
     public static Source<Decoded<SubscriptionUpdate>, ?, ?> source(SluiceConfig config, boolean bounded) {
