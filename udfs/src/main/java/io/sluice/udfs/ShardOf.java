@@ -9,6 +9,10 @@ import org.apache.flink.table.functions.ScalarFunction;
  * Null in, null out.
  */
 public class ShardOf extends ScalarFunction {
+    private transient ShardRouter router;
+    private transient int routerBuckets;
+    private transient int routerShards;
+
     public Integer eval(String appId) {
         return eval(appId, 1024, 2);
     }
@@ -17,6 +21,13 @@ public class ShardOf extends ScalarFunction {
         if (appId == null || buckets == null || shards == null) {
             return null;
         }
-        return ShardRouter.even(buckets, shards).shardOf(appId);
+        ShardRouter r = router;
+        if (r == null || routerBuckets != buckets || routerShards != shards) {
+            r = ShardRouter.even(buckets, shards); // built once per (buckets, shards), not once per row
+            router = r;
+            routerBuckets = buckets;
+            routerShards = shards;
+        }
+        return r.shardOf(appId);
     }
 }
