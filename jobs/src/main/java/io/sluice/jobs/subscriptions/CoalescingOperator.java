@@ -2,15 +2,11 @@ package io.sluice.jobs.subscriptions;
 
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.operators.ProcessingTimeService;
 import org.apache.flink.metrics.Counter;
-import org.apache.flink.runtime.state.VoidNamespace;
-import org.apache.flink.runtime.state.VoidNamespaceSerializer;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
 import org.apache.flink.streaming.api.operators.BoundedOneInput;
-import org.apache.flink.streaming.api.operators.InternalTimer;
-import org.apache.flink.streaming.api.operators.InternalTimerService;
 import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
-import org.apache.flink.streaming.api.operators.Triggerable;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 
 import java.util.ArrayList;
@@ -19,21 +15,20 @@ import java.util.Set;
 
 /**
  * Keyed by subscription. In: single-update deltas in offset order. Out: merged deltas. Updates to one
- * subscription are folded into a pending delta in keyed state and emitted once per flush: when the
- * subscription's timer fires ({@code flushIntervalMs} after its first pending update), when
- * {@code maxPendingKeys} subscriptions are pending, before every checkpoint barrier, and at end of
- * input. Because everything pending is emitted before each barrier, checkpoints hold no pending
- * deltas and no timers. Metrics: {@code updatesIn}, {@code deltasOut}, {@code coalescingRatio}.
+ * subscription are folded into a pending delta in keyed state and emitted once per flush: every
+ * {@code flushIntervalMs} (one operator-wide timer, not one per key: a per-key timer costs two more
+ * state-backend writes per subscription), when {@code maxPendingKeys} subscriptions are pending,
+ * before every checkpoint barrier, and at end of input. Because everything pending is emitted before
+ * each barrier, checkpoints hold no pending deltas and no timers. Metrics: {@code updatesIn}, {@code deltasOut}, {@code coalescingRatio}.
  */
 public class CoalescingOperator extends AbstractStreamOperator<SubscriptionDelta>
-        implements OneInputStreamOperator<SubscriptionDelta, SubscriptionDelta>, Triggerable<String, VoidNamespace>, BoundedOneInput {
+        implements OneInputStreamOperator<SubscriptionDelta, SubscriptionDelta>, BoundedOneInput {
     private static final long serialVersionUID = 1L;
 
     private final long flushIntervalMs;
     private final int maxPendingKeys;
 
     private transient ValueState<SubscriptionDelta> pending;
-    private transient InternalTimerService<VoidNamespace> timers;
     /** Subscriptions with a pending delta; empty at every barrier, so it needs no checkpointing. */
     private transient Set<String> dirty;
     private transient Counter updatesIn;
@@ -48,11 +43,19 @@ public class CoalescingOperator extends AbstractStreamOperator<SubscriptionDelta
     public void open() throws Exception {
         super.open();
         pending = getRuntimeContext().getState(new ValueStateDescriptor<>("pending-delta", SubscriptionDelta.class));
-        timers = getInternalTimerService("coalesce-flush", VoidNamespaceSerializer.INSTANCE, this);
         dirty = new HashSet<>();
         updatesIn = getMetricGroup().counter("updatesIn");
         deltasOut = getMetricGroup().counter("deltasOut");
         getMetricGroup().gauge("coalescingRatio", () -> deltasOut.getCount() == 0 ? 0.0 : (double) updatesIn.getCount() / deltasOut.getCount());
+        scheduleFlush();
+    }
+
+    private void scheduleFlush() {
+        ProcessingTimeService time = getProcessingTimeService();
+        time.registerTimer(time.getCurrentProcessingTime() + flushIntervalMs, t -> {
+            flushAll();
+            scheduleFlush();
+        });
     }
 
     @Override
@@ -62,8 +65,6 @@ public class CoalescingOperator extends AbstractStreamOperator<SubscriptionDelta
         SubscriptionDelta current = pending.value();
         if (current == null) {
             current = update;
-            current.flushAt = timers.currentProcessingTime() + flushIntervalMs;
-            timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, current.flushAt);
             dirty.add(current.key());
         } else {
             current.merge(update);
@@ -72,21 +73,6 @@ public class CoalescingOperator extends AbstractStreamOperator<SubscriptionDelta
         if (dirty.size() >= maxPendingKeys) {
             flushAll();
         }
-    }
-
-    @Override
-    public void onProcessingTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
-        SubscriptionDelta d = pending.value();
-        if (d != null) {
-            emit(d);
-            pending.clear();
-            dirty.remove(timer.getKey());
-        }
-    }
-
-    @Override
-    public void onEventTime(InternalTimer<String, VoidNamespace> timer) {
-        // no event-time timers
     }
 
     @Override
@@ -105,7 +91,6 @@ public class CoalescingOperator extends AbstractStreamOperator<SubscriptionDelta
             setCurrentKey(key);
             SubscriptionDelta d = pending.value();
             if (d != null) {
-                timers.deleteProcessingTimeTimer(VoidNamespace.INSTANCE, d.flushAt);
                 emit(d);
                 pending.clear();
             }
@@ -114,7 +99,6 @@ public class CoalescingOperator extends AbstractStreamOperator<SubscriptionDelta
     }
 
     private void emit(SubscriptionDelta d) {
-        d.flushAt = 0;
         deltasOut.inc();
         output.collect(new StreamRecord<>(d));
     }

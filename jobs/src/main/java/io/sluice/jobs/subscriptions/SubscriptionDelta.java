@@ -2,6 +2,11 @@ package io.sluice.jobs.subscriptions;
 
 import io.sluice.core.model.SubscriptionUpdate;
 
+import org.apache.flink.api.common.typeinfo.TypeInfo;
+import org.apache.flink.api.common.typeinfo.TypeInfoFactory;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+
+import java.lang.reflect.Type;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Map;
@@ -13,6 +18,7 @@ import java.util.Map;
  * updates one by one; and re-applying a delta whose prefix a row already reflects changes nothing
  * the row did not already have (see README, "Ordering and exactly-once").
  */
+@TypeInfo(SubscriptionDelta.Types.class)
 public class SubscriptionDelta {
     public String appId;
     public String subscriptionId;
@@ -23,8 +29,6 @@ public class SubscriptionDelta {
     public int partition;
     /** How many source updates this delta stands for. */
     public long updates;
-    /** When the coalescer's timer for this delta fires (processing time); 0 outside the coalescer. */
-    public long flushAt;
 
     public SubscriptionDelta() {
     }
@@ -70,6 +74,27 @@ public class SubscriptionDelta {
 
     public static String key(String appId, String subscriptionId) {
         return appId + '\u0000' + subscriptionId;
+    }
+
+    /**
+     * Flink's POJO serializer with Flink's own map and list serializers for {@code set} and
+     * {@code unset}; by reflection alone those two fields would go through Kryo, which is slower.
+     */
+    public static final class Types extends TypeInfoFactory<SubscriptionDelta> {
+        @Override
+        public TypeInformation<SubscriptionDelta> createTypeInfo(Type t, Map<String, TypeInformation<?>> genericParameters) {
+            Map<String, TypeInformation<?>> fields = new HashMap<>();
+            fields.put("appId", org.apache.flink.api.common.typeinfo.Types.STRING);
+            fields.put("subscriptionId", org.apache.flink.api.common.typeinfo.Types.STRING);
+            fields.put("set", org.apache.flink.api.common.typeinfo.Types.MAP(org.apache.flink.api.common.typeinfo.Types.STRING,
+                    org.apache.flink.api.common.typeinfo.Types.STRING));
+            fields.put("unset", org.apache.flink.api.common.typeinfo.Types.LIST(org.apache.flink.api.common.typeinfo.Types.STRING));
+            fields.put("version", org.apache.flink.api.common.typeinfo.Types.LONG);
+            fields.put("newestSentAt", org.apache.flink.api.common.typeinfo.Types.LONG);
+            fields.put("partition", org.apache.flink.api.common.typeinfo.Types.INT);
+            fields.put("updates", org.apache.flink.api.common.typeinfo.Types.LONG);
+            return org.apache.flink.api.common.typeinfo.Types.POJO(SubscriptionDelta.class, fields);
+        }
     }
 
     @Override
