@@ -1,6 +1,7 @@
 package io.sluice.devstack;
 
 import io.sluice.core.config.RawConfig;
+import io.sluice.core.config.SluiceConfig;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -63,6 +64,29 @@ public final class EmbeddedStack implements AutoCloseable {
                 .put("registry.url", registry.url(), "embedded stack")
                 .put("shards.urls", String.join(",", urls), "embedded stack")
                 .put("shards.user", PostgresShards.USER, "embedded stack");
+    }
+
+    /** A configuration with its own topics and databases on this stack, set up (topics, schemas, migrations). */
+    public record Namespace(SluiceConfig config, Map<String, Integer> schemaIds) {
+    }
+
+    /**
+     * Fresh topics named {@code <prefix><topic>} ({@code partitions} each), a fresh database on every
+     * shard, and consumer groups {@code <prefix>sluice-<job>}, set up exactly as the local command does;
+     * {@code overrides} are further config keys. For tests and benchmarks that must not see each other's data.
+     */
+    public Namespace namespace(String prefix, int partitions, Map<String, String> overrides) throws Exception {
+        RawConfig raw = RawConfig.empty();
+        connect(raw, prefix.replaceAll("[^A-Za-z0-9]", "_").toLowerCase(java.util.Locale.ROOT) + "db");
+        for (String topic : new String[] {"user-events", "subscription-updates", "campaigns", "push-queue", "dead-letters"}) {
+            raw.put("kafka.topics." + topic, prefix + topic, "namespace");
+        }
+        raw.put("kafka.partitions", String.valueOf(partitions), "namespace");
+        raw.put("kafka.group-prefix", prefix + "sluice", "namespace");
+        overrides.forEach((k, v) -> raw.put(k, v, "override"));
+        SluiceConfig config = SluiceConfig.from(raw);
+        raw.rejectUnread();
+        return new Namespace(config, StackSetup.run(config).schemaIds());
     }
 
     @Override

@@ -27,13 +27,21 @@ public final class Oracle {
     private final List<UserEvent> events = new ArrayList<>();
     private final Map<String, Long> goodByTopic = new TreeMap<>();
     private final Map<String, Long> malformedByTopic = new TreeMap<>();
+    private final List<SubscriptionUpdate> updates = new ArrayList<>();
     private final boolean keepEvents;
+    private final boolean keepUpdates;
 
     public record SubscriptionKey(String appId, String subscriptionId) {
     }
 
     public Oracle(boolean keepEvents) {
+        this(keepEvents, false);
+    }
+
+    /** {@code keepEvents}/{@code keepUpdates}: also keep every well-formed event/update, in production order. */
+    public Oracle(boolean keepEvents, boolean keepUpdates) {
         this.keepEvents = keepEvents;
+        this.keepUpdates = keepUpdates;
     }
 
     void recordUpdate(String topic, SubscriptionUpdate u) {
@@ -41,6 +49,9 @@ public final class Oracle {
         TreeMap<String, String> props = subscriptions.computeIfAbsent(new SubscriptionKey(u.appId(), u.subscriptionId()), k -> new TreeMap<>());
         props.putAll(u.set());
         u.unset().forEach(props::remove);
+        if (keepUpdates) {
+            updates.add(u);
+        }
     }
 
     void recordEvent(String topic, UserEvent e) {
@@ -65,6 +76,11 @@ public final class Oracle {
 
     public List<UserEvent> events() {
         return events;
+    }
+
+    /** Every well-formed update in production order, if kept. */
+    public List<SubscriptionUpdate> updates() {
+        return updates;
     }
 
     public long good(String topic) {

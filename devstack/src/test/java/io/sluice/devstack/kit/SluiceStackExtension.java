@@ -1,13 +1,11 @@
 package io.sluice.devstack.kit;
 
-import io.sluice.core.config.RawConfig;
-import io.sluice.core.config.SluiceConfig;
 import io.sluice.devstack.EmbeddedStack;
-import io.sluice.devstack.StackSetup;
 import org.junit.jupiter.api.extension.ExtensionContext;
 import org.junit.jupiter.api.extension.ParameterContext;
 import org.junit.jupiter.api.extension.ParameterResolver;
 
+import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -35,21 +33,13 @@ public final class SluiceStackExtension implements ParameterResolver {
 
     /** A fresh topic set and databases; {@code overrides} are extra config keys (e.g. generator settings). */
     public static TestStack fresh(EmbeddedStack stack, Map<String, String> overrides) {
-        int n = SEQUENCE.incrementAndGet();
-        String prefix = "t" + n + "-" + Long.toHexString(System.nanoTime() & 0xffffff) + "-";
+        String prefix = "t" + SEQUENCE.incrementAndGet() + "-" + Long.toHexString(System.nanoTime() & 0xffffff) + "-";
         try {
-            RawConfig raw = RawConfig.empty();
-            stack.connect(raw, "test_" + prefix.replace("-", "_"));
-            for (String topic : new String[] {"user-events", "subscription-updates", "campaigns", "push-queue", "dead-letters"}) {
-                raw.put("kafka.topics." + topic, prefix + topic, "test kit");
-            }
-            raw.put("kafka.partitions", "4", "test kit");
-            raw.put("kafka.group-prefix", prefix + "sluice", "test kit");
-            overrides.forEach((k, v) -> raw.put(k, v, "test"));
-            SluiceConfig config = SluiceConfig.from(raw);
-            raw.rejectUnread();
-            StackSetup.Result setup = StackSetup.run(config);
-            return new TestStack(stack, config, setup.schemaIds());
+            Map<String, String> all = new HashMap<>(overrides);
+            int partitions = Integer.parseInt(all.getOrDefault("kafka.partitions", "4"));
+            all.remove("kafka.partitions");
+            EmbeddedStack.Namespace ns = stack.namespace(prefix, partitions, all);
+            return new TestStack(stack, ns.config(), ns.schemaIds());
         } catch (Exception ex) {
             throw new IllegalStateException("the test kit could not prepare a fresh topic set and databases", ex);
         }
