@@ -1,5 +1,6 @@
 package io.sluice.jobs.shards;
 
+import io.sluice.jobs.common.PeriodicFlush;
 import io.sluice.core.config.SluiceConfig;
 import io.sluice.core.routing.ShardRouter;
 import io.sluice.jobs.common.DeadLetter;
@@ -148,14 +149,7 @@ public final class ShardedSink<T> implements Sink<T> {
                     return newest == 0 ? 0L : System.currentTimeMillis() - newest;
                 });
             }
-            scheduleFlush();
-        }
-
-        private void scheduleFlush() {
-            time.registerTimer(time.getCurrentProcessingTime() + sink.flushIntervalMs, t -> {
-                flushAll();
-                scheduleFlush();
-            });
+            PeriodicFlush.schedule(time, sink.flushIntervalMs, this::flushAll);
         }
 
         @Override

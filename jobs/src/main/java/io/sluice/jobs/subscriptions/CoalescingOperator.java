@@ -1,5 +1,6 @@
 package io.sluice.jobs.subscriptions;
 
+import io.sluice.jobs.common.PeriodicFlush;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.operators.ProcessingTimeService;
@@ -47,16 +48,9 @@ public class CoalescingOperator extends AbstractStreamOperator<SubscriptionDelta
         updatesIn = getMetricGroup().counter("updatesIn");
         deltasOut = getMetricGroup().counter("deltasOut");
         getMetricGroup().gauge("coalescingRatio", () -> deltasOut.getCount() == 0 ? 0.0 : (double) updatesIn.getCount() / deltasOut.getCount());
-        scheduleFlush();
+        PeriodicFlush.schedule(getProcessingTimeService(), flushIntervalMs, this::flushAll);
     }
 
-    private void scheduleFlush() {
-        ProcessingTimeService time = getProcessingTimeService();
-        time.registerTimer(time.getCurrentProcessingTime() + flushIntervalMs, t -> {
-            flushAll();
-            scheduleFlush();
-        });
-    }
 
     @Override
     public void processElement(StreamRecord<SubscriptionDelta> element) throws Exception {

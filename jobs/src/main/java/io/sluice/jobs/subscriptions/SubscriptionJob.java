@@ -25,7 +25,7 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
  * {@code routing.*}, {@code kafka.*}, {@code registry.url}.
  *
  * <pre>
- * source ──► validate ──keyBy(app, subscription)──► coalesce ──forward──► upsert into shards
+ * source ──► validate ──► pre-coalesce ──keyBy(app, subscription)──► coalesce ──forward──► upsert into shards
  *               └─► dead letters
  * </pre>
  *
@@ -81,7 +81,10 @@ public final class SubscriptionJob implements SluiceJob {
                 .uid("subscription-updates-source")
                 .process(new ValidateUpdates(config.kafka().subscriptionUpdatesTopic(), s.maxKeyBytes(), s.maxValueBytes()))
                 .uid("validate-updates").name("validate updates");
-        valid.keyBy(SubscriptionDelta::key)
+        valid.transform("pre-coalesce before shuffle", TypeInformation.of(SubscriptionDelta.class),
+                        new LocalCoalescer(s.flushIntervalMs(), Math.min(1000, s.flushMaxRows())))
+                .uid("pre-coalesce").name("pre-coalesce before shuffle")
+                .keyBy(SubscriptionDelta::key)
                 .transform("coalesce per subscription", TypeInformation.of(SubscriptionDelta.class),
                         new CoalescingOperator(s.flushIntervalMs(), s.flushMaxRows()))
                 .uid("coalesce-per-subscription")

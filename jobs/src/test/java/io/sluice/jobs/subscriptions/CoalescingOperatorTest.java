@@ -19,7 +19,7 @@ class CoalescingOperatorTest {
         return h;
     }
 
-    private static StreamRecord<SubscriptionDelta> update(String sub, Map<String, String> set, List<String> unset, long offset) {
+    static StreamRecord<SubscriptionDelta> update(String sub, Map<String, String> set, List<String> unset, long offset) {
         return new StreamRecord<>(SubscriptionDelta.of(new SubscriptionUpdate("app", sub, set, unset, 1000 + offset), 0, offset));
     }
 
