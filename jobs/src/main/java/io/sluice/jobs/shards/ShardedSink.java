@@ -1,11 +1,11 @@
 package io.sluice.jobs.shards;
 
-import io.sluice.jobs.common.PeriodicFlush;
 import io.sluice.core.config.SluiceConfig;
 import io.sluice.core.routing.ShardRouter;
 import io.sluice.jobs.common.DeadLetter;
 import io.sluice.jobs.common.DeadLetterSerializer;
 import io.sluice.jobs.common.KafkaIo;
+import io.sluice.jobs.common.PeriodicFlush;
 import org.apache.flink.api.common.operators.ProcessingTimeService;
 import org.apache.flink.api.connector.sink2.Sink;
 import org.apache.flink.api.connector.sink2.SinkWriter;
@@ -28,6 +28,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -177,8 +178,7 @@ public final class ShardedSink<T> implements Sink<T> {
         }
 
         private void flushAll() throws IOException {
-            List<Runnable> tasks = new ArrayList<>();
-            List<IOException> failures = new ArrayList<>();
+            List<Callable<Void>> writes = new ArrayList<>();
             for (int shard = 0; shard < buffers.size(); shard++) {
                 Map<String, T> buffer = buffers.get(shard);
                 if (buffer.isEmpty()) {
@@ -189,23 +189,15 @@ public final class ShardedSink<T> implements Sink<T> {
                     final int s = shard;
                     final int c = slot;
                     final List<T> rows = chunks.get(slot);
-                    tasks.add(() -> {
-                        try {
-                            commit(s, c, rows);
-                        } catch (IOException e) {
-                            synchronized (failures) {
-                                failures.add(e);
-                            }
-                        }
+                    writes.add(() -> {
+                        commit(s, c, rows);
+                        return null;
                     });
                 }
                 buffer.clear();
             }
             buffered = 0;
-            runAll(tasks);
-            if (!failures.isEmpty()) {
-                throw failures.get(0);
-            }
+            runAll(writes);
         }
 
         /** The buffer split by key hash into as many chunks as connections allow and the size justifies. */
@@ -221,10 +213,17 @@ public final class ShardedSink<T> implements Sink<T> {
             return chunks;
         }
 
-        private void runAll(List<Runnable> tasks) throws IOException {
-            if (tasks.size() == 1) {
-                tasks.get(0).run();
-                return;
+        /** Runs the writes, concurrently when there is more than one; waits for all, then throws the first failure. */
+        private void runAll(List<Callable<Void>> writes) throws IOException {
+            if (writes.size() == 1) {
+                try {
+                    writes.get(0).call();
+                    return;
+                } catch (IOException | RuntimeException e) {
+                    throw e;
+                } catch (Exception e) {
+                    throw new IOException("a shard write failed", e);
+                }
             }
             if (pool == null) {
                 pool = Executors.newFixedThreadPool(shards.size() * connectionsPerShard, r -> {
@@ -233,11 +232,12 @@ public final class ShardedSink<T> implements Sink<T> {
                     return t;
                 });
             }
-            List<Future<?>> futures = new ArrayList<>();
-            for (Runnable t : tasks) {
-                futures.add(pool.submit(t));
+            List<Future<Void>> futures = new ArrayList<>();
+            for (Callable<Void> w : writes) {
+                futures.add(pool.submit(w));
             }
-            for (Future<?> f : futures) {
+            IOException first = null;
+            for (Future<Void> f : futures) {
                 try {
                     f.get();
                 } catch (InterruptedException e) {
@@ -245,8 +245,13 @@ public final class ShardedSink<T> implements Sink<T> {
                     futures.forEach(x -> x.cancel(true));
                     throw new IOException("interrupted while writing to the shards", e);
                 } catch (ExecutionException e) {
-                    throw new IOException("a shard write failed", e.getCause());
+                    if (first == null) {
+                        first = e.getCause() instanceof IOException io ? io : new IOException("a shard write failed", e.getCause());
+                    }
                 }
+            }
+            if (first != null) {
+                throw first;
             }
         }
 

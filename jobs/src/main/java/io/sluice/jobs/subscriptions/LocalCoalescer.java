@@ -1,7 +1,6 @@
 package io.sluice.jobs.subscriptions;
 
 import io.sluice.jobs.common.PeriodicFlush;
-import org.apache.flink.api.common.operators.ProcessingTimeService;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
 import org.apache.flink.streaming.api.operators.BoundedOneInput;
 import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
