@@ -6,6 +6,7 @@ import io.sluice.core.model.SubscriptionUpdate;
 import io.sluice.devstack.EmbeddedStack;
 import io.sluice.devstack.FlinkRest;
 import io.sluice.devstack.LocalFlink;
+import io.sluice.devstack.StackProbe;
 import io.sluice.devstack.generator.LoadGenerator;
 import io.sluice.devstack.generator.Oracle;
 import io.sluice.devstack.generator.RecordSequence;
@@ -21,7 +22,6 @@ import org.apache.flink.table.api.TableResult;
 import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
 
 import java.sql.Connection;
-import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
@@ -103,10 +103,14 @@ final class SubscriptionBench implements Bench.Scenario {
         var ns = stack.namespace("bench-distinct-", 4, distinct(distinctEvents));
         Oracle oracle = prefill("1/4 distinct", ns);
         long distinctUpdates = oracle.good(ns.config().kafka().subscriptionUpdatesTopic());
-        Drain d = drainSluice("1/4 distinct", flink, rest, ns.config(), distinctUpdates);
+        Drain d;
+        long actualRows;
+        try (StackProbe probe = new StackProbe(ns.config())) {
+            d = drainSluice("1/4 distinct", flink, rest, ns.config(), probe, distinctUpdates);
+            actualRows = rowCount(probe);
+        }
         long rows = rowsWritten(ns.config());
         long expectedRows = oracle.subscriptions().size();
-        long actualRows = rowCount(ns.config());
         check(actualRows == expectedRows, "distinct run: " + actualRows + " rows in the shards, the oracle has " + expectedRows);
         System.out.printf(Locale.ROOT, "[1/4 distinct] %,d rows written by Postgres' count (%,.0f rows/s); %,d rows in the shards = oracle%n",
                 rows, rows / d.seconds, actualRows);
@@ -118,7 +122,6 @@ final class SubscriptionBench implements Bench.Scenario {
         double ceiling = pgCeiling(ceilingNs.config(), ceilingNs.schemaIds(), distinctUpdates);
         result.put("pg_ceiling_events_per_s", fmt(ceiling));
         result.put("of_pg_ceiling", String.format(Locale.ROOT, "%.2f", d.perSecond / ceiling));
-
     }
 
     /** Phase 3: skewed updates, Sluice against Flink SQL + JDBC connector on the same topic. */
@@ -127,9 +130,12 @@ final class SubscriptionBench implements Bench.Scenario {
                 "generator.update-fraction", "1", "generator.hot-key", "true", "subscriptions.parallelism", String.valueOf(parallelism)));
         Oracle skewedOracle = prefill("3/4 skewed", skewed);
         long skewedUpdates = skewedOracle.good(skewed.config().kafka().subscriptionUpdatesTopic());
-        Drain s = drainSluice("3/4 skewed", flink, rest, skewed.config(), skewedUpdates);
+        Drain s;
+        try (StackProbe probe = new StackProbe(skewed.config())) {
+            s = drainSluice("3/4 skewed", flink, rest, skewed.config(), probe, skewedUpdates);
+            check(rowCount(probe) == skewedOracle.subscriptions().size(), "skewed run: row count differs from the oracle");
+        }
         long skewedRows = rowsWritten(skewed.config());
-        check(rowCount(skewed.config()) == skewedOracle.subscriptions().size(), "skewed run: row count differs from the oracle");
         var sqlNs = stack.namespace("bench-sql-", 4, Map.of());
         Drain sql = drainFlinkSql(flink, rest, skewed.config(), sqlNs.config(), skewedUpdates, false);
         var tunedNs = stack.namespace("bench-sql-tuned-", 4, Map.of());
@@ -158,11 +164,11 @@ final class SubscriptionBench implements Bench.Scenario {
     private record Drain(double seconds, double perSecond) {
     }
 
-    private Drain drainSluice(String phase, LocalFlink flink, FlinkRest rest, SluiceConfig config, long events) throws Exception {
+    private Drain drainSluice(String phase, LocalFlink flink, FlinkRest rest, SluiceConfig config, StackProbe probe, long events) throws Exception {
         StreamExecutionEnvironment env = flink.environment();
         SubscriptionJob.defineWorkflow(env, config, SubscriptionJob.source(config, true), SubscriptionJob.sink(config), KafkaIo.deadLetterSink(config));
         JobClient job = env.executeAsync("bench-subscriptions-" + phase.replaceAll("\\W+", "-"));
-        awaitWithProgress(phase, job, () -> committed(config));
+        awaitWithProgress(phase, job, () -> committed(probe));
         return drain(phase, "Sluice", rest, job.getJobID().toString(), events);
     }
 
@@ -336,12 +342,7 @@ final class SubscriptionBench implements Bench.Scenario {
         String jobId = job.getJobID().toString();
         List<Long> lags = new ArrayList<>();
         Map<Long, Long> checkpoints = new LinkedHashMap<>();
-        int shards = config.shards().list().size();
-        Connection[] c = new Connection[shards];
-        try {
-            for (int i = 0; i < shards; i++) {
-                c[i] = config.shards().list().get(i).connect();
-            }
+        try (StackProbe probe = new StackProbe(config)) {
             while (!rest.get("/jobs/" + jobId).path("state").asText().equals("RUNNING")) {
                 Thread.sleep(100);
             }
@@ -353,8 +354,7 @@ final class SubscriptionBench implements Bench.Scenario {
                 while (g.isRunning()) {
                     long now = System.currentTimeMillis();
                     if (now - start >= 5000) { // after warm-up
-                        for (int i = 0; i < shards; i++) {
-                            long newest = newestCommitted(c[i]);
+                        for (long newest : probe.newestCommittedPerShard(SubscriptionJob.NAME)) {
                             if (newest > 0) {
                                 lags.add(System.currentTimeMillis() - newest);
                             }
@@ -366,7 +366,7 @@ final class SubscriptionBench implements Bench.Scenario {
                     }
                     if (now >= nextPrint) {
                         System.out.printf(Locale.ROOT, "[4/4 sustained] ... %d s, %,d sent, %,d committed, time lag now %s ms%n", (now - start) / 1000,
-                                g.acked(), committed(config), lags.isEmpty() ? "-" : lags.get(lags.size() - 1));
+                                g.acked(), committed(probe), lags.isEmpty() ? "-" : lags.get(lags.size() - 1));
                         nextPrint = now + 5000;
                     }
                     Thread.sleep(100);
@@ -376,16 +376,11 @@ final class SubscriptionBench implements Bench.Scenario {
             checkpoints.putAll(rest.completedCheckpoints(jobId));
             long deadline = System.currentTimeMillis() + 60_000;
             long expected = (long) sustainedRate * sustainedSeconds;
-            while (committed(config) < expected && System.currentTimeMillis() < deadline) {
+            while (committed(probe) < expected && System.currentTimeMillis() < deadline) {
                 Thread.sleep(200);
             }
-            check(committed(config) >= expected, "sustained run: only " + committed(config) + " of " + expected + " updates committed within 60 s of the end");
+            check(committed(probe) >= expected, "sustained run: only " + committed(probe) + " of " + expected + " updates committed within 60 s of the end");
         } finally {
-            for (Connection x : c) {
-                if (x != null) {
-                    x.close();
-                }
-            }
             job.cancel().get();
         }
         long[] lag = lags.stream().mapToLong(Long::longValue).sorted().toArray();
@@ -397,17 +392,6 @@ final class SubscriptionBench implements Bench.Scenario {
         return s;
     }
 
-    private static long newestCommitted(Connection c) throws SQLException {
-        try (PreparedStatement st = c.prepareStatement(
-                "SELECT coalesce((extract(epoch FROM max(newest_event_at)) * 1000)::bigint, 0) FROM sluice_progress WHERE job = ?")) {
-            st.setString(1, SubscriptionJob.NAME);
-            try (ResultSet rs = st.executeQuery()) {
-                rs.next();
-                return rs.getLong(1);
-            }
-        }
-    }
-
     static long percentile(long[] sorted, double p) {
         if (sorted.length == 0) {
             return -1;
@@ -416,24 +400,21 @@ final class SubscriptionBench implements Bench.Scenario {
     }
 
     /** Updates committed so far by the subscription job, from {@code sluice_progress} on every shard. */
-    private static long committed(SluiceConfig config) throws SQLException {
-        return sumOverShards(config, "SELECT coalesce(sum(records), 0) FROM sluice_progress WHERE job = '" + SubscriptionJob.NAME + "'");
+    private static long committed(StackProbe probe) throws SQLException {
+        return probe.jobProgress().getOrDefault(SubscriptionJob.NAME, new long[2])[0];
     }
 
-    private static long rowCount(SluiceConfig config) throws SQLException {
-        return sumOverShards(config, "SELECT count(*) FROM subscriptions");
+    private static long rowCount(StackProbe probe) throws SQLException {
+        return probe.rowCounts().values().stream().mapToLong(t -> t.get("subscriptions")).sum();
     }
 
     /** Row inserts + updates Postgres itself counted on {@code subscriptions}, after its statistics settle. */
     private static long rowsWritten(SluiceConfig config) throws Exception {
         Thread.sleep(1500);
-        return sumOverShards(config, "SELECT coalesce(sum(n_tup_ins + n_tup_upd), 0) FROM pg_stat_user_tables WHERE relname = 'subscriptions'");
-    }
-
-    private static long sumOverShards(SluiceConfig config, String sql) throws SQLException {
         long sum = 0;
         for (SluiceConfig.Shard s : config.shards().list()) {
-            try (Connection c = s.connect(); ResultSet rs = c.createStatement().executeQuery(sql)) {
+            try (Connection c = s.connect(); ResultSet rs = c.createStatement().executeQuery(
+                    "SELECT coalesce(sum(n_tup_ins + n_tup_upd), 0) FROM pg_stat_user_tables WHERE relname = 'subscriptions'")) {
                 rs.next();
                 sum += rs.getLong(1);
             }

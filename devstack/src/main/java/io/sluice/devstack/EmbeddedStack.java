@@ -73,7 +73,7 @@ public final class EmbeddedStack implements AutoCloseable {
     /**
      * Fresh topics named {@code <prefix><topic>} ({@code partitions} each), a fresh database on every
      * shard, and consumer groups {@code <prefix>sluice-<job>}, set up exactly as the local command does;
-     * {@code overrides} are further config keys. For tests and benchmarks that must not see each other's data.
+     * {@code overrides} are further config keys and win over these. For tests and benchmarks that must not see each other's data.
      */
     public Namespace namespace(String prefix, int partitions, Map<String, String> overrides) throws Exception {
         RawConfig raw = RawConfig.empty();

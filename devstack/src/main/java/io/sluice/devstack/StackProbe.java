@@ -8,12 +8,14 @@ import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
 
 import java.sql.Connection;
+import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.sql.Timestamp;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
@@ -72,6 +74,23 @@ public final class StackProbe implements AutoCloseable {
                     v[0] += rs.getLong(2);
                     Timestamp t = rs.getTimestamp(3);
                     v[1] = Math.max(v[1], t == null ? 0 : t.getTime());
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Per shard, in shard order: the newest event time {@code job} committed there (epoch ms, 0 if none). */
+    public long[] newestCommittedPerShard(String job) throws SQLException {
+        List<SluiceConfig.Shard> shards = config.shards().list();
+        long[] out = new long[shards.size()];
+        for (int i = 0; i < out.length; i++) {
+            try (PreparedStatement s = connection(shards.get(i)).prepareStatement("SELECT max(newest_event_at) FROM sluice_progress WHERE job = ?")) {
+                s.setString(1, job);
+                try (ResultSet rs = s.executeQuery()) {
+                    rs.next();
+                    Timestamp t = rs.getTimestamp(1);
+                    out[i] = t == null ? 0 : t.getTime();
                 }
             }
         }

@@ -5,7 +5,6 @@ import org.junit.jupiter.api.extension.ExtensionContext;
 import org.junit.jupiter.api.extension.ParameterContext;
 import org.junit.jupiter.api.extension.ParameterResolver;
 
-import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -35,10 +34,7 @@ public final class SluiceStackExtension implements ParameterResolver {
     public static TestStack fresh(EmbeddedStack stack, Map<String, String> overrides) {
         String prefix = "t" + SEQUENCE.incrementAndGet() + "-" + Long.toHexString(System.nanoTime() & 0xffffff) + "-";
         try {
-            Map<String, String> all = new HashMap<>(overrides);
-            int partitions = Integer.parseInt(all.getOrDefault("kafka.partitions", "4"));
-            all.remove("kafka.partitions");
-            EmbeddedStack.Namespace ns = stack.namespace(prefix, partitions, all);
+            EmbeddedStack.Namespace ns = stack.namespace(prefix, 4, overrides); // an override of kafka.partitions wins
             return new TestStack(stack, ns.config(), ns.schemaIds());
         } catch (Exception ex) {
             throw new IllegalStateException("the test kit could not prepare a fresh topic set and databases", ex);
