@@ -50,6 +50,31 @@ public final class FlinkRest {
         return new long[] {start, end};
     }
 
+    /**
+     * An operator metric of a running job, aggregated over its subtasks ({@code agg}: min, max, sum,
+     * avg); {@code vertexName} is a substring of the vertex name (chained operators share a vertex),
+     * {@code metric} the name the operator registered (REST prefixes it with the operator's name).
+     * NaN while the metric is not reported yet.
+     */
+    public double metric(String jobId, String vertexName, String metric, String agg) throws IOException, InterruptedException {
+        for (JsonNode v : get("/jobs/" + jobId).path("vertices")) {
+            if (v.path("name").asText().contains(vertexName)) {
+                String path = "/jobs/" + jobId + "/vertices/" + v.path("id").asText() + "/subtasks/metrics";
+                for (JsonNode id : get(path)) {
+                    String name = id.path("id").asText();
+                    if (name.equals(metric) || name.endsWith("." + metric)) {
+                        String q = java.net.URLEncoder.encode(name, java.nio.charset.StandardCharsets.UTF_8);
+                        for (JsonNode m : get(path + "?get=" + q + "&agg=" + agg)) {
+                            return m.path(agg).asDouble(Double.NaN);
+                        }
+                    }
+                }
+                return Double.NaN;
+            }
+        }
+        throw new IOException("job " + jobId + " has no vertex named like '" + vertexName + "'");
+    }
+
     /** Completed checkpoints the REST history still holds: id → end-to-end duration (ms). */
     public Map<Long, Long> completedCheckpoints(String jobId) throws IOException, InterruptedException {
         Map<Long, Long> out = new TreeMap<>();

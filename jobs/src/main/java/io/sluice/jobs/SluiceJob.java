@@ -16,4 +16,12 @@ public interface SluiceJob {
 
     /** Adds the job's real sources, operators and sinks to {@code env}. */
     void build(StreamExecutionEnvironment env, SluiceConfig config) throws Exception;
+
+    /** What each job's {@code main()} does under {@code flink run}: configuration from the arguments, then run as {@code sluice-<name>}. */
+    static void run(SluiceJob job, String[] args) throws Exception {
+        SluiceConfig config = SluiceConfig.fromArgs(args);
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        job.build(env, config);
+        env.execute("sluice-" + job.name());
+    }
 }

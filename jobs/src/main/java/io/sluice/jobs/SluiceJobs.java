@@ -8,6 +8,6 @@ public final class SluiceJobs {
     }
 
     public static List<SluiceJob> all() {
-        return List.of(new io.sluice.jobs.subscriptions.SubscriptionJob());
+        return List.of(new io.sluice.jobs.subscriptions.SubscriptionJob(), new io.sluice.jobs.aggregation.AggregationJob());
     }
 }

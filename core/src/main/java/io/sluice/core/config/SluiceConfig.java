@@ -18,6 +18,8 @@ public record SluiceConfig(
         Shards shards,
         Routing routing,
         Subscriptions subscriptions,
+        Aggregation aggregation,
+        Push push,
         Generator generator) implements Serializable {
 
     /** Short command-line names for the most used keys. */
@@ -44,7 +46,7 @@ public record SluiceConfig(
         Shards shards = Shards.from(raw);
         return new SluiceConfig(
                 Kafka.from(raw), Registry.from(raw), shards, Routing.from(raw, shards.list().size()),
-                Subscriptions.from(raw), Generator.from(raw));
+                Subscriptions.from(raw), Aggregation.from(raw), Push.from(raw), Generator.from(raw));
     }
 
     public ShardRouter router() {
@@ -174,6 +176,49 @@ public record SluiceConfig(
                     raw.integer("subscriptions.max-key-bytes", 256, 1, 1 << 20),
                     raw.integer("subscriptions.max-value-bytes", 4096, 1, 1 << 24),
                     raw.integer("subscriptions.parallelism", 0, 0, 4096));
+        }
+    }
+
+    /**
+     * The per-user window aggregation: tumbling event-time windows of {@code windowMs} per
+     * (app, user, event name); running results every {@code emitIntervalMs}, the final one when the
+     * watermark passes the window's end; events up to {@code allowedLatenessMs} after that still update
+     * the row, later ones are dead letters. Watermarks trail the newest event time by
+     * {@code outOfOrdernessMs}; a partition silent for {@code idlenessMs} stops holding them back.
+     */
+    public record Aggregation(
+            long windowMs,
+            long emitIntervalMs,
+            long outOfOrdernessMs,
+            long idlenessMs,
+            long allowedLatenessMs,
+            int bufferMaxEntries,
+            long flushIntervalMs,
+            int flushMaxRows,
+            int parallelism) implements Serializable {
+        static Aggregation from(RawConfig raw) {
+            return new Aggregation(
+                    raw.durationMs("aggregation.window", 60_000, 1_000, 31L * 86_400_000),
+                    raw.durationMs("aggregation.emit-interval", 1_000, 10, 3_600_000),
+                    raw.durationMs("aggregation.out-of-orderness", 5_000, 0, 86_400_000),
+                    raw.durationMs("aggregation.idleness", 10_000, 0, 86_400_000),
+                    raw.durationMs("aggregation.allowed-lateness", 60_000, 0, 31L * 86_400_000),
+                    raw.integer("aggregation.buffer-max-entries", 20_000, 1, 10_000_000),
+                    raw.durationMs("aggregation.flush-interval", 200, 10, 600_000),
+                    raw.integer("aggregation.flush-max-rows", 2000, 1, 1_000_000),
+                    raw.integer("aggregation.parallelism", 0, 0, 4096));
+        }
+    }
+
+    /**
+     * The push queue: jobs are written with Kafka transactions named {@code transactionalIdPrefix}-*
+     * (unique per job on a cluster); {@code ceSource} is the CloudEvents {@code ce_source} header.
+     */
+    public record Push(String transactionalIdPrefix, String ceSource) implements Serializable {
+        static Push from(RawConfig raw) {
+            return new Push(
+                    raw.string("push.transactional-id-prefix", "sluice-push"),
+                    raw.string("push.ce-source", "/sluice/campaigns"));
         }
     }
 

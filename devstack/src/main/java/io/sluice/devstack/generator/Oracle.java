@@ -1,6 +1,8 @@
 package io.sluice.devstack.generator;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.sluice.core.model.Campaign;
+import io.sluice.core.model.PushJob;
 import io.sluice.core.model.SubscriptionUpdate;
 import io.sluice.core.model.UserEvent;
 
@@ -93,6 +95,50 @@ public final class Oracle {
 
     public long malformedTotal() {
         return malformedByTopic.values().stream().mapToLong(Long::longValue).sum();
+    }
+
+    /** A window's expected {@code user_event_counts} row. */
+    public record WindowRow(long count, double sum) {
+    }
+
+    /**
+     * The expected {@code user_event_counts} rows of the kept events (all on time), keyed
+     * {@code app/user/name/window start (epoch ms)}.
+     */
+    public Map<String, WindowRow> windowCounts(long windowMs) {
+        Map<String, long[]> counts = new HashMap<>();
+        Map<String, Double> sums = new HashMap<>();
+        for (UserEvent e : events) {
+            String key = e.appId() + "/" + e.userId() + "/" + e.name() + "/" + Math.floorDiv(e.occurredAt(), windowMs) * windowMs;
+            counts.computeIfAbsent(key, k -> new long[1])[0]++;
+            sums.merge(key, e.value() == null ? 0.0 : e.value(), Double::sum);
+        }
+        Map<String, WindowRow> out = new HashMap<>();
+        counts.forEach((k, n) -> out.put(k, new WindowRow(n[0], sums.get(k))));
+        return out;
+    }
+
+    /**
+     * The push jobs the kept events should cause, by job id: a user's {@code min_count}-th
+     * {@code event_name} event of an active campaign's app within one campaign window, in production
+     * order (which is offset order per user). Value: {@code campaign/user/created_at}.
+     */
+    public Map<String, String> pushJobs(List<Campaign> campaigns) {
+        Map<String, String> out = new HashMap<>();
+        Map<String, Integer> progress = new HashMap<>();
+        for (UserEvent e : events) {
+            for (Campaign c : campaigns) {
+                if (!c.active() || !c.appId().equals(e.appId()) || !c.eventName().equals(e.name())) {
+                    continue;
+                }
+                long start = Math.floorDiv(e.occurredAt(), c.windowMs()) * c.windowMs();
+                int n = progress.merge(c.campaignId() + "/" + e.userId() + "/" + start, 1, Integer::sum);
+                if (n == c.minCount()) {
+                    out.put(PushJob.jobIdOf(c.campaignId(), e.userId(), start), c.campaignId() + "/" + e.userId() + "/" + e.occurredAt());
+                }
+            }
+        }
+        return out;
     }
 
     /** Writes the expected subscription rows as JSON lines: {@code {"app_id":..,"subscription_id":..,"properties":{..}}}. */

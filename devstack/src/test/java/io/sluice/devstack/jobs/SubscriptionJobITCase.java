@@ -5,20 +5,18 @@ import io.sluice.devstack.StackProbe;
 import io.sluice.devstack.generator.LoadGenerator;
 import io.sluice.devstack.generator.Oracle;
 import io.sluice.devstack.generator.RecordSequence;
+import io.sluice.devstack.kit.Faults;
+import io.sluice.devstack.kit.ReadSampler;
 import io.sluice.devstack.kit.SluiceStackExtension;
 import io.sluice.devstack.kit.TestStack;
+import io.sluice.devstack.kit.TestFlink;
 import io.sluice.jobs.common.DeadLetterSerializer;
 import io.sluice.jobs.common.KafkaIo;
 import io.sluice.jobs.subscriptions.SubscriptionDelta;
 import io.sluice.jobs.subscriptions.SubscriptionJob;
 import org.apache.flink.api.connector.sink2.Sink;
-import org.apache.flink.api.connector.sink2.SinkWriter;
-import org.apache.flink.api.connector.sink2.WriterInitContext;
-import org.apache.flink.configuration.Configuration;
-import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.runtime.minicluster.MiniCluster;
-import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.InjectMiniCluster;
 import org.apache.flink.test.junit5.MiniClusterExtension;
@@ -28,20 +26,15 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
-import java.io.IOException;
 import java.sql.Connection;
 import java.sql.ResultSet;
-import java.sql.SQLException;
-import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.BooleanSupplier;
 
+import static io.sluice.devstack.kit.Faults.await;
+import static io.sluice.devstack.kit.Faults.killConnections;
 import static io.sluice.devstack.kit.TestStack.header;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -49,16 +42,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 @Timeout(value = 5, unit = TimeUnit.MINUTES) // a job that never converges fails instead of hanging CI
 class SubscriptionJobITCase {
     @RegisterExtension
-    static final MiniClusterExtension FLINK = new MiniClusterExtension(new MiniClusterResourceConfiguration.Builder()
-            .setNumberTaskManagers(1).setNumberSlotsPerTaskManager(4).setConfiguration(restartQuickly()).build());
-
-    private static Configuration restartQuickly() {
-        Configuration c = new Configuration();
-        c.set(RestartStrategyOptions.RESTART_STRATEGY, "fixed-delay");
-        c.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS, 1000);
-        c.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_DELAY, Duration.ofMillis(500));
-        return c;
-    }
+    static final MiniClusterExtension FLINK = TestFlink.miniCluster();
 
     @Test
     void eightToTenThenEightToTwentyEndsAsTwentyInOneFlushAndInSeparateFlushes(TestStack base) throws Exception {
@@ -147,11 +131,6 @@ class SubscriptionJobITCase {
         assertThat(new String(d.value())).contains("\"subscription_id\":\"device-137\"");
     }
 
-    /** Injected failures; static because the MiniCluster runs the job in this JVM. */
-    private static final AtomicLong ROWS_SEEN = new AtomicLong();
-    private static final AtomicLong THROW_AT = new AtomicLong(Long.MAX_VALUE);
-    private static final AtomicBoolean THROWN = new AtomicBoolean();
-
     @Test
     void withAnOperatorThrowingATaskManagerLostAndShardConnectionsKilledTheRowsStillEqualTheOracleAndNeverMoveBackwards(
             TestStack base, @InjectMiniCluster MiniCluster cluster) throws Exception {
@@ -160,16 +139,15 @@ class SubscriptionJobITCase {
                 // small flushes, so a replay after a restore is written in many batches, each older than what the shard
                 // already holds: without the version guard the sampled reads see rows move backwards
                 "subscriptions.flush-interval", "200ms", "subscriptions.flush-max-rows", "200"));
-        ROWS_SEEN.set(0);
-        THROWN.set(false);
-        THROW_AT.set(15_000);
-        JobClient job = startUnbounded(stack, new ThrowOnceSink(SubscriptionJob.sink(stack.config())));
+        Faults.throwOnceAfter(15_000);
+        JobClient job = startUnbounded(stack, new Faults.ThrowOnceSink<>(SubscriptionJob.sink(stack.config())));
         List<String> injected = new ArrayList<>();
         try (LoadGenerator g = new LoadGenerator(stack.config(), stack.schemaIds(), 5_000, 1_700_000_000_000L, false).start();
-             ReadSampler sampler = new ReadSampler(stack, List.of(RecordSequence.appId(1), RecordSequence.appId(7)))) {
+             ReadSampler sampler = new ReadSampler(stack, List.of(RecordSequence.appId(1), RecordSequence.appId(7)),
+                     "SELECT subscription_id, version, properties::text FROM subscriptions WHERE app_id = ?")) {
             // 1: the sink operator throws after 15,000 rows (the job restarts from its last checkpoint)
-            await(THROWN::get, "the sink to throw once");
-            injected.add("sink threw after " + THROW_AT.get() + " rows at " + g.acked() + " records sent");
+            await(Faults::thrown, "the sink to throw once");
+            injected.add("sink threw after 15,000 rows at " + g.acked() + " records sent");
             // 2: the TaskManager is lost and a new one joins (every task restarts from the last checkpoint)
             await(() -> g.acked() >= 45_000, "45,000 records sent");
             cluster.terminateTaskManager(0).get();
@@ -186,11 +164,9 @@ class SubscriptionJobITCase {
             Map<String, Map<String, String>> expected = TestStack.expectedRows(oracle);
             Map<String, Map<String, String>> actual = stack.awaitSubscriptionRows(expected, 180_000);
             assertEqual(actual, expected, injected.toString());
-            sampler.close();
-            assertThat(sampler.reads()).as("sampled reads").isGreaterThan(100);
-            assertThat(sampler.regressions()).as("sampled rows that moved backwards").isEmpty();
+            sampler.assertNoRowMovedBackwards();
         } finally {
-            THROW_AT.set(Long.MAX_VALUE);
+            Faults.disarm();
             job.cancel().get();
         }
     }
@@ -234,122 +210,6 @@ class SubscriptionJobITCase {
         assertThat(actual.keySet()).as(context).isEqualTo(expected.keySet());
         for (var e : expected.entrySet()) {
             assertThat(actual.get(e.getKey())).as(e.getKey() + " after " + context).isEqualTo(e.getValue());
-        }
-    }
-
-    private static void await(BooleanSupplier condition, String what) throws InterruptedException {
-        long deadline = System.currentTimeMillis() + 120_000;
-        while (!condition.getAsBoolean()) {
-            if (System.currentTimeMillis() > deadline) {
-                throw new AssertionError("timed out after 120 s waiting for " + what);
-            }
-            Thread.sleep(50);
-        }
-    }
-
-    /** Terminates every other backend on the shard's test database; returns how many. */
-    private static int killConnections(TestStack stack, int shard) throws SQLException {
-        try (Connection c = stack.shard(shard); ResultSet rs = c.createStatement().executeQuery(
-                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")) {
-            rs.next();
-            return rs.getInt(1);
-        }
-    }
-
-    /** Wraps the real sink; its writer throws once when {@link #THROW_AT} rows have reached the sink across all attempts. */
-    private record ThrowOnceSink(Sink<SubscriptionDelta> delegate) implements Sink<SubscriptionDelta> {
-        @Override
-        public SinkWriter<SubscriptionDelta> createWriter(WriterInitContext context) throws IOException {
-            SinkWriter<SubscriptionDelta> w = delegate.createWriter(context);
-            return new SinkWriter<>() {
-                @Override
-                public void write(SubscriptionDelta element, Context ctx) throws IOException, InterruptedException {
-                    if (ROWS_SEEN.incrementAndGet() >= THROW_AT.get() && THROWN.compareAndSet(false, true)) {
-                        throw new IllegalStateException("injected failure after " + THROW_AT.get() + " rows");
-                    }
-                    w.write(element, ctx);
-                }
-
-                @Override
-                public void flush(boolean endOfInput) throws IOException, InterruptedException {
-                    w.flush(endOfInput);
-                }
-
-                @Override
-                public void close() throws Exception {
-                    w.close();
-                }
-            };
-        }
-    }
-
-    /**
-     * Reads every row of some apps every 20 ms on its own connection (reconnecting when a test kills it)
-     * and records each row whose version went down, or whose properties changed without a newer version.
-     */
-    private static final class ReadSampler implements AutoCloseable {
-        private final Thread thread;
-        private final AtomicBoolean running = new AtomicBoolean(true);
-        private final Map<String, Long> versions = new HashMap<>();
-        private final Map<String, String> properties = new HashMap<>();
-        private final List<String> regressions = new ArrayList<>();
-        private long reads;
-
-        ReadSampler(TestStack stack, List<String> apps) {
-            thread = new Thread(() -> {
-                Connection[] c = new Connection[stack.config().shards().list().size()];
-                while (running.get()) {
-                    for (String app : apps) {
-                        int shard = stack.config().router().shardOf(app);
-                        try {
-                            if (c[shard] == null) {
-                                c[shard] = stack.shard(shard);
-                            }
-                            try (var st = c[shard].prepareStatement("SELECT subscription_id, version, properties::text FROM subscriptions WHERE app_id = ?")) {
-                                st.setString(1, app);
-                                try (ResultSet rs = st.executeQuery()) {
-                                    while (rs.next()) {
-                                        observe(app + "/" + rs.getString(1), rs.getLong(2), rs.getString(3));
-                                    }
-                                }
-                            }
-                            synchronized (this) {
-                                reads++;
-                            }
-                        } catch (SQLException e) {
-                            c[shard] = null; // killed by the test; read again on a new connection
-                        }
-                    }
-                    try {
-                        Thread.sleep(20);
-                    } catch (InterruptedException e) {
-                        return;
-                    }
-                }
-            }, "read-sampler");
-            thread.start();
-        }
-
-        private synchronized void observe(String row, long version, String props) {
-            Long before = versions.put(row, version);
-            String propsBefore = properties.put(row, props);
-            if (before != null && (version < before || (version == before && !props.equals(propsBefore)))) {
-                regressions.add(row + ": version " + before + " " + propsBefore + " then " + version + " " + props);
-            }
-        }
-
-        synchronized long reads() {
-            return reads;
-        }
-
-        synchronized List<String> regressions() {
-            return new ArrayList<>(regressions);
-        }
-
-        @Override
-        public void close() throws InterruptedException {
-            running.set(false);
-            thread.join();
         }
     }
 }

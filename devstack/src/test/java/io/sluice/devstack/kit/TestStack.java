@@ -4,7 +4,11 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.sluice.core.avro.ConfluentWire;
 import io.sluice.core.avro.SluiceAvro;
 import io.sluice.core.config.SluiceConfig;
+import io.sluice.core.avro.RegistryDecoder;
+import io.sluice.core.model.Campaign;
+import io.sluice.core.model.PushJob;
 import io.sluice.core.model.SubscriptionUpdate;
+import io.sluice.core.model.UserEvent;
 import io.sluice.devstack.EmbeddedStack;
 import io.sluice.devstack.generator.Oracle;
 import io.sluice.jobs.common.KafkaIo;
@@ -28,6 +32,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.TreeMap;
+import java.util.function.Function;
 
 /** One test's view of the stack: its own topics and databases, the config that names them, and helpers to read them back. */
 public record TestStack(EmbeddedStack stack, SluiceConfig config, Map<String, Integer> schemaIds) {
@@ -67,13 +72,58 @@ public record TestStack(EmbeddedStack stack, SluiceConfig config, Map<String, In
 
     /** Sends updates to {@code subscription-updates} in the wire format, key {@code app_id}, in order. */
     public void send(SubscriptionUpdate... updates) throws Exception {
-        String topic = config.kafka().subscriptionUpdatesTopic();
-        ConfluentWire wire = new ConfluentWire(schemaIds.get(topic), SluiceAvro.SUBSCRIPTION_UPDATE.schema());
+        send(config.kafka().subscriptionUpdatesTopic(), SluiceAvro.SUBSCRIPTION_UPDATE, SubscriptionUpdate::appId, updates);
+    }
+
+    /** Sends events to {@code user-events}, key {@code app_id:user_id}, in order. */
+    public void send(UserEvent... events) throws Exception {
+        send(config.kafka().userEventsTopic(), SluiceAvro.USER_EVENT, UserEvent::key, events);
+    }
+
+    /** Sends definitions to {@code campaigns}, key {@code campaign_id}, in order. */
+    public void send(Campaign... campaigns) throws Exception {
+        send(config.kafka().campaignsTopic(), SluiceAvro.CAMPAIGN, Campaign::campaignId, campaigns);
+    }
+
+    @SafeVarargs
+    private <T> void send(String topic, SluiceAvro<T> avro, Function<T, String> key, T... values) throws Exception {
+        ConfluentWire wire = new ConfluentWire(schemaIds.get(topic), avro.schema());
         try (KafkaProducer<byte[], byte[]> p = new KafkaProducer<>(KafkaIo.clientProperties(config), new ByteArraySerializer(), new ByteArraySerializer())) {
-            for (SubscriptionUpdate u : updates) {
-                p.send(new ProducerRecord<>(topic, u.appId().getBytes(StandardCharsets.UTF_8), wire.encode(SluiceAvro.SUBSCRIPTION_UPDATE.toAvro(u)))).get();
+            List<java.util.concurrent.Future<?>> sent = new ArrayList<>();
+            for (T v : values) { // one producer, idempotent: offset order is the order given
+                sent.add(p.send(new ProducerRecord<>(topic, key.apply(v).getBytes(StandardCharsets.UTF_8), wire.encode(avro.toAvro(v)))));
+            }
+            for (var f : sent) {
+                f.get();
             }
         }
+    }
+
+    /** Every {@code user_event_counts} row on every shard, keyed {@code app/user/name/window start ms}. */
+    public Map<String, Oracle.WindowRow> windowRows() throws Exception {
+        Map<String, Oracle.WindowRow> out = new HashMap<>();
+        for (int shard = 0; shard < config.shards().list().size(); shard++) {
+            try (Connection c = shard(shard); ResultSet rs = c.createStatement().executeQuery(
+                    "SELECT app_id, user_id, event_name, (extract(epoch FROM window_start) * 1000)::bigint, count, sum FROM user_event_counts")) {
+                while (rs.next()) {
+                    String key = rs.getString(1) + "/" + rs.getString(2) + "/" + rs.getString(3) + "/" + rs.getLong(4);
+                    if (out.put(key, new Oracle.WindowRow(rs.getLong(5), rs.getDouble(6))) != null) {
+                        throw new AssertionError("row " + key + " is on two shards");
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    /** The push jobs a {@code read_committed} consumer sees on {@code push-queue}, decoded, in offset order per partition. */
+    public List<PushJob> pushJobs() throws Exception {
+        RegistryDecoder<PushJob> decoder = new RegistryDecoder<>(SluiceAvro.PUSH_JOB, config.registry().url());
+        List<PushJob> out = new ArrayList<>();
+        for (ConsumerRecord<byte[], byte[]> r : readAll(config.kafka().pushQueueTopic())) {
+            out.add(decoder.decode(r.value()));
+        }
+        return out;
     }
 
     /** Every {@code subscriptions} row on every shard as {@code app/subscription -> properties}; fails if a row is on two shards. */

@@ -2,6 +2,7 @@ package io.sluice.jobs.common;
 
 import io.sluice.core.config.SluiceConfig;
 import org.apache.flink.connector.base.DeliveryGuarantee;
+import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
 import org.apache.flink.connector.kafka.sink.KafkaSink;
 import org.apache.flink.connector.kafka.source.KafkaSource;
 import org.apache.flink.connector.kafka.source.KafkaSourceBuilder;
@@ -47,6 +48,24 @@ public final class KafkaIo {
             b.setBounded(OffsetsInitializer.latest());
         }
         return b.build();
+    }
+
+    /**
+     * A transactional sink: records become visible to {@code read_committed} consumers when the
+     * checkpoint that covers them completes, so each appears exactly once across restarts. Transaction
+     * ids are {@code <transactionalIdPrefix>-<subtask>-<n>}; the transaction timeout is
+     * {@code kafka.transaction-timeout} (at most the broker's {@code transaction.max.timeout.ms}).
+     */
+    public static <T> KafkaSink<T> exactlyOnceSink(SluiceConfig config, KafkaRecordSerializationSchema<T> serializer, String transactionalIdPrefix) {
+        Properties p = clientProperties(config);
+        p.put("transaction.timeout.ms", String.valueOf(config.kafka().transactionTimeoutMs()));
+        return KafkaSink.<T>builder()
+                .setBootstrapServers(config.kafka().bootstrap())
+                .setKafkaProducerConfig(p)
+                .setRecordSerializer(serializer)
+                .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
+                .setTransactionalIdPrefix(transactionalIdPrefix)
+                .build();
     }
 
     /** The dead-letter sink; at-least-once, so a dead letter is never lost (a restart may repeat one). */

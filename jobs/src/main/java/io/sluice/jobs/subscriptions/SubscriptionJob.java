@@ -35,10 +35,7 @@ public final class SubscriptionJob implements SluiceJob {
     public static final String NAME = "subscriptions";
 
     public static void main(String[] args) throws Exception {
-        SluiceConfig config = SluiceConfig.fromArgs(args);
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
-        new SubscriptionJob().build(env, config);
-        env.execute("sluice-" + NAME);
+        SluiceJob.run(new SubscriptionJob(), args);
     }
 
     @Override
@@ -89,7 +86,7 @@ public final class SubscriptionJob implements SluiceJob {
                         new CoalescingOperator(s.flushIntervalMs(), s.flushMaxRows()))
                 .uid("coalesce-per-subscription")
                 .sinkTo(rows).uid("upsert-into-shards").name("upsert into shards");
-        valid.getSideOutput(ValidateUpdates.DEAD_LETTERS)
+        valid.getSideOutput(DeadLetter.SIDE_OUTPUT)
                 .sinkTo(deadLetters).uid("subscription-dead-letters").name("dead letters");
     }
 }

@@ -6,21 +6,17 @@ import io.sluice.jobs.common.Decoded;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.util.Collector;
-import org.apache.flink.util.OutputTag;
 
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
 
 /**
  * In: decoded updates or decode failures. Out: one single-update {@link SubscriptionDelta} per valid
- * update (version = its Kafka offset); to {@link #DEAD_LETTERS}: decode failures, and updates with a
+ * update (version = its Kafka offset); to {@link DeadLetter#SIDE_OUTPUT}: decode failures, and updates with a
  * missing id or a property key/value over the configured byte limits (stage {@code validate}, the
  * reason naming the field and the limit). Counts dead letters in {@code deadLetters}.
  */
 public class ValidateUpdates extends ProcessFunction<Decoded<SubscriptionUpdate>, SubscriptionDelta> {
-    public static final OutputTag<DeadLetter> DEAD_LETTERS = new OutputTag<>("dead-letters") {
-    };
-
     private final String topic;
     private final int maxKeyBytes;
     private final int maxValueBytes;
@@ -41,13 +37,13 @@ public class ValidateUpdates extends ProcessFunction<Decoded<SubscriptionUpdate>
     public void processElement(Decoded<SubscriptionUpdate> in, Context ctx, Collector<SubscriptionDelta> out) {
         if (in.deadLetter != null) {
             deadLetters.inc();
-            ctx.output(DEAD_LETTERS, in.deadLetter);
+            ctx.output(DeadLetter.SIDE_OUTPUT, in.deadLetter);
             return;
         }
         String problem = problem(in.value);
         if (problem != null) {
             deadLetters.inc();
-            ctx.output(DEAD_LETTERS, new DeadLetter(topic, in.partition, in.offset, in.key, in.raw, "validate", problem));
+            ctx.output(DeadLetter.SIDE_OUTPUT, new DeadLetter(topic, in.partition, in.offset, in.key, in.raw, "validate", problem));
             return;
         }
         out.collect(SubscriptionDelta.of(in.value, in.partition, in.offset));

@@ -1,0 +1,140 @@
+package io.sluice.jobs.aggregation;
+
+import io.sluice.core.avro.RegistryDecoder;
+import io.sluice.core.avro.SluiceAvro;
+import io.sluice.core.config.SluiceConfig;
+import io.sluice.core.model.Campaign;
+import io.sluice.core.model.PushJob;
+import io.sluice.core.model.UserEvent;
+import io.sluice.jobs.SluiceJob;
+import io.sluice.jobs.campaigns.Pacer;
+import io.sluice.jobs.campaigns.PendingPush;
+import io.sluice.jobs.campaigns.PushJobSerializer;
+import io.sluice.jobs.campaigns.SegmentDetector;
+import io.sluice.jobs.campaigns.ValidateCampaigns;
+import io.sluice.jobs.common.BroadcastWatermarks;
+import io.sluice.jobs.common.DeadLetter;
+import io.sluice.jobs.common.Decoded;
+import io.sluice.jobs.common.DecodingDeserializer;
+import io.sluice.jobs.common.KafkaIo;
+import io.sluice.jobs.shards.ShardedSink;
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.typeinfo.TypeHint;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.connector.sink2.Sink;
+import org.apache.flink.api.connector.source.Source;
+import org.apache.flink.streaming.api.datastream.KeyedStream;
+import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+
+import java.time.Duration;
+
+/**
+ * Per-user window counts, campaign segments and the push queue. In: {@code user-events} (key
+ * {@code app_id:user_id}) and the compacted {@code campaigns} topic. Out: rows in
+ * {@code user_event_counts} on each app's shard; {@link PushJob}s on {@code push-queue}, exactly once
+ * (Kafka transactions) and paced per campaign; late and bad records to the dead-letter topic.
+ * Config: {@code aggregation.*}, {@code push.*}, {@code shards.*}, {@code routing.*}, {@code kafka.*}, {@code registry.url}.
+ *
+ * <pre>
+ * user-events ──► validate, lateness ──keyBy(app:user)──► count per window ──forward──► upsert into shards
+ *                    │          └──────keyBy(app:user)──► detect segment entries ──keyBy(campaign)──► pace ──► push-queue (EO)
+ *                    └─► dead letters                       ▲ broadcast
+ * campaigns ──► validate ───────────────────────────────────┘
+ * </pre>
+ *
+ * Submit: {@code flink run -c io.sluice.jobs.aggregation.AggregationJob jobs/target/sluice-jobs.jar --config sluice.yaml}.
+ */
+public final class AggregationJob implements SluiceJob {
+    public static final String NAME = "aggregation";
+
+    public static void main(String[] args) throws Exception {
+        SluiceJob.run(new AggregationJob(), args);
+    }
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    @Override
+    public String inputTopic(SluiceConfig config) {
+        return config.kafka().userEventsTopic();
+    }
+
+    @Override
+    public void build(StreamExecutionEnvironment env, SluiceConfig config) {
+        defineWorkflow(env, config, eventSource(config, false), campaignSource(config, false), sink(config), pushSink(config),
+                KafkaIo.deadLetterSink(config));
+    }
+
+    /** The sharded {@code user_event_counts} sink. */
+    public static ShardedSink<WindowCount> sink(SluiceConfig config) {
+        SluiceConfig.Aggregation a = config.aggregation();
+        return new ShardedSink<>(config, NAME, new UserEventCountsTable(config.kafka().userEventsTopic()), a.flushIntervalMs(), a.flushMaxRows());
+    }
+
+    /** {@code push-queue}, exactly once, with the CloudEvents headers. */
+    public static Sink<PushJob> pushSink(SluiceConfig config) {
+        return KafkaIo.exactlyOnceSink(config, new PushJobSerializer(config.kafka().pushQueueTopic(), config.registry().url(), config.push().ceSource()),
+                config.push().transactionalIdPrefix());
+    }
+
+    public static Source<Decoded<UserEvent>, ?, ?> eventSource(SluiceConfig config, boolean bounded) {
+        TypeInformation<Decoded<UserEvent>> type = TypeInformation.of(new TypeHint<>() {
+        });
+        var deserializer = new DecodingDeserializer<>(new RegistryDecoder<>(SluiceAvro.USER_EVENT, config.registry().url()), type);
+        return KafkaIo.source(config, NAME, config.kafka().userEventsTopic(), deserializer, bounded);
+    }
+
+    public static Source<Decoded<Campaign>, ?, ?> campaignSource(SluiceConfig config, boolean bounded) {
+        TypeInformation<Decoded<Campaign>> type = TypeInformation.of(new TypeHint<>() {
+        });
+        var deserializer = new DecodingDeserializer<>(new RegistryDecoder<>(SluiceAvro.CAMPAIGN, config.registry().url()), type);
+        return KafkaIo.source(config, NAME, config.kafka().campaignsTopic(), deserializer, bounded);
+    }
+
+    /** Event time from {@code occurred_at}, bounded out-of-orderness, idle partitions ignored after {@code aggregation.idleness}. */
+    static WatermarkStrategy<Decoded<UserEvent>> watermarks(SluiceConfig.Aggregation a) {
+        WatermarkStrategy<Decoded<UserEvent>> w = WatermarkStrategy
+                .<Decoded<UserEvent>>forBoundedOutOfOrderness(Duration.ofMillis(a.outOfOrdernessMs()))
+                .withTimestampAssigner((d, kafkaTimestamp) -> d.value == null ? Long.MIN_VALUE : d.value.occurredAt());
+        return a.idlenessMs() > 0 ? w.withIdleness(Duration.ofMillis(a.idlenessMs())) : w;
+    }
+
+    /** The pipeline, apart from the real sources and sinks so tests can pass their own. */
+    public static void defineWorkflow(StreamExecutionEnvironment env, SluiceConfig config,
+                                      Source<Decoded<UserEvent>, ?, ?> events, Source<Decoded<Campaign>, ?, ?> campaigns,
+                                      Sink<WindowCount> rows, Sink<PushJob> pushQueue, Sink<DeadLetter> deadLetters) {
+        SluiceConfig.Aggregation a = config.aggregation();
+        if (a.parallelism() > 0) {
+            env.setParallelism(a.parallelism());
+        }
+        SingleOutputStreamOperator<CountedEvent> valid = env
+                .fromSource(events, watermarks(a), "user-events").uid("user-events-source")
+                .process(new ValidateEvents(config.kafka().userEventsTopic(), a.windowMs(), a.allowedLatenessMs()))
+                .uid("validate-events").name("validate events, decide lateness");
+        KeyedStream<CountedEvent, String> byUser = valid.keyBy(CountedEvent::userKey);
+
+        byUser.transform("count per user, event and window", TypeInformation.of(WindowCount.class),
+                        new WindowCounter(a.windowMs(), a.allowedLatenessMs(), a.emitIntervalMs(), a.bufferMaxEntries()))
+                .uid("window-counts")
+                .sinkTo(rows).uid("upsert-window-counts").name("upsert window counts into shards");
+
+        SingleOutputStreamOperator<Campaign> definitions = env
+                .fromSource(campaigns, new BroadcastWatermarks<>(), "campaigns").uid("campaigns-source")
+                .process(new ValidateCampaigns(config.kafka().campaignsTopic()))
+                .uid("validate-campaigns").name("validate campaigns");
+        byUser.connect(definitions.broadcast(SegmentDetector.CAMPAIGNS))
+                .process(new SegmentDetector(a.windowMs(), a.allowedLatenessMs()))
+                .uid("segment-detector").name("detect segment entries")
+                .keyBy((PendingPush p) -> p.campaignId)
+                .transform("pace per campaign", TypeInformation.of(PushJob.class), new Pacer())
+                .uid("pacer")
+                .sinkTo(pushQueue).uid("push-queue-sink").name("push queue (exactly once)");
+
+        valid.getSideOutput(DeadLetter.SIDE_OUTPUT)
+                .union(definitions.getSideOutput(DeadLetter.SIDE_OUTPUT))
+                .sinkTo(deadLetters).uid("aggregation-dead-letters").name("dead letters");
+    }
+}

@@ -1,0 +1,88 @@
+package io.sluice.jobs.aggregation;
+
+import io.sluice.core.model.UserEvent;
+import io.sluice.jobs.common.DeadLetter;
+import io.sluice.jobs.common.Decoded;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.streaming.api.functions.ProcessFunction;
+import org.apache.flink.util.Collector;
+
+import java.time.Instant;
+
+/**
+ * Chained to the {@code user-events} source. In: decoded events or decode failures. Out: on-time
+ * {@link CountedEvent}s; to {@link DeadLetter#SIDE_OUTPUT}: decode failures (stage {@code decode}), events
+ * with a missing id or name (stage {@code validate}), and events whose window has stopped taking
+ * events (stage {@code late}, reason {@code late by N ms: ...}, N = watermark − occurred_at).
+ *
+ * <p>Lateness is decided here, against this subtask's watermark, and only here: the keyed operators
+ * downstream see a watermark no newer than this one, so an event let through is never late for them,
+ * and the window counts and the segment detector count exactly the same events.
+ * Metrics: {@code deadLetters}, {@code lateEvents}.
+ */
+public class ValidateEvents extends ProcessFunction<Decoded<UserEvent>, CountedEvent> {
+    private final String topic;
+    private final long windowMs;
+    private final long allowedLatenessMs;
+    private transient Counter deadLetters;
+    private transient Counter lateEvents;
+
+    public ValidateEvents(String topic, long windowMs, long allowedLatenessMs) {
+        this.topic = topic;
+        this.windowMs = windowMs;
+        this.allowedLatenessMs = allowedLatenessMs;
+    }
+
+    @Override
+    public void open(OpenContext ctx) {
+        deadLetters = getRuntimeContext().getMetricGroup().counter("deadLetters");
+        lateEvents = getRuntimeContext().getMetricGroup().counter("lateEvents");
+    }
+
+    @Override
+    public void processElement(Decoded<UserEvent> in, Context ctx, Collector<CountedEvent> out) {
+        if (in.deadLetter != null) {
+            deadLetters.inc();
+            ctx.output(DeadLetter.SIDE_OUTPUT, in.deadLetter);
+            return;
+        }
+        UserEvent e = in.value;
+        String problem = problem(e);
+        if (problem != null) {
+            deadLetters.inc();
+            ctx.output(DeadLetter.SIDE_OUTPUT, new DeadLetter(topic, in.partition, in.offset, in.key, in.raw, "validate", problem));
+            return;
+        }
+        long watermark = ctx.timerService().currentWatermark();
+        if (Windows.isLate(e.occurredAt(), windowMs, allowedLatenessMs, watermark)) {
+            deadLetters.inc();
+            lateEvents.inc();
+            long start = Windows.start(e.occurredAt(), windowMs);
+            ctx.output(DeadLetter.SIDE_OUTPUT, new DeadLetter(topic, in.partition, in.offset, in.key, in.raw, "late",
+                    "late by " + (watermark - e.occurredAt()) + " ms: occurred_at " + Instant.ofEpochMilli(e.occurredAt())
+                            + " is behind the watermark " + Instant.ofEpochMilli(watermark) + "; its window " + Instant.ofEpochMilli(start)
+                            + "/" + Instant.ofEpochMilli(start + windowMs) + " took events until "
+                            + Instant.ofEpochMilli(Windows.closesAt(e.occurredAt(), windowMs, allowedLatenessMs))
+                            + " (aggregation.allowed-lateness " + allowedLatenessMs + " ms)"));
+            return;
+        }
+        out.collect(CountedEvent.of(e, in.partition));
+    }
+
+    static String problem(UserEvent e) {
+        if (e.appId() == null || e.appId().isBlank()) {
+            return "missing app_id";
+        }
+        if (e.userId() == null || e.userId().isBlank()) {
+            return "missing user_id";
+        }
+        if (e.name() == null || e.name().isBlank()) {
+            return "missing name";
+        }
+        if (e.value() != null && (e.value().isNaN() || e.value().isInfinite())) {
+            return "value is " + e.value() + ", expected a finite number";
+        }
+        return null;
+    }
+}

@@ -1,0 +1,28 @@
+package io.sluice.jobs.aggregation;
+
+/** A window's running aggregate in keyed state (and of the events buffered since the last flush). */
+public final class WindowAcc {
+    public long count;
+    public double sum;
+    public long newestAt;
+    public int partition;
+
+    public WindowAcc() {
+    }
+
+    void add(CountedEvent e) {
+        count++;
+        sum += e.value;
+        if (e.occurredAt >= newestAt) {
+            newestAt = e.occurredAt;
+        }
+        partition = e.partition;
+    }
+
+    void add(WindowAcc later) {
+        count += later.count;
+        sum += later.sum;
+        newestAt = Math.max(newestAt, later.newestAt);
+        partition = later.partition;
+    }
+}

@@ -1,0 +1,46 @@
+package io.sluice.jobs.aggregation;
+
+/**
+ * One {@code user_event_counts} row as of some point: the window's {@code count} and {@code sum} so
+ * far (counts only grow, so the count doubles as the row's version), plus bookkeeping for the sink:
+ * {@code records} events not yet reported in an earlier emission, the newest event time, and the
+ * source partition of the newest event.
+ */
+public final class WindowCount {
+    public String appId;
+    public String userId;
+    public String name;
+    public long windowStart;
+    public long windowEnd;
+    public long count;
+    public double sum;
+    public long records;
+    public long newestAt;
+    public int partition;
+
+    public WindowCount() {
+    }
+
+    public WindowCount(String appId, String userId, String name, long windowStart, long windowEnd, long count, double sum,
+                       long records, long newestAt, int partition) {
+        this.appId = appId;
+        this.userId = userId;
+        this.name = name;
+        this.windowStart = windowStart;
+        this.windowEnd = windowEnd;
+        this.count = count;
+        this.sum = sum;
+        this.records = records;
+        this.newestAt = newestAt;
+        this.partition = partition;
+    }
+
+    public String key() {
+        return appId + '\u0000' + userId + '\u0000' + name + '\u0000' + windowStart;
+    }
+
+    @Override
+    public String toString() {
+        return appId + "/" + userId + "/" + name + "@" + windowStart + ": count " + count + ", sum " + sum;
+    }
+}
