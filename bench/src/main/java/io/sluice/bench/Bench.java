@@ -16,7 +16,7 @@ import java.util.Map;
  * {@code ./sluice bench SCENARIO [--key value ...]}: runs a scenario end to end on the embedded stack
  * (in-process Kafka broker, schema registry stand-in, two Postgres servers, a MiniCluster with the
  * local stack's Flink settings) and ends with one line {@code RESULT <scenario> key=value ...}.
- * Scenarios: {@code subscriptions} ({@link SubscriptionBench}).
+ * Scenarios: {@code subscriptions} ({@link SubscriptionBench}), {@code aggregation} ({@link AggregationBench}).
  */
 public final class Bench {
     private Bench() {
@@ -34,7 +34,8 @@ public final class Bench {
             RawConfig raw = RawConfig.fromArgs(rest, System.getenv(), Map.of());
             Scenario s = switch (scenario) {
                 case "subscriptions" -> new SubscriptionBench(raw);
-                default -> throw new ConfigException("unknown scenario '" + scenario + "'; expected one of: subscriptions");
+                case "aggregation" -> new AggregationBench(raw);
+                default -> throw new ConfigException("unknown scenario '" + scenario + "'; expected one of: subscriptions, aggregation");
             };
             raw.rejectUnread();
             Path work = Path.of("target", "sluice-bench").toAbsolutePath();
@@ -64,7 +65,11 @@ public final class Bench {
                 "  subscriptions   the subscription job: drain of distinct-row updates, the Postgres ceiling for the same rows,",
                 "                  drain of skewed updates against Flink SQL + JDBC connector, and time lag at a sustained rate",
                 "                  --bench.distinct-events N (600000) --bench.skewed-events N (400000)",
-                "                  --bench.sustained-rate N (15000) --bench.sustained-seconds N (30) --bench.parallelism N (2)");
+                "                  --bench.sustained-rate N (15000) --bench.sustained-seconds N (30) --bench.parallelism N (2)",
+                "  aggregation     the aggregation job: drain of skewed user events against a Flink SQL window TVF + JDBC connector,",
+                "                  push jobs per second, and result latency, state keys and checkpoints at a sustained rate",
+                "                  --bench.drain-events N (1000000) --bench.drain-users N (200000) --bench.sustained-rate N (20000)",
+                "                  --bench.sustained-seconds N (120) --bench.sustained-users N (1000000) --bench.phases drain,sustained");
     }
 
     /** Cores, memory, OS and Java, for the README next to the figures. */

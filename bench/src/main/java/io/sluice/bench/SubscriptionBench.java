@@ -1,5 +1,6 @@
 package io.sluice.bench;
 
+import io.sluice.bench.BenchSupport.Drain;
 import io.sluice.core.config.RawConfig;
 import io.sluice.core.config.SluiceConfig;
 import io.sluice.core.model.SubscriptionUpdate;
@@ -32,6 +33,13 @@ import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+
+import static io.sluice.bench.BenchSupport.awaitWithProgress;
+import static io.sluice.bench.BenchSupport.check;
+import static io.sluice.bench.BenchSupport.drain;
+import static io.sluice.bench.BenchSupport.fmt;
+import static io.sluice.bench.BenchSupport.percentile;
+import static io.sluice.bench.BenchSupport.q;
 
 /**
  * The subscription job's benchmark, four phases on one embedded stack:
@@ -113,15 +121,15 @@ final class SubscriptionBench implements Bench.Scenario {
         long expectedRows = oracle.subscriptions().size();
         check(actualRows == expectedRows, "distinct run: " + actualRows + " rows in the shards, the oracle has " + expectedRows);
         System.out.printf(Locale.ROOT, "[1/4 distinct] %,d rows written by Postgres' count (%,.0f rows/s); %,d rows in the shards = oracle%n",
-                rows, rows / d.seconds, actualRows);
-        result.put("events_per_s", fmt(d.perSecond));
-        result.put("rows_written_per_s", fmt(rows / d.seconds));
+                rows, rows / d.seconds(), actualRows);
+        result.put("events_per_s", fmt(d.perSecond()));
+        result.put("rows_written_per_s", fmt(rows / d.seconds()));
 
         // 2: the Postgres ceiling for the same rows
         var ceilingNs = stack.namespace("bench-ceiling-", 4, distinct(distinctEvents));
         double ceiling = pgCeiling(ceilingNs.config(), ceilingNs.schemaIds(), distinctUpdates);
         result.put("pg_ceiling_events_per_s", fmt(ceiling));
-        result.put("of_pg_ceiling", String.format(Locale.ROOT, "%.2f", d.perSecond / ceiling));
+        result.put("of_pg_ceiling", String.format(Locale.ROOT, "%.2f", d.perSecond() / ceiling));
     }
 
     /** Phase 3: skewed updates, Sluice against Flink SQL + JDBC connector on the same topic. */
@@ -142,12 +150,12 @@ final class SubscriptionBench implements Bench.Scenario {
         Drain tuned = drainFlinkSql(flink, rest, skewed.config(), tunedNs.config(), skewedUpdates, true);
         System.out.printf(Locale.ROOT, "[3/4 skewed] row writes for %,d updates: Sluice %,d (coalescing %.1fx), Flink SQL JDBC %,d, tuned %,d%n",
                 skewedUpdates, skewedRows, (double) skewedUpdates / skewedRows, rowsWritten(sqlNs.config()), rowsWritten(tunedNs.config()));
-        result.put("skewed_events_per_s", fmt(s.perSecond));
+        result.put("skewed_events_per_s", fmt(s.perSecond()));
         result.put("coalescing_ratio", String.format(Locale.ROOT, "%.1f", (double) skewedUpdates / skewedRows));
-        result.put("flink_sql_jdbc_events_per_s", fmt(sql.perSecond));
-        result.put("vs_flink_sql_jdbc", String.format(Locale.ROOT, "%.2f", s.perSecond / sql.perSecond));
-        result.put("flink_sql_jdbc_tuned_events_per_s", fmt(tuned.perSecond));
-        result.put("vs_flink_sql_jdbc_tuned", String.format(Locale.ROOT, "%.2f", s.perSecond / tuned.perSecond));
+        result.put("flink_sql_jdbc_events_per_s", fmt(sql.perSecond()));
+        result.put("vs_flink_sql_jdbc", String.format(Locale.ROOT, "%.2f", s.perSecond() / sql.perSecond()));
+        result.put("flink_sql_jdbc_tuned_events_per_s", fmt(tuned.perSecond()));
+        result.put("vs_flink_sql_jdbc_tuned", String.format(Locale.ROOT, "%.2f", s.perSecond() / tuned.perSecond()));
 
     }
 
@@ -161,41 +169,12 @@ final class SubscriptionBench implements Bench.Scenario {
         }
     }
 
-    private record Drain(double seconds, double perSecond) {
-    }
-
     private Drain drainSluice(String phase, LocalFlink flink, FlinkRest rest, SluiceConfig config, StackProbe probe, long events) throws Exception {
         StreamExecutionEnvironment env = flink.environment();
         SubscriptionJob.defineWorkflow(env, config, SubscriptionJob.source(config, true), SubscriptionJob.sink(config), KafkaIo.deadLetterSink(config));
         JobClient job = env.executeAsync("bench-subscriptions-" + phase.replaceAll("\\W+", "-"));
         awaitWithProgress(phase, job, () -> committed(probe));
         return drain(phase, "Sluice", rest, job.getJobID().toString(), events);
-    }
-
-    private Drain drain(String phase, String who, FlinkRest rest, String jobId, long events) throws Exception {
-        long[] w = rest.activeWindow(jobId);
-        double seconds = (w[1] - w[0]) / 1000.0;
-        Drain d = new Drain(seconds, events / seconds);
-        System.out.printf(Locale.ROOT, "[%s] %s drained %,d updates in %.1f s of task time: %,.0f updates/s%n", phase, who, events, seconds, d.perSecond);
-        return d;
-    }
-
-    interface Count {
-        long get() throws Exception;
-    }
-
-    private static void awaitWithProgress(String phase, JobClient job, Count progress) throws Exception {
-        var done = job.getJobExecutionResult();
-        long t0 = System.nanoTime();
-        while (!done.isDone()) {
-            try {
-                done.get(5, java.util.concurrent.TimeUnit.SECONDS);
-            } catch (java.util.concurrent.TimeoutException e) {
-                long n = progress.get();
-                System.out.printf(Locale.ROOT, "[%s] ... %.0f s%s%n", phase, (System.nanoTime() - t0) / 1e9, n < 0 ? "" : String.format(Locale.ROOT, ", %,d updates committed", n));
-            }
-        }
-        done.get();
     }
 
     /**
@@ -253,10 +232,6 @@ final class SubscriptionBench implements Bench.Scenario {
         JobClient job = r.getJobClient().orElseThrow();
         awaitWithProgress("3/4 skewed", job, () -> -1);
         return drain("3/4 skewed", "Flink SQL + JDBC connector" + (tuned ? " (tuned)" : " (defaults)"), rest, job.getJobID().toString(), events);
-    }
-
-    private static String q(String s) {
-        return s.replace("'", "''");
     }
 
     /** The same updates, written by the sink's statement over 2 connections per shard, no Kafka, no Flink. */
@@ -392,13 +367,6 @@ final class SubscriptionBench implements Bench.Scenario {
         return s;
     }
 
-    static long percentile(long[] sorted, double p) {
-        if (sorted.length == 0) {
-            return -1;
-        }
-        return sorted[Math.min(sorted.length - 1, (int) Math.ceil(p * sorted.length) - 1)];
-    }
-
     /** Updates committed so far by the subscription job, from {@code sluice_progress} on every shard. */
     private static long committed(StackProbe probe) throws SQLException {
         return probe.jobProgress().getOrDefault(SubscriptionJob.NAME, new long[2])[0];
@@ -420,15 +388,5 @@ final class SubscriptionBench implements Bench.Scenario {
             }
         }
         return sum;
-    }
-
-    private static void check(boolean ok, String what) {
-        if (!ok) {
-            throw new IllegalStateException("benchmark result is wrong: " + what);
-        }
-    }
-
-    private static String fmt(double v) {
-        return String.valueOf(Math.round(v));
     }
 }

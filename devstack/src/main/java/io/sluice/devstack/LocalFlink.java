@@ -35,7 +35,7 @@ public final class LocalFlink implements AutoCloseable {
         s.put("rest.address", "localhost");
         s.put("rest.bind-address", "localhost");
         s.put("taskmanager.numberOfTaskSlots", String.valueOf(slots));
-        s.put("taskmanager.memory.managed.size", "256m");
+        s.put("taskmanager.memory.managed.size", "1536m"); // RocksDB write buffers and block cache, shared by the slots
         s.put("taskmanager.memory.network.min", "64m");
         s.put("taskmanager.memory.network.max", "64m");
         s.put("state.backend.type", "rocksdb");

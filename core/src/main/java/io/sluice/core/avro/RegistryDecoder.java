@@ -1,22 +1,38 @@
 package io.sluice.core.avro;
 
+import org.apache.flink.avro.registry.confluent.shaded.io.confluent.kafka.schemaregistry.client.CachedSchemaRegistryClient;
+import org.apache.flink.avro.shaded.org.apache.avro.Schema;
+import org.apache.flink.avro.shaded.org.apache.avro.generic.GenericDatumReader;
 import org.apache.flink.avro.shaded.org.apache.avro.generic.GenericRecord;
-import org.apache.flink.formats.avro.registry.confluent.ConfluentRegistryAvroDeserializationSchema;
+import org.apache.flink.avro.shaded.org.apache.avro.io.BinaryDecoder;
+import org.apache.flink.avro.shaded.org.apache.avro.io.DecoderFactory;
+import org.apache.flink.formats.avro.registry.confluent.ConfluentSchemaRegistryCoder;
 
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
 import java.io.Serializable;
+import java.io.UncheckedIOException;
+import java.util.HashMap;
+import java.util.Map;
 
 /**
- * Decodes Confluent wire-format bytes into a Sluice record with Flink's registry-aware Avro schema
- * (writer schema fetched by id from the registry and cached, resolved against the repo's reader
- * schema). Failures come back as a {@link Failure} with a reason for the dead-letter topic instead of
- * an exception, so one bad record never fails a job.
+ * Decodes Confluent wire-format bytes into a Sluice record: the writer schema is fetched by id from
+ * the registry with the Confluent client Flink bundles (the same calls as Flink's
+ * {@code ConfluentRegistryAvroDeserializationSchema}), once per id, and a resolving reader from that
+ * writer schema to the repo's reader schema is kept per id, so a record costs one map lookup and the
+ * Avro decode. Bad records come back as a {@link Failure} with a reason for the dead-letter topic
+ * instead of an exception, so one bad record never fails a job; a registry that cannot be reached
+ * throws (the job restarts and retries instead of dead-lettering good records). Not thread-safe: one
+ * instance per task.
  */
 public final class RegistryDecoder<T> implements Serializable {
     private static final long serialVersionUID = 1L;
 
     private final SluiceAvro<T> avro;
     private final String registryUrl;
-    private transient ConfluentRegistryAvroDeserializationSchema<GenericRecord> schema;
+    private transient ConfluentSchemaRegistryCoder registry;
+    private transient Map<Integer, GenericDatumReader<GenericRecord>> readers;
+    private transient BinaryDecoder decoder;
 
     public RegistryDecoder(SluiceAvro<T> avro, String registryUrl) {
         this.avro = avro;
@@ -32,29 +48,47 @@ public final class RegistryDecoder<T> implements Serializable {
         if (id < 0) {
             throw new Failure("not-wire-format", "value does not start with the Confluent magic byte 0 and a 4-byte schema id");
         }
-        if (schema == null) {
-            schema = ConfluentRegistryAvroDeserializationSchema.forGeneric(avro.schema(), registryUrl);
-        }
+        GenericDatumReader<GenericRecord> reader = reader(id, bytes);
         GenericRecord record;
         try {
-            record = schema.deserialize(bytes);
-        } catch (Exception e) {
-            String msg = String.valueOf(e.getMessage());
-            Throwable root = e;
-            while (root.getCause() != null) {
-                root = root.getCause();
-            }
-            String rootMsg = String.valueOf(root.getMessage());
-            if (rootMsg.contains("40403") || rootMsg.toLowerCase().contains("schema not found") || msg.contains("40403")) {
-                throw new Failure("unknown-schema-id", "schema id " + id + " is not in the registry");
-            }
-            throw new Failure("undecodable", "schema id " + id + ": " + root.getClass().getSimpleName() + ": " + rootMsg);
+            decoder = DecoderFactory.get().binaryDecoder(bytes, 5, bytes.length - 5, decoder);
+            record = reader.read(null, decoder);
+        } catch (IOException | RuntimeException e) {
+            throw new Failure("undecodable", "schema id " + id + ": " + e.getClass().getSimpleName() + ": " + e.getMessage());
         }
         try {
             return avro.fromAvro(record);
         } catch (RuntimeException e) {
             throw new Failure("invalid", "schema id " + id + " decoded but does not map to " + avro.name() + ": " + e);
         }
+    }
+
+    private GenericDatumReader<GenericRecord> reader(int id, byte[] bytes) throws Failure {
+        if (readers == null) {
+            readers = new HashMap<>();
+            registry = new ConfluentSchemaRegistryCoder(new CachedSchemaRegistryClient(registryUrl, 1000));
+        }
+        GenericDatumReader<GenericRecord> reader = readers.get(id);
+        if (reader != null) {
+            return reader;
+        }
+        Schema writer;
+        try {
+            writer = registry.readSchema(new ByteArrayInputStream(bytes, 0, 5));
+        } catch (IOException e) {
+            String msg = String.valueOf(e.getMessage()) + (e.getCause() == null ? "" : " " + e.getCause().getMessage());
+            if (msg.contains("40403") || msg.toLowerCase().contains("schema not found")) {
+                throw new Failure("unknown-schema-id", "schema id " + id + " is not in the registry");
+            }
+            throw new UncheckedIOException("the schema registry at " + registryUrl + " did not answer for schema id " + id, e);
+        }
+        try {
+            reader = new GenericDatumReader<>(writer, avro.schema());
+        } catch (RuntimeException e) {
+            throw new Failure("undecodable", "schema id " + id + " cannot be read as " + avro.name() + ": " + e.getMessage());
+        }
+        readers.put(id, reader);
+        return reader;
     }
 
     /** Why a record could not be decoded: {@code kind} is a short stable label, the message the detail. */

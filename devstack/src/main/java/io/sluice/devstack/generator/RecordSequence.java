@@ -82,7 +82,7 @@ public final class RecordSequence {
         List<Campaign> out = new ArrayList<>();
         for (int i = 0; i < g.campaigns(); i++) {
             String app = appId(1 + (i % g.apps()));
-            out.add(new Campaign("campaign-" + i, app, EVENT_NAMES[2 + (i % 3)], 3, 600_000, "Thanks for shopping! (campaign " + i + ")", 100, true));
+            out.add(new Campaign("campaign-" + i, app, EVENT_NAMES[2 + (i % 3)], 3, 600_000, "Thanks for shopping! (campaign " + i + ")", g.campaignMaxPerSecond(), true));
         }
         return out;
     }

@@ -23,7 +23,8 @@ import org.apache.flink.api.common.typeinfo.TypeHint;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.connector.sink2.Sink;
 import org.apache.flink.api.connector.source.Source;
-import org.apache.flink.streaming.api.datastream.KeyedStream;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
@@ -37,7 +38,7 @@ import java.time.Duration;
  * Config: {@code aggregation.*}, {@code push.*}, {@code shards.*}, {@code routing.*}, {@code kafka.*}, {@code registry.url}.
  *
  * <pre>
- * user-events ──► validate, lateness ──keyBy(app:user)──► count per window ──forward──► upsert into shards
+ * user-events ──► validate, lateness ──► add up ──keyBy(app:user)──► count per window ──forward──► upsert into shards
  *                    │          └──────keyBy(app:user)──► detect segment entries ──keyBy(campaign)──► pace ──► push-queue (EO)
  *                    └─► dead letters                       ▲ broadcast
  * campaigns ──► validate ───────────────────────────────────┘
@@ -107,6 +108,8 @@ public final class AggregationJob implements SluiceJob {
                                       Source<Decoded<UserEvent>, ?, ?> events, Source<Decoded<Campaign>, ?, ?> campaigns,
                                       Sink<WindowCount> rows, Sink<PushJob> pushQueue, Sink<DeadLetter> deadLetters) {
         SluiceConfig.Aggregation a = config.aggregation();
+        // every operator emits fresh records and none changes its input, so chained operators can skip Flink's copies
+        env.configure(new Configuration().set(PipelineOptions.OBJECT_REUSE, true));
         if (a.parallelism() > 0) {
             env.setParallelism(a.parallelism());
         }
@@ -114,9 +117,11 @@ public final class AggregationJob implements SluiceJob {
                 .fromSource(events, watermarks(a), "user-events").uid("user-events-source")
                 .process(new ValidateEvents(config.kafka().userEventsTopic(), a.windowMs(), a.allowedLatenessMs()))
                 .uid("validate-events").name("validate events, decide lateness");
-        KeyedStream<CountedEvent, String> byUser = valid.keyBy(CountedEvent::userKey);
-
-        byUser.transform("count per user, event and window", TypeInformation.of(WindowCount.class),
+        valid.transform("add up per window before the shuffle", TypeInformation.of(WindowPartial.class),
+                        new LocalWindowCounts(a.windowMs(), Math.min(200, a.emitIntervalMs()), a.bufferMaxEntries()))
+                .uid("local-window-counts").name("add up per window before the shuffle")
+                .keyBy(WindowPartial::userKey)
+                .transform("count per user, event and window", TypeInformation.of(WindowCount.class),
                         new WindowCounter(a.windowMs(), a.allowedLatenessMs(), a.emitIntervalMs(), a.bufferMaxEntries()))
                 .uid("window-counts")
                 .sinkTo(rows).uid("upsert-window-counts").name("upsert window counts into shards");
@@ -125,7 +130,7 @@ public final class AggregationJob implements SluiceJob {
                 .fromSource(campaigns, new BroadcastWatermarks<>(), "campaigns").uid("campaigns-source")
                 .process(new ValidateCampaigns(config.kafka().campaignsTopic()))
                 .uid("validate-campaigns").name("validate campaigns");
-        byUser.connect(definitions.broadcast(SegmentDetector.CAMPAIGNS))
+        valid.keyBy(CountedEvent::userKey).connect(definitions.broadcast(SegmentDetector.CAMPAIGNS))
                 .process(new SegmentDetector(a.windowMs(), a.allowedLatenessMs()))
                 .uid("segment-detector").name("detect segment entries")
                 .keyBy((PendingPush p) -> p.campaignId)

@@ -10,13 +10,11 @@ public final class WindowAcc {
     public WindowAcc() {
     }
 
-    void add(CountedEvent e) {
-        count++;
-        sum += e.value;
-        if (e.occurredAt >= newestAt) {
-            newestAt = e.occurredAt;
-        }
-        partition = e.partition;
+    void add(WindowPartial p) {
+        count += p.count;
+        sum += p.sum;
+        newestAt = Math.max(newestAt, p.newestAt);
+        partition = p.partition;
     }
 
     void add(WindowAcc later) {

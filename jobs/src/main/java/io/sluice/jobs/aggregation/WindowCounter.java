@@ -22,21 +22,23 @@ import java.util.Iterator;
 import java.util.Map;
 
 /**
- * Keyed by {@code app_id:user_id}. In: on-time events ({@link ValidateEvents} decided lateness).
+ * Keyed by {@code app_id:user_id}. In: partial counts of on-time events ({@link ValidateEvents}
+ * decided lateness, {@link LocalWindowCounts} added them up before the shuffle).
  * Out: {@link WindowCount} rows — the running result of every window that changed, every
  * {@code emitIntervalMs}, and at once when the watermark passes the end of a window with new events
  * (the final result); an event within the allowed lateness updates its closed window and the row is
  * emitted again with the higher count.
  *
- * <p>Events are first added up in a heap buffer per (user, name, window), and the buffer is folded
+ * <p>Partials are first added up in a heap buffer per (user, name, window), and the buffer is folded
  * into keyed state ({@code MapState<name + window start, WindowAcc>}) when it is emitted: one state
- * read and write per changed window per emission instead of per event. The buffer is emptied before
+ * read and write per changed window per emission instead of per event or partial. The buffer is emptied before
  * every checkpoint barrier and at end of input, so checkpoints never need it. A window's state and its
  * one cleanup timer go when the watermark passes its end plus the allowed lateness, the point after
- * which no event for it can arrive. Metrics: {@code eventsIn}, {@code rowsOut}, {@code bufferedWindows}.
+ * which no event for it can arrive. Metrics: {@code eventsIn}, {@code rowsOut}, {@code bufferedWindows}, {@code stateKeys}
+ * (users with a window in state; counted from this subtask's start, so it reads low after a restore).
  */
 public class WindowCounter extends AbstractStreamOperator<WindowCount>
-        implements OneInputStreamOperator<CountedEvent, WindowCount>, Triggerable<String, VoidNamespace>, BoundedOneInput {
+        implements OneInputStreamOperator<WindowPartial, WindowCount>, Triggerable<String, VoidNamespace>, BoundedOneInput {
     private static final long serialVersionUID = 1L;
 
     private final long windowMs;
@@ -50,6 +52,7 @@ public class WindowCounter extends AbstractStreamOperator<WindowCount>
     private transient long minBufferedEnd;
     private transient Counter eventsIn;
     private transient Counter rowsOut;
+    private transient long stateKeys;
 
     /** A window of one user and event name, with the ids needed to write its row. */
     private record Buffered(String userKey, String appId, String userId, String name, long windowStart) {
@@ -72,17 +75,17 @@ public class WindowCounter extends AbstractStreamOperator<WindowCount>
         eventsIn = getMetricGroup().counter("eventsIn");
         rowsOut = getMetricGroup().counter("rowsOut");
         getMetricGroup().gauge("bufferedWindows", () -> buffer.size());
+        getMetricGroup().gauge("stateKeys", () -> stateKeys);
         PeriodicFlush.schedule(getProcessingTimeService(), emitIntervalMs, this::emitChanged);
     }
 
     @Override
-    public void processElement(StreamRecord<CountedEvent> element) throws Exception {
-        CountedEvent e = element.getValue();
-        eventsIn.inc();
-        long start = Windows.start(e.occurredAt, windowMs);
-        Buffered key = new Buffered((String) getCurrentKey(), e.appId, e.userId, e.name, start);
-        buffer.computeIfAbsent(key, k -> new WindowAcc()).add(e);
-        minBufferedEnd = Math.min(minBufferedEnd, start + windowMs);
+    public void processElement(StreamRecord<WindowPartial> element) throws Exception {
+        WindowPartial p = element.getValue();
+        eventsIn.inc(p.count);
+        Buffered key = new Buffered((String) getCurrentKey(), p.appId, p.userId, p.name, p.windowStart);
+        buffer.computeIfAbsent(key, k -> new WindowAcc()).add(p);
+        minBufferedEnd = Math.min(minBufferedEnd, p.windowStart + windowMs);
         if (buffer.size() >= bufferMaxEntries) {
             emitChanged();
         }
@@ -119,6 +122,9 @@ public class WindowCounter extends AbstractStreamOperator<WindowCount>
             String stateKey = b.name() + '\u0000' + b.windowStart();
             WindowAcc total = windows.get(stateKey);
             if (total == null) {
+                if (windows.isEmpty()) {
+                    stateKeys++;
+                }
                 total = delta;
                 cleanup.registerEventTimeTimer(VoidNamespace.INSTANCE, Windows.closesAt(b.windowStart(), windowMs, allowedLatenessMs));
             } else {
@@ -146,6 +152,7 @@ public class WindowCounter extends AbstractStreamOperator<WindowCount>
         }
         if (windows.isEmpty()) {
             windows.clear();
+            stateKeys--;
         }
     }
 

@@ -13,17 +13,21 @@ import static org.assertj.core.api.Assertions.assertThat;
 class WindowCounterTest {
     static final long MINUTE = 60_000;
 
-    private static KeyedOneInputStreamOperatorTestHarness<String, CountedEvent, WindowCount> harness(long lateness) throws Exception {
-        var h = new KeyedOneInputStreamOperatorTestHarness<>(new WindowCounter(MINUTE, lateness, 1_000, 10_000), CountedEvent::userKey, Types.STRING);
+    private static KeyedOneInputStreamOperatorTestHarness<String, WindowPartial, WindowCount> harness(long lateness) throws Exception {
+        var h = new KeyedOneInputStreamOperatorTestHarness<>(new WindowCounter(MINUTE, lateness, 1_000, 10_000), WindowPartial::userKey, Types.STRING);
         h.open();
         return h;
     }
 
-    static StreamRecord<CountedEvent> event(String user, String name, long at, Double value) {
-        return new StreamRecord<>(CountedEvent.of(new UserEvent("app", user, name, at, value, null), 0), at);
+    /** One event as the partial {@link LocalWindowCounts} makes of it. */
+    static StreamRecord<WindowPartial> event(String user, String name, long at, Double value) {
+        CountedEvent e = CountedEvent.of(new UserEvent("app", user, name, at, value, null), 0);
+        WindowPartial p = WindowPartial.of(e, Windows.start(at, MINUTE));
+        p.add(e);
+        return new StreamRecord<>(p, at);
     }
 
-    private static List<String> drain(KeyedOneInputStreamOperatorTestHarness<String, CountedEvent, WindowCount> h) {
+    private static List<String> drain(KeyedOneInputStreamOperatorTestHarness<String, WindowPartial, WindowCount> h) {
         List<String> out = h.extractOutputValues().stream().map(WindowCount::toString).toList();
         h.getOutput().clear();
         return out;
