@@ -18,7 +18,6 @@ import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
 
 import java.sql.Connection;
 import java.sql.ResultSet;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -60,7 +59,7 @@ final class AggregationBench implements Bench.Scenario {
     private final List<String> phases;
 
     AggregationBench(RawConfig raw) {
-        drainEvents = raw.integer("bench.drain-events", 1_000_000, 1_000, 100_000_000);
+        drainEvents = raw.integer("bench.drain-events", 3_000_000, 1_000, 100_000_000);
         drainUsers = raw.integer("bench.drain-users", 200_000, 100, 100_000_000);
         sustainedRate = raw.integer("bench.sustained-rate", 20_000, 100, 1_000_000);
         sustainedSeconds = raw.integer("bench.sustained-seconds", 120, 5, 3600);
@@ -133,6 +132,8 @@ final class AggregationBench implements Bench.Scenario {
         var sqlNs = stack.namespace("bench-agg-sql-", 4, Map.of());
         Drain sql = drainFlinkSqlWindow(flink, rest, config, sqlNs.config(), events);
         long sqlRows = rows(sqlNs.config());
+        System.out.printf(Locale.ROOT, "[1/2 drain] row writes for %,d windows: Sluice %,d, Flink SQL %,d%n", sqlRows,
+                BenchSupport.rowsWritten(config, "user_event_counts"), BenchSupport.rowsWritten(sqlNs.config(), "user_event_counts"));
         check(sqlRows == rows(config), "Flink SQL wrote " + sqlRows + " window rows, Sluice " + rows(config));
         result.put("flink_sql_window_events_per_s", fmt(sql.perSecond()));
         result.put("vs_flink_sql_window", String.format(Locale.ROOT, "%.2f", d.perSecond() / sql.perSecond()));
@@ -189,51 +190,19 @@ final class AggregationBench implements Bench.Scenario {
                 AggregationJob.sink(config), AggregationJob.pushSink(config), KafkaIo.deadLetterSink(config));
         JobClient job = env.executeAsync("bench-aggregation-sustained");
         String jobId = job.getJobID().toString();
-        List<Long> latencies = new ArrayList<>();
-        Map<Long, Long> checkpoints = new LinkedHashMap<>();
+        BenchSupport.Sustained run;
         double stateKeys;
-        try (StackProbe probe = new StackProbe(config)) {
-            while (!rest.get("/jobs/" + jobId).path("state").asText().equals("RUNNING")) {
-                Thread.sleep(100);
-            }
-            Thread.sleep(2000);
-            long start = System.currentTimeMillis();
-            try (LoadGenerator g = new LoadGenerator(config, ns.schemaIds(), sustainedRate, start, false).start()) {
-                long nextPrint = start + 5000;
-                long nextCheckpointPoll = start;
-                while (g.isRunning()) {
-                    long now = System.currentTimeMillis();
-                    if (now - start >= 10_000) { // after warm-up
-                        for (long newest : probe.newestCommittedPerShard(AggregationJob.NAME)) {
-                            if (newest > 0) {
-                                latencies.add(System.currentTimeMillis() - newest);
-                            }
-                        }
-                    }
-                    if (now >= nextCheckpointPoll) {
-                        checkpoints.putAll(rest.completedCheckpoints(jobId));
-                        nextCheckpointPoll = now + 2000;
-                    }
-                    if (now >= nextPrint) {
-                        System.out.printf(Locale.ROOT, "[2/2 sustained] ... %d s, %,d sent, %,d committed, result latency now %s ms, state keys %.0f%n",
-                                (now - start) / 1000, g.acked(), probe.jobProgress().getOrDefault(AggregationJob.NAME, new long[2])[0],
-                                latencies.isEmpty() ? "-" : latencies.get(latencies.size() - 1),
-                                rest.metric(jobId, "count per user", "stateKeys", "sum"));
-                        nextPrint = now + 5000;
-                    }
-                    Thread.sleep(100);
-                }
-                g.awaitDone();
-            }
-            stateKeys = rest.metric(jobId, "count per user", "stateKeys", "sum");
-            checkpoints.putAll(rest.completedCheckpoints(jobId));
+        try {
+            run = BenchSupport.sustain("2/2 sustained", rest, job, ns, AggregationJob.NAME, config.kafka().userEventsTopic(), sustainedRate, 10_000,
+                    () -> String.format(Locale.ROOT, ", windows in state %.0f", rest.metric(jobId, "count windows", "stateWindows", "sum")));
+            stateKeys = rest.metric(jobId, "count windows", "stateWindows", "sum");
         } finally {
             job.cancel().get();
         }
-        long[] lat = latencies.stream().mapToLong(Long::longValue).sorted().toArray();
-        long[] cp = checkpoints.values().stream().mapToLong(Long::longValue).sorted().toArray();
+        long[] lat = run.lags();
+        long[] cp = run.checkpoints();
         System.out.printf(Locale.ROOT, "[2/2 sustained] %,d events/s for %d s over %,d users: result latency p50 %d ms, p99 %d ms (%,d samples); "
-                        + "checkpoints p50 %d ms, p99 %d ms (%d); %,.0f users in state at the end%n", sustainedRate, sustainedSeconds, sustainedUsers,
+                        + "checkpoints p50 %d ms, p99 %d ms (%d); %,.0f windows in state at the end%n", sustainedRate, sustainedSeconds, sustainedUsers,
                 percentile(lat, 0.5), percentile(lat, 0.99), lat.length, percentile(cp, 0.5), percentile(cp, 0.99), cp.length, stateKeys);
         result.put("sustained_rate", String.valueOf(sustainedRate));
         result.put("p99_result_latency_ms", String.valueOf(percentile(lat, 0.99)));

@@ -68,7 +68,7 @@ public final class Bench {
                 "                  --bench.sustained-rate N (15000) --bench.sustained-seconds N (30) --bench.parallelism N (2)",
                 "  aggregation     the aggregation job: drain of skewed user events against a Flink SQL window TVF + JDBC connector,",
                 "                  push jobs per second, and result latency, state keys and checkpoints at a sustained rate",
-                "                  --bench.drain-events N (1000000) --bench.drain-users N (200000) --bench.sustained-rate N (20000)",
+                "                  --bench.drain-events N (3000000) --bench.drain-users N (200000) --bench.sustained-rate N (20000)",
                 "                  --bench.sustained-seconds N (120) --bench.sustained-users N (1000000) --bench.phases drain,sustained");
     }
 

@@ -1,9 +1,17 @@
 package io.sluice.bench;
 
+import io.sluice.devstack.EmbeddedStack;
 import io.sluice.devstack.FlinkRest;
+import io.sluice.devstack.StackProbe;
+import io.sluice.devstack.generator.LoadGenerator;
 import org.apache.flink.core.execution.JobClient;
 
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /** Measuring helpers every scenario uses: drain rates from task time, progress while a job runs, percentiles, result checks. */
 final class BenchSupport {
@@ -39,6 +47,92 @@ final class BenchSupport {
             }
         }
         done.get();
+    }
+
+    /** What a sustained run measured: time-lag samples and checkpoint durations (ms), both sorted. */
+    record Sustained(long[] lags, long[] checkpoints) {
+    }
+
+    /** A figure for the progress line, read while the run goes on. */
+    interface Extra {
+        String get() throws Exception;
+    }
+
+    /**
+     * Runs the namespace's generator at {@code rate}/s (event times = wall clock) against the running
+     * {@code job} until its {@code generator.count} is sent, then waits up to 60 s for every record of
+     * {@code inputTopic} to be committed. Samples time lag (now − newest event time committed to each shard, from
+     * {@code sluice_progress}) every 100 ms after {@code warmupMs}, and completed checkpoints from REST;
+     * prints a progress line every 5 s.
+     */
+    static Sustained sustain(String phase, FlinkRest rest, JobClient job, EmbeddedStack.Namespace ns, String jobName, String inputTopic, int rate,
+                             long warmupMs, Extra extra) throws Exception {
+        String jobId = job.getJobID().toString();
+        List<Long> lags = new ArrayList<>();
+        Map<Long, Long> checkpoints = new LinkedHashMap<>();
+        try (StackProbe probe = new StackProbe(ns.config())) {
+            while (!rest.get("/jobs/" + jobId).path("state").asText().equals("RUNNING")) {
+                Thread.sleep(100);
+            }
+            Thread.sleep(2000); // tasks initialised, source assigned
+            long start = System.currentTimeMillis();
+            long sent;
+            try (LoadGenerator g = new LoadGenerator(ns.config(), ns.schemaIds(), rate, start, false).start()) {
+                long nextPrint = start + 5000;
+                long nextCheckpointPoll = start;
+                while (g.isRunning()) {
+                    long now = System.currentTimeMillis();
+                    if (now - start >= warmupMs) {
+                        for (long newest : probe.newestCommittedPerShard(jobName)) {
+                            if (newest > 0) {
+                                lags.add(System.currentTimeMillis() - newest);
+                            }
+                        }
+                    }
+                    if (now >= nextCheckpointPoll) {
+                        checkpoints.putAll(rest.completedCheckpoints(jobId));
+                        nextCheckpointPoll = now + 2000;
+                    }
+                    if (now >= nextPrint) {
+                        System.out.printf(Locale.ROOT, "[%s] ... %d s, %,d sent, %,d committed, time lag now %s ms%s%n", phase, (now - start) / 1000,
+                                g.acked(), committed(probe, jobName), lags.isEmpty() ? "-" : lags.get(lags.size() - 1), extra.get());
+                        nextPrint = now + 5000;
+                    }
+                    Thread.sleep(100);
+                }
+                sent = g.awaitDone().acked(inputTopic);
+            }
+            checkpoints.putAll(rest.completedCheckpoints(jobId));
+            long deadline = System.currentTimeMillis() + 60_000;
+            while (committed(probe, jobName) < sent && System.currentTimeMillis() < deadline) {
+                Thread.sleep(200);
+            }
+            check(committed(probe, jobName) >= sent, phase + ": only " + committed(probe, jobName) + " of " + sent + " records committed within 60 s of the end");
+        }
+        return new Sustained(lags.stream().mapToLong(Long::longValue).sorted().toArray(),
+                checkpoints.values().stream().mapToLong(Long::longValue).sorted().toArray());
+    }
+
+    /** Records committed so far by a job, from {@code sluice_progress} on every shard. */
+    static long committed(StackProbe probe, String jobName) throws SQLException {
+        return probe.jobProgress().getOrDefault(jobName, new long[2])[0];
+    }
+
+    /** Row inserts + updates Postgres itself counted on {@code table} over all shards, after its statistics settle. */
+    static long rowsWritten(io.sluice.core.config.SluiceConfig config, String table) throws Exception {
+        Thread.sleep(1500);
+        long sum = 0;
+        for (io.sluice.core.config.SluiceConfig.Shard s : config.shards().list()) {
+            try (java.sql.Connection c = s.connect(); var st = c.prepareStatement(
+                    "SELECT coalesce(sum(n_tup_ins + n_tup_upd), 0) FROM pg_stat_user_tables WHERE relname = ?")) {
+                st.setString(1, table);
+                try (var rs = st.executeQuery()) {
+                    rs.next();
+                    sum += rs.getLong(1);
+                }
+            }
+        }
+        return sum;
     }
 
     /** A string literal's content for Flink SQL. */

@@ -314,52 +314,14 @@ final class SubscriptionBench implements Bench.Scenario {
         StreamExecutionEnvironment env = flink.environment();
         SubscriptionJob.defineWorkflow(env, config, SubscriptionJob.source(config, false), SubscriptionJob.sink(config), KafkaIo.deadLetterSink(config));
         JobClient job = env.executeAsync("bench-subscriptions-sustained");
-        String jobId = job.getJobID().toString();
-        List<Long> lags = new ArrayList<>();
-        Map<Long, Long> checkpoints = new LinkedHashMap<>();
-        try (StackProbe probe = new StackProbe(config)) {
-            while (!rest.get("/jobs/" + jobId).path("state").asText().equals("RUNNING")) {
-                Thread.sleep(100);
-            }
-            Thread.sleep(2000); // tasks initialised, source assigned
-            long start = System.currentTimeMillis();
-            try (LoadGenerator g = new LoadGenerator(config, ns.schemaIds(), sustainedRate, start, false).start()) {
-                long nextPrint = start + 5000;
-                long nextCheckpointPoll = start;
-                while (g.isRunning()) {
-                    long now = System.currentTimeMillis();
-                    if (now - start >= 5000) { // after warm-up
-                        for (long newest : probe.newestCommittedPerShard(SubscriptionJob.NAME)) {
-                            if (newest > 0) {
-                                lags.add(System.currentTimeMillis() - newest);
-                            }
-                        }
-                    }
-                    if (now >= nextCheckpointPoll) {
-                        checkpoints.putAll(rest.completedCheckpoints(jobId));
-                        nextCheckpointPoll = now + 2000;
-                    }
-                    if (now >= nextPrint) {
-                        System.out.printf(Locale.ROOT, "[4/4 sustained] ... %d s, %,d sent, %,d committed, time lag now %s ms%n", (now - start) / 1000,
-                                g.acked(), committed(probe), lags.isEmpty() ? "-" : lags.get(lags.size() - 1));
-                        nextPrint = now + 5000;
-                    }
-                    Thread.sleep(100);
-                }
-                g.awaitDone();
-            }
-            checkpoints.putAll(rest.completedCheckpoints(jobId));
-            long deadline = System.currentTimeMillis() + 60_000;
-            long expected = (long) sustainedRate * sustainedSeconds;
-            while (committed(probe) < expected && System.currentTimeMillis() < deadline) {
-                Thread.sleep(200);
-            }
-            check(committed(probe) >= expected, "sustained run: only " + committed(probe) + " of " + expected + " updates committed within 60 s of the end");
+        BenchSupport.Sustained run;
+        try {
+            run = BenchSupport.sustain("4/4 sustained", rest, job, ns, SubscriptionJob.NAME, config.kafka().subscriptionUpdatesTopic(), sustainedRate, 5_000, () -> "");
         } finally {
             job.cancel().get();
         }
-        long[] lag = lags.stream().mapToLong(Long::longValue).sorted().toArray();
-        long[] cp = checkpoints.values().stream().mapToLong(Long::longValue).sorted().toArray();
+        long[] lag = run.lags();
+        long[] cp = run.checkpoints();
         Sustained s = new Sustained(percentile(lag, 0.99), percentile(cp, 0.5), percentile(cp, 0.99));
         System.out.printf(Locale.ROOT, "[4/4 sustained] %,d updates/s for %d s: time lag p50 %d ms, p99 %d ms, max %d ms (%,d samples); "
                         + "checkpoints p50 %d ms, p99 %d ms (%d checkpoints)%n", sustainedRate, sustainedSeconds, percentile(lag, 0.5), s.p99LagMs,
@@ -367,26 +329,15 @@ final class SubscriptionBench implements Bench.Scenario {
         return s;
     }
 
-    /** Updates committed so far by the subscription job, from {@code sluice_progress} on every shard. */
     private static long committed(StackProbe probe) throws SQLException {
-        return probe.jobProgress().getOrDefault(SubscriptionJob.NAME, new long[2])[0];
+        return BenchSupport.committed(probe, SubscriptionJob.NAME);
     }
 
     private static long rowCount(StackProbe probe) throws SQLException {
         return probe.rowCounts().values().stream().mapToLong(t -> t.get("subscriptions")).sum();
     }
 
-    /** Row inserts + updates Postgres itself counted on {@code subscriptions}, after its statistics settle. */
     private static long rowsWritten(SluiceConfig config) throws Exception {
-        Thread.sleep(1500);
-        long sum = 0;
-        for (SluiceConfig.Shard s : config.shards().list()) {
-            try (Connection c = s.connect(); ResultSet rs = c.createStatement().executeQuery(
-                    "SELECT coalesce(sum(n_tup_ins + n_tup_upd), 0) FROM pg_stat_user_tables WHERE relname = 'subscriptions'")) {
-                rs.next();
-                sum += rs.getLong(1);
-            }
-        }
-        return sum;
+        return BenchSupport.rowsWritten(config, "subscriptions");
     }
 }

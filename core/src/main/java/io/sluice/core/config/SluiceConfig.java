@@ -203,7 +203,7 @@ public record SluiceConfig(
                     raw.durationMs("aggregation.out-of-orderness", 5_000, 0, 86_400_000),
                     raw.durationMs("aggregation.idleness", 10_000, 0, 86_400_000),
                     raw.durationMs("aggregation.allowed-lateness", 60_000, 0, 31L * 86_400_000),
-                    raw.integer("aggregation.buffer-max-entries", 20_000, 1, 10_000_000),
+                    raw.integer("aggregation.buffer-max-entries", 100_000, 1, 10_000_000),
                     raw.durationMs("aggregation.flush-interval", 200, 10, 600_000),
                     raw.integer("aggregation.flush-max-rows", 2000, 1, 1_000_000),
                     raw.integer("aggregation.parallelism", 0, 0, 4096));

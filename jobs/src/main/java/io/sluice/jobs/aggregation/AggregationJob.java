@@ -10,7 +10,6 @@ import io.sluice.jobs.SluiceJob;
 import io.sluice.jobs.campaigns.Pacer;
 import io.sluice.jobs.campaigns.PendingPush;
 import io.sluice.jobs.campaigns.PushJobSerializer;
-import io.sluice.jobs.campaigns.SegmentDetector;
 import io.sluice.jobs.campaigns.ValidateCampaigns;
 import io.sluice.jobs.common.BroadcastWatermarks;
 import io.sluice.jobs.common.DeadLetter;
@@ -38,10 +37,10 @@ import java.time.Duration;
  * Config: {@code aggregation.*}, {@code push.*}, {@code shards.*}, {@code routing.*}, {@code kafka.*}, {@code registry.url}.
  *
  * <pre>
- * user-events ──► validate, lateness ──► add up ──keyBy(app:user)──► count per window ──forward──► upsert into shards
- *                    │          └──────keyBy(app:user)──► detect segment entries ──keyBy(campaign)──► pace ──► push-queue (EO)
- *                    └─► dead letters                       ▲ broadcast
- * campaigns ──► validate ───────────────────────────────────┘
+ * user-events ──► validate, lateness ──► bundle ──keyBy(app:user)──► count windows ──forward──► upsert into shards
+ *                    │                                     detect segment entries ──keyBy(campaign)──► pace ──► push-queue (EO)
+ *                    └─► dead letters                        ▲ broadcast
+ * campaigns ──► validate ────────────────────────────────────┘
  * </pre>
  *
  * Submit: {@code flink run -c io.sluice.jobs.aggregation.AggregationJob jobs/target/sluice-jobs.jar --config sluice.yaml}.
@@ -117,22 +116,21 @@ public final class AggregationJob implements SluiceJob {
                 .fromSource(events, watermarks(a), "user-events").uid("user-events-source")
                 .process(new ValidateEvents(config.kafka().userEventsTopic(), a.windowMs(), a.allowedLatenessMs()))
                 .uid("validate-events").name("validate events, decide lateness");
-        valid.transform("add up per window before the shuffle", TypeInformation.of(WindowPartial.class),
-                        new LocalWindowCounts(a.windowMs(), Math.min(200, a.emitIntervalMs()), a.bufferMaxEntries()))
-                .uid("local-window-counts").name("add up per window before the shuffle")
-                .keyBy(WindowPartial::userKey)
-                .transform("count per user, event and window", TypeInformation.of(WindowCount.class),
-                        new WindowCounter(a.windowMs(), a.allowedLatenessMs(), a.emitIntervalMs(), a.bufferMaxEntries()))
-                .uid("window-counts")
-                .sinkTo(rows).uid("upsert-window-counts").name("upsert window counts into shards");
-
         SingleOutputStreamOperator<Campaign> definitions = env
                 .fromSource(campaigns, new BroadcastWatermarks<>(), "campaigns").uid("campaigns-source")
                 .process(new ValidateCampaigns(config.kafka().campaignsTopic()))
                 .uid("validate-campaigns").name("validate campaigns");
-        valid.keyBy(CountedEvent::userKey).connect(definitions.broadcast(SegmentDetector.CAMPAIGNS))
-                .process(new SegmentDetector(a.windowMs(), a.allowedLatenessMs()))
-                .uid("segment-detector").name("detect segment entries")
+        SingleOutputStreamOperator<WindowCount> counts = valid
+                .transform("bundle per user and event name", TypeInformation.of(EventBundle.class),
+                        new LocalEventBundles(a.windowMs(), Math.min(200, a.emitIntervalMs()), a.bufferMaxEntries()))
+                .uid("bundle-events").name("bundle per user and event name")
+                .keyBy(EventBundle::userKey)
+                .connect(definitions.broadcast())
+                .transform("count windows, detect segment entries", TypeInformation.of(WindowCount.class),
+                        new UserActivityOperator(a.windowMs(), a.allowedLatenessMs(), a.emitIntervalMs(), a.bufferMaxEntries()))
+                .uid("user-activity");
+        counts.sinkTo(rows).uid("upsert-window-counts").name("upsert window counts into shards");
+        counts.getSideOutput(UserActivityOperator.PUSHES)
                 .keyBy((PendingPush p) -> p.campaignId)
                 .transform("pace per campaign", TypeInformation.of(PushJob.class), new Pacer())
                 .uid("pacer")

@@ -10,11 +10,11 @@ public final class WindowAcc {
     public WindowAcc() {
     }
 
-    void add(WindowPartial p) {
-        count += p.count;
-        sum += p.sum;
-        newestAt = Math.max(newestAt, p.newestAt);
-        partition = p.partition;
+    void add(long occurredAt, double value, int sourcePartition) {
+        count++;
+        sum += value;
+        newestAt = Math.max(newestAt, occurredAt);
+        partition = sourcePartition;
     }
 
     void add(WindowAcc later) {

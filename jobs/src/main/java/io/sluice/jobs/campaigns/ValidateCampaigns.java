@@ -41,11 +41,11 @@ public class ValidateCampaigns extends ProcessFunction<Decoded<Campaign>, Campai
     }
 
     /** The definition standing for a deleted campaign: inactive, no app. */
-    static Campaign tombstone(String campaignId) {
+    public static Campaign tombstone(String campaignId) {
         return new Campaign(campaignId, "", "", Integer.MAX_VALUE, 1, "", 1, false);
     }
 
-    static boolean isTombstone(Campaign c) {
+    public static boolean isTombstone(Campaign c) {
         return !c.active() && c.appId().isEmpty();
     }
 

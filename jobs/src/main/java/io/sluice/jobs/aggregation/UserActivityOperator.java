@@ -1,0 +1,317 @@
+package io.sluice.jobs.aggregation;
+
+import io.sluice.core.model.Campaign;
+import io.sluice.jobs.campaigns.ValidateCampaigns;
+import io.sluice.jobs.campaigns.PendingPush;
+import io.sluice.jobs.common.PeriodicFlush;
+import org.apache.flink.api.common.state.BroadcastState;
+import org.apache.flink.api.common.state.MapState;
+import org.apache.flink.api.common.state.MapStateDescriptor;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeutils.base.StringSerializer;
+import org.apache.flink.runtime.state.internal.InternalValueState;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.runtime.state.VoidNamespace;
+import org.apache.flink.runtime.state.VoidNamespaceSerializer;
+import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.api.operators.BoundedMultiInput;
+import org.apache.flink.streaming.api.operators.InternalTimer;
+import org.apache.flink.streaming.api.operators.InternalTimerService;
+import org.apache.flink.streaming.api.operators.Triggerable;
+import org.apache.flink.streaming.api.operators.TwoInputStreamOperator;
+import org.apache.flink.streaming.api.watermark.Watermark;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.util.OutputTag;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The keyed heart of the aggregation job, keyed by {@code app_id:user_id}; one operator so every event
+ * crosses the network once. In 1: on-time events, bundled per (user, event name) in arrival order
+ * ({@link ValidateEvents} decided lateness, {@link LocalEventBundles} bundled them). In 2:
+ * campaign definitions, broadcast, kept in broadcast state (they survive restarts; a new definition
+ * replaces the old one at once). Out: {@link WindowCount} rows; to {@link #PUSHES}: {@link PendingPush}es.
+ *
+ * <p><b>Window counts.</b> Events are added up in a heap buffer per (user, name, window) and folded
+ * into keyed state (a {@code WindowAcc} per user in the namespace {@code name + window start}) when emitted: before every checkpoint barrier,
+ * on a timer every {@code emitIntervalMs} unless a barrier emitted within that interval, at once when the watermark passes
+ * the end of a window with buffered events (the final result), and at end of input. The buffer is
+ * empty at every barrier, so checkpoints never need it. One state read and write per changed
+ * window per emission instead of per event. An event within the allowed lateness re-emits its closed
+ * window with the higher count. A window's state and its cleanup timer go once the watermark has passed
+ * its end plus the allowed lateness ({@link Windows#closesAt}), spread over up to one more window by key
+ * hash so that a million users' windows closing together do not stall the operator.
+ *
+ * <p><b>Segment entry.</b> A user enters a campaign's segment when their count of its
+ * {@code event_name} within one campaign window (tumbling, the campaign's {@code window}) reaches
+ * {@code min_count}: one push, however many events follow; inactive campaigns count nothing. State:
+ * {@code campaign id + window start → {count or SENT, window end}}, cleaned once no event for that
+ * campaign window can pass the lateness rule any more.
+ *
+ * <p>Metrics: {@code eventsIn}, {@code rowsOut}, {@code bufferedWindows}, {@code stateWindows} ((user,
+ * name, window) entries in state, counted from this subtask's start, so it reads low after a restore),
+ * {@code activeCampaigns}, {@code pushJobs}.
+ */
+public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
+        implements TwoInputStreamOperator<EventBundle, Campaign, WindowCount>, BoundedMultiInput {
+    private static final long serialVersionUID = 1L;
+
+    public static final OutputTag<PendingPush> PUSHES = new OutputTag<>("push-jobs") {
+    };
+    public static final MapStateDescriptor<String, Campaign> CAMPAIGNS =
+            new MapStateDescriptor<>("campaigns", Types.STRING, TypeInformation.of(Campaign.class));
+    /** Marks a (campaign, window) whose push already went out. */
+    static final long SENT = -1;
+
+    private final long windowMs;
+    private final long allowedLatenessMs;
+    private final long emitIntervalMs;
+    private final int bufferMaxEntries;
+
+    // window counts
+    private transient InternalValueState<String, String, WindowAcc> windows;
+    private transient InternalTimerService<String> windowCleanup;
+    private transient Map<Buffered, WindowAcc> buffer;
+    private transient long minBufferedEnd;
+    private transient long lastEmittedAt;
+    private transient long stateWindows;
+    private transient Counter eventsIn;
+    private transient Counter rowsOut;
+
+    // segments
+    private transient BroadcastState<String, Campaign> campaigns;
+    private transient Map<String, List<Campaign>> activeByApp;
+    private transient MapState<String, long[]> segments;
+    private transient InternalTimerService<VoidNamespace> segmentCleanup;
+    private transient volatile int active;
+    private transient Counter pushJobs;
+
+    /** A window of one user and event name, with the ids needed to write its row. */
+    private record Buffered(String userKey, String appId, String userId, String name, long windowStart) {
+    }
+
+    public UserActivityOperator(long windowMs, long allowedLatenessMs, long emitIntervalMs, int bufferMaxEntries) {
+        this.windowMs = windowMs;
+        this.allowedLatenessMs = allowedLatenessMs;
+        this.emitIntervalMs = emitIntervalMs;
+        this.bufferMaxEntries = bufferMaxEntries;
+    }
+
+    @Override
+    public void open() throws Exception {
+        super.open();
+        // one value per (user; event name + window start), the namespace: a closed window is one delete, no scan
+        windows = (InternalValueState<String, String, WindowAcc>) getOrCreateKeyedState(StringSerializer.INSTANCE,
+                new ValueStateDescriptor<>("windows", TypeInformation.of(WindowAcc.class)));
+        windowCleanup = getInternalTimerService("window-cleanup", StringSerializer.INSTANCE, new Triggerable<String, String>() {
+            @Override
+            public void onEventTime(InternalTimer<String, String> timer) throws Exception {
+                windows.setCurrentNamespace(timer.getNamespace()); // the window can no longer change
+                windows.clear();
+                stateWindows--;
+            }
+
+            @Override
+            public void onProcessingTime(InternalTimer<String, String> timer) {
+            }
+        });
+        buffer = new HashMap<>();
+        minBufferedEnd = Long.MAX_VALUE;
+        eventsIn = getMetricGroup().counter("eventsIn");
+        rowsOut = getMetricGroup().counter("rowsOut");
+        getMetricGroup().gauge("bufferedWindows", () -> buffer.size());
+        getMetricGroup().gauge("stateWindows", () -> stateWindows);
+        PeriodicFlush.schedule(getProcessingTimeService(), emitIntervalMs, () -> {
+            if (getProcessingTimeService().getCurrentProcessingTime() - lastEmittedAt >= emitIntervalMs * 9 / 10) {
+                emitChanged();
+            }
+        });
+
+        campaigns = getOperatorStateBackend().getBroadcastState(CAMPAIGNS);
+        index();
+        // value: {count or SENT, campaign window end}
+        segments = getRuntimeContext().getMapState(new MapStateDescriptor<>("segment-progress", Types.STRING, TypeInformation.of(long[].class)));
+        segmentCleanup = getInternalTimerService("segment-cleanup", VoidNamespaceSerializer.INSTANCE, new Triggerable<String, VoidNamespace>() {
+            @Override
+            public void onEventTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
+                dropClosedSegments(timer.getTimestamp());
+            }
+
+            @Override
+            public void onProcessingTime(InternalTimer<String, VoidNamespace> timer) {
+            }
+        });
+        pushJobs = getMetricGroup().counter("pushJobs");
+        getMetricGroup().gauge("activeCampaigns", () -> active);
+    }
+
+    @Override
+    public void processElement1(StreamRecord<EventBundle> element) throws Exception {
+        EventBundle b = element.getValue();
+        List<Campaign> candidates = activeByApp.get(b.appId);
+        for (int i = 0; i < b.size; i++) {
+            count(b, i);
+            if (candidates != null) {
+                detect(candidates, b.userId, b.name, b.times[i]);
+            }
+        }
+    }
+
+    @Override
+    public void processElement2(StreamRecord<Campaign> element) throws Exception {
+        Campaign c = element.getValue();
+        if (ValidateCampaigns.isTombstone(c)) {
+            campaigns.remove(c.campaignId());
+        } else {
+            campaigns.put(c.campaignId(), c);
+        }
+        index();
+    }
+
+    @Override
+    public void processWatermark(Watermark mark) throws Exception {
+        if (mark.getTimestamp() >= minBufferedEnd - 1) {
+            emitChanged(); // a window with buffered events just closed: its final result goes out now
+        }
+        super.processWatermark(mark);
+    }
+
+    @Override
+    public void prepareSnapshotPreBarrier(long checkpointId) throws Exception {
+        super.prepareSnapshotPreBarrier(checkpointId);
+        emitChanged();
+    }
+
+    @Override
+    public void endInput(int inputId) throws Exception {
+        if (inputId == 1) {
+            emitChanged();
+        }
+    }
+
+    // ---- window counts ----
+
+    private void count(EventBundle b, int i) throws Exception {
+        eventsIn.inc();
+        long start = Windows.start(b.times[i], windowMs);
+        buffer.computeIfAbsent(new Buffered((String) getCurrentKey(), b.appId, b.userId, b.name, start), k -> new WindowAcc())
+                .add(b.times[i], b.values[i], b.partition);
+        minBufferedEnd = Math.min(minBufferedEnd, start + windowMs);
+        if (buffer.size() >= bufferMaxEntries) {
+            emitChanged();
+        }
+    }
+
+    /** Folds the buffer into keyed state and emits the new total of every window it touched. */
+    private void emitChanged() throws Exception {
+        lastEmittedAt = getProcessingTimeService().getCurrentProcessingTime();
+        if (buffer.isEmpty()) {
+            return;
+        }
+        for (Map.Entry<Buffered, WindowAcc> e : buffer.entrySet()) {
+            Buffered b = e.getKey();
+            WindowAcc delta = e.getValue();
+            setCurrentKey(b.userKey());
+            String window = b.name() + '\u0000' + b.windowStart();
+            windows.setCurrentNamespace(window);
+            WindowAcc total = windows.value();
+            if (total == null) {
+                stateWindows++;
+                total = delta;
+                windowCleanup.registerEventTimeTimer(window, Windows.closesAt(b.windowStart(), windowMs, allowedLatenessMs) + spread(b.userKey()));
+            } else {
+                total.add(delta);
+            }
+            windows.update(total);
+            rowsOut.inc();
+            output.collect(new StreamRecord<>(new WindowCount(b.appId(), b.userId(), b.name(), b.windowStart(), b.windowStart() + windowMs,
+                    total.count, total.sum, delta.count, total.newestAt, delta.partition)));
+        }
+        buffer.clear();
+        minBufferedEnd = Long.MAX_VALUE;
+    }
+
+    /**
+     * How long after its window can no longer change a user's state goes: up to one window, by the
+     * key's hash. Every user's window closes at the same watermark; cleaning a million users at that
+     * one moment would stall the operator for seconds, spread over a window it costs a little each second.
+     */
+    private long spread(String userKey) {
+        return Math.floorMod(userKey.hashCode(), windowMs);
+    }
+
+    // ---- segments ----
+
+    private void detect(List<Campaign> candidates, String userId, String name, long occurredAt) throws Exception {
+        for (Campaign c : candidates) {
+            if (!c.eventName().equals(name)) {
+                continue;
+            }
+            long start = Windows.start(occurredAt, c.windowMs());
+            String key = c.campaignId() + '\u0000' + start;
+            long[] p = segments.get(key);
+            if (p == null) {
+                p = new long[] {0, start + c.windowMs()};
+                segmentCleanup.registerEventTimeTimer(VoidNamespace.INSTANCE, segmentClosesAt(p[1]) + spread((String) getCurrentKey()));
+            }
+            if (p[0] == SENT) {
+                continue;
+            }
+            p[0]++;
+            if (p[0] >= c.minCount()) {
+                p[0] = SENT;
+                pushJobs.inc();
+                output.collect(PUSHES, new StreamRecord<>(PendingPush.of(c, userId, start, occurredAt)));
+            }
+            segments.put(key, p);
+        }
+    }
+
+    /**
+     * The last watermark at which an event of a campaign window ending at {@code campaignWindowEnd} can
+     * still pass {@link ValidateEvents}: its aggregation window may end up to one aggregation window
+     * later, plus the allowed lateness.
+     */
+    private long segmentClosesAt(long campaignWindowEnd) {
+        return campaignWindowEnd + windowMs + allowedLatenessMs - 1;
+    }
+
+    private void dropClosedSegments(long watermark) throws Exception {
+        if (watermark == Long.MAX_VALUE) {
+            segments.clear();
+            return;
+        }
+        boolean left = false;
+        Iterator<Map.Entry<String, long[]>> it = segments.iterator();
+        while (it.hasNext()) {
+            if (segmentClosesAt(it.next().getValue()[1]) <= watermark) {
+                it.remove();
+            } else {
+                left = true;
+            }
+        }
+        if (!left) {
+            segments.clear();
+        }
+    }
+
+    /** Active campaigns by app, rebuilt whenever a definition changes (and at start, from restored state). */
+    private void index() throws Exception {
+        Map<String, List<Campaign>> byApp = new HashMap<>();
+        int n = 0;
+        for (Map.Entry<String, Campaign> e : campaigns.immutableEntries()) {
+            if (e.getValue().active()) {
+                byApp.computeIfAbsent(e.getValue().appId(), k -> new ArrayList<>()).add(e.getValue());
+                n++;
+            }
+        }
+        activeByApp = byApp;
+        active = n;
+    }
+}

@@ -1,0 +1,64 @@
+package io.sluice.jobs.aggregation;
+
+import io.sluice.core.model.Campaign;
+import io.sluice.core.model.UserEvent;
+import io.sluice.jobs.campaigns.PendingPush;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.streaming.api.watermark.Watermark;
+import org.apache.flink.streaming.util.KeyedTwoInputStreamOperatorTestHarness;
+
+import java.util.List;
+import java.util.Objects;
+
+/** {@link UserActivityOperator} in Flink's keyed two-input test harness, with the campaigns input's watermark at its maximum as in the job. */
+final class UserActivityHarness {
+    final KeyedTwoInputStreamOperatorTestHarness<String, EventBundle, Campaign, WindowCount> h;
+
+    UserActivityHarness(long windowMs, long lateness) throws Exception {
+        h = create(windowMs, lateness);
+        h.open();
+        h.processWatermark2(new Watermark(Long.MAX_VALUE));
+    }
+
+    /** A harness around a new operator, not yet opened (to restore a snapshot into). */
+    static KeyedTwoInputStreamOperatorTestHarness<String, EventBundle, Campaign, WindowCount> create(long windowMs, long lateness) throws Exception {
+        return new KeyedTwoInputStreamOperatorTestHarness<>(new UserActivityOperator(windowMs, lateness, 1_000, 10_000),
+                EventBundle::userKey, (Campaign c) -> "", Types.STRING);
+    }
+
+    /** One event, as the one-event bundle {@link LocalEventBundles} would send. */
+    static StreamRecord<EventBundle> bundle(String user, String name, long at, Double value) {
+        CountedEvent e = CountedEvent.of(new UserEvent("app", user, name, at, value, null), 0);
+        EventBundle b = EventBundle.of(e);
+        b.add(e);
+        return new StreamRecord<>(b.trimmed(), at);
+    }
+
+    void event(String user, String name, long at, Double value) throws Exception {
+        h.processElement1(bundle(user, name, at, value));
+    }
+
+    void campaign(Campaign c) throws Exception {
+        h.processElement2(new StreamRecord<>(c));
+    }
+
+    /** Rows emitted since the last call, as text. */
+    List<String> rows() {
+        List<String> out = h.extractOutputValues().stream().map(WindowCount::toString).toList();
+        h.getOutput().clear();
+        return out;
+    }
+
+    /** Pushes emitted since the last call, as {@code campaign/user@created_at}. */
+    List<String> pushes() {
+        var side = h.getSideOutput(UserActivityOperator.PUSHES);
+        if (side == null) {
+            return List.of();
+        }
+        List<String> out = side.stream().map(r -> Objects.requireNonNull(((StreamRecord<PendingPush>) r).getValue()))
+                .map(p -> p.campaignId + "/" + p.userId + "@" + p.createdAt).toList();
+        side.clear();
+        return out;
+    }
+}
