@@ -161,6 +161,9 @@ public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
                 detect(candidates, b.userId, b.name, b.times[i]);
             }
         }
+        if (buffer.size() >= bufferMaxEntries) {
+            emitChanged(); // last: it moves the key context to other users
+        }
     }
 
     @Override
@@ -197,15 +200,12 @@ public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
 
     // ---- window counts ----
 
-    private void count(EventBundle b, int i) throws Exception {
+    private void count(EventBundle b, int i) {
         eventsIn.inc();
         long start = Windows.start(b.times[i], windowMs);
         buffer.computeIfAbsent(new Buffered((String) getCurrentKey(), b.appId, b.userId, b.name, start), k -> new WindowAcc())
                 .add(b.times[i], b.values[i], b.partition);
         minBufferedEnd = Math.min(minBufferedEnd, start + windowMs);
-        if (buffer.size() >= bufferMaxEntries) {
-            emitChanged();
-        }
     }
 
     /** Folds the buffer into keyed state and emits the new total of every window it touched. */

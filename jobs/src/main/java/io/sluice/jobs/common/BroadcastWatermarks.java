@@ -1,15 +1,16 @@
 package io.sluice.jobs.common;
 
-import org.apache.flink.api.common.eventtime.Watermark;
 import org.apache.flink.api.common.eventtime.WatermarkGenerator;
 import org.apache.flink.api.common.eventtime.WatermarkGeneratorSupplier;
 import org.apache.flink.api.common.eventtime.WatermarkOutput;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 
 /**
- * Watermarks for a rules stream that is broadcast into an event-time operator: always the maximum,
- * so the operator's watermark is the event stream's alone. (A broadcast input without watermarks
- * would hold the operator's watermark at its minimum forever, and its timers would never fire.)
+ * Watermarks for a rules stream broadcast into an event-time operator: none, and the stream is idle
+ * between records, so the operator's event time is the event stream's alone. A broadcast input
+ * without watermarks would hold the operator's watermark at its minimum forever; one with the maximum
+ * watermark would push it to the maximum whenever the event inputs are idle — for example while a
+ * restarted job's sources get their splits back — and fire every timer, wiping window state.
  */
 public final class BroadcastWatermarks<T> implements WatermarkStrategy<T> {
     private static final long serialVersionUID = 1L;
@@ -23,7 +24,7 @@ public final class BroadcastWatermarks<T> implements WatermarkStrategy<T> {
 
             @Override
             public void onPeriodicEmit(WatermarkOutput output) {
-                output.emitWatermark(new Watermark(Long.MAX_VALUE));
+                output.markIdle();
             }
         };
     }
