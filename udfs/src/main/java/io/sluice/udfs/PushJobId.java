@@ -1,0 +1,32 @@
+package io.sluice.udfs;
+
+import io.sluice.core.model.PushJob;
+import org.apache.flink.table.annotation.DataTypeHint;
+import org.apache.flink.table.functions.ScalarFunction;
+
+import java.time.Instant;
+import java.time.LocalDateTime;
+import java.time.ZoneOffset;
+
+/**
+ * {@code PUSH_JOB_ID(campaign_id, user_id, window_start)}: the {@code job_id} the aggregation job gives
+ * the push for that user entering that campaign's segment in the campaign window starting at
+ * {@code window_start} — {@link PushJob#jobIdOf}, the very same code. {@code window_start}: a
+ * {@code TIMESTAMP(3)} read as UTC, a {@code TIMESTAMP_LTZ(3)}, or epoch milliseconds. Null in, null out.
+ */
+public class PushJobId extends ScalarFunction {
+    public String eval(String campaignId, String userId, @DataTypeHint("TIMESTAMP(3)") LocalDateTime windowStart) {
+        return windowStart == null ? null : eval(campaignId, userId, windowStart.toInstant(ZoneOffset.UTC).toEpochMilli());
+    }
+
+    public String eval(String campaignId, String userId, @DataTypeHint("TIMESTAMP_LTZ(3)") Instant windowStart) {
+        return windowStart == null ? null : eval(campaignId, userId, windowStart.toEpochMilli());
+    }
+
+    public String eval(String campaignId, String userId, Long windowStartMs) {
+        if (campaignId == null || userId == null || windowStartMs == null) {
+            return null;
+        }
+        return PushJob.jobIdOf(campaignId, userId, windowStartMs);
+    }
+}
