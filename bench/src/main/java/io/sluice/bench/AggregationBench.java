@@ -16,8 +16,6 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.table.api.StatementSet;
 import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
 
-import java.sql.Connection;
-import java.sql.ResultSet;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -114,27 +112,30 @@ final class AggregationBench implements Bench.Scenario {
                 AggregationJob.sink(config), AggregationJob.pushSink(config), KafkaIo.deadLetterSink(config));
         JobClient job = env.executeAsync("bench-aggregation-drain");
         Drain d;
+        long rows;
         try (StackProbe probe = new StackProbe(config)) {
-            awaitWithProgress("1/2 drain", job, () -> probe.jobProgress().getOrDefault(AggregationJob.NAME, new long[2])[0]);
+            awaitWithProgress("1/2 drain", job, () -> BenchSupport.committed(probe, AggregationJob.NAME));
             d = drain("1/2 drain", "Sluice", rest, job.getJobID().toString(), events);
-            long committed = probe.jobProgress().getOrDefault(AggregationJob.NAME, new long[2])[0];
+            long committed = BenchSupport.committed(probe, AggregationJob.NAME);
             check(committed == events, "drain: " + committed + " events committed of " + events);
-            long pushJobs = probe.endOffsetSum(config.kafka().pushQueueTopic()); // includes transaction markers
-            long rows = rows(config);
-            System.out.printf(Locale.ROOT, "[1/2 drain] %,d window rows, ~%,d push-queue offsets (records + transaction markers)%n", rows, pushJobs);
+            rows = windowRows(probe);
             result.put("events_per_s", fmt(d.perSecond()));
             result.put("window_rows", String.valueOf(rows));
         }
-        long jobs = countPushJobs(config);
+        long jobs = StackProbe.readCommitted(config, config.kafka().pushQueueTopic()).size();
+        System.out.printf(Locale.ROOT, "[1/2 drain] %,d window rows, %,d push jobs committed%n", rows, jobs);
         result.put("push_jobs", String.valueOf(jobs));
         result.put("push_jobs_per_s", fmt(jobs / d.seconds()));
 
         var sqlNs = stack.namespace("bench-agg-sql-", 4, Map.of());
         Drain sql = drainFlinkSqlWindow(flink, rest, config, sqlNs.config(), events);
-        long sqlRows = rows(sqlNs.config());
+        long sqlRows;
+        try (StackProbe probe = new StackProbe(sqlNs.config())) {
+            sqlRows = windowRows(probe);
+        }
         System.out.printf(Locale.ROOT, "[1/2 drain] row writes for %,d windows: Sluice %,d, Flink SQL %,d%n", sqlRows,
                 BenchSupport.rowsWritten(config, "user_event_counts"), BenchSupport.rowsWritten(sqlNs.config(), "user_event_counts"));
-        check(sqlRows == rows(config), "Flink SQL wrote " + sqlRows + " window rows, Sluice " + rows(config));
+        check(sqlRows == rows, "Flink SQL wrote " + sqlRows + " window rows, Sluice " + rows);
         result.put("flink_sql_window_events_per_s", fmt(sql.perSecond()));
         result.put("vs_flink_sql_window", String.format(Locale.ROOT, "%.2f", d.perSecond() / sql.perSecond()));
     }
@@ -211,33 +212,7 @@ final class AggregationBench implements Bench.Scenario {
         result.put("checkpoint_ms_p99", String.valueOf(percentile(cp, 0.99)));
     }
 
-    private static long rows(SluiceConfig config) throws Exception {
-        long n = 0;
-        for (SluiceConfig.Shard s : config.shards().list()) {
-            try (Connection c = s.connect(); ResultSet rs = c.createStatement().executeQuery("SELECT count(*) FROM user_event_counts")) {
-                rs.next();
-                n += rs.getLong(1);
-            }
-        }
-        return n;
-    }
-
-    private static long countPushJobs(SluiceConfig config) throws Exception {
-        var props = KafkaIo.clientProperties(config);
-        props.put("isolation.level", "read_committed");
-        try (var c = new org.apache.kafka.clients.consumer.KafkaConsumer<>(props, new org.apache.kafka.common.serialization.ByteArrayDeserializer(),
-                new org.apache.kafka.common.serialization.ByteArrayDeserializer())) {
-            var parts = c.partitionsFor(config.kafka().pushQueueTopic()).stream()
-                    .map(p -> new org.apache.kafka.common.TopicPartition(p.topic(), p.partition())).toList();
-            c.assign(parts);
-            c.seekToBeginning(parts);
-            var end = c.endOffsets(parts);
-            long n = 0;
-            long deadline = System.currentTimeMillis() + 60_000;
-            while (parts.stream().anyMatch(tp -> c.position(tp) < end.get(tp)) && System.currentTimeMillis() < deadline) {
-                n += c.poll(java.time.Duration.ofMillis(200)).count();
-            }
-            return n;
-        }
+    private static long windowRows(StackProbe probe) throws Exception {
+        return probe.rowCounts().values().stream().mapToLong(t -> t.get("user_event_counts")).sum();
     }
 }

@@ -4,8 +4,13 @@ import io.sluice.core.config.SluiceConfig;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
 import org.apache.kafka.clients.admin.OffsetSpec;
+import io.sluice.jobs.common.KafkaIo;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -13,10 +18,13 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.sql.Timestamp;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Properties;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 
@@ -33,6 +41,32 @@ public final class StackProbe implements AutoCloseable {
     public StackProbe(SluiceConfig config) {
         this.config = config;
         this.admin = StackSetup.admin(config);
+    }
+
+    /**
+     * Every record of {@code topic} a {@code read_committed} consumer sees, up to the end offsets at
+     * the call, partition by partition in offset order; fails if they cannot be read within 60 s.
+     */
+    public static List<ConsumerRecord<byte[], byte[]>> readCommitted(SluiceConfig config, String topic) {
+        Properties p = KafkaIo.clientProperties(config);
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+            List<TopicPartition> parts = c.partitionsFor(topic).stream().map(i -> new TopicPartition(topic, i.partition())).toList();
+            c.assign(parts);
+            c.seekToBeginning(parts);
+            Map<TopicPartition, Long> end = c.endOffsets(parts);
+            List<ConsumerRecord<byte[], byte[]>> out = new ArrayList<>();
+            long deadline = System.currentTimeMillis() + 60_000;
+            while (parts.stream().anyMatch(tp -> c.position(tp) < end.get(tp))) {
+                if (System.currentTimeMillis() > deadline) {
+                    throw new IllegalStateException("could not read " + topic + " to its end offsets " + end + " within 60 s");
+                }
+                c.poll(Duration.ofMillis(200)).forEach(out::add);
+            }
+            out.sort((a, b) -> a.partition() != b.partition() ? Integer.compare(a.partition(), b.partition()) : Long.compare(a.offset(), b.offset()));
+            return out;
+        }
     }
 
     /** Sum of the end offsets of {@code topic} (records ever written, for non-transactional topics). */

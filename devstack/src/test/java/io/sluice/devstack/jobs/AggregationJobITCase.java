@@ -291,42 +291,23 @@ class AggregationJobITCase {
     }
 
     private static Map<String, Oracle.WindowRow> awaitRows(TestStack stack, Predicate<Map<String, Oracle.WindowRow>> done, String what) throws Exception {
-        long deadline = System.currentTimeMillis() + 180_000;
-        while (true) {
-            Map<String, Oracle.WindowRow> rows = stack.windowRows();
-            if (done.test(rows) || System.currentTimeMillis() > deadline) {
-                return rows;
-            }
-            Thread.sleep(500);
-        }
+        return Faults.poll(stack::windowRows, done, 180_000, 500);
     }
 
     private static List<ConsumerRecord<byte[], byte[]>> awaitDeadLetters(TestStack stack, int n) throws Exception {
-        long deadline = System.currentTimeMillis() + 60_000;
-        List<ConsumerRecord<byte[], byte[]>> dead;
-        while ((dead = stack.readAll(stack.config().kafka().deadLettersTopic())).size() < n && System.currentTimeMillis() < deadline) {
-            Thread.sleep(300);
-        }
+        var dead = Faults.poll(() -> stack.readAll(stack.config().kafka().deadLettersTopic()), r -> r.size() >= n, 60_000, 300);
         assertThat(dead).hasSize(n);
         return dead;
     }
 
     private static List<PushJob> awaitPushJobs(TestStack stack, int n) throws Exception {
-        long deadline = System.currentTimeMillis() + 180_000;
-        List<PushJob> jobs;
-        while ((jobs = stack.pushJobs()).size() < n && System.currentTimeMillis() < deadline) {
-            Thread.sleep(500);
-        }
+        List<PushJob> jobs = Faults.poll(stack::pushJobs, j -> j.size() >= n, 180_000, 500);
         assertThat(jobs).hasSizeGreaterThanOrEqualTo(n);
         return jobs;
     }
 
     private static List<ConsumerRecord<byte[], byte[]>> awaitPushRecords(TestStack stack, int n) throws Exception {
-        long deadline = System.currentTimeMillis() + 120_000;
-        List<ConsumerRecord<byte[], byte[]>> records;
-        while ((records = stack.readAll(stack.config().kafka().pushQueueTopic())).size() < n && System.currentTimeMillis() < deadline) {
-            Thread.sleep(500);
-        }
+        var records = Faults.poll(() -> stack.readAll(stack.config().kafka().pushQueueTopic()), r -> r.size() >= n, 120_000, 500);
         assertThat(records).hasSize(n);
         return records;
     }

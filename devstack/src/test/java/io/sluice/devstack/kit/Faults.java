@@ -8,11 +8,13 @@ import java.io.IOException;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BooleanSupplier;
+import java.util.function.Predicate;
 
-/** Failure injection for job tests: a sink that throws once, killed shard connections, and waiting for a condition. */
+/** Failure injection for job tests: a sink that throws once, killed shard connections, and waiting for a condition or a result. */
 public final class Faults {
     /** Static because the MiniCluster runs the job in the test's JVM; one failing sink at a time. */
     private static final AtomicLong ROWS_SEEN = new AtomicLong();
@@ -44,6 +46,18 @@ public final class Faults {
                 throw new AssertionError("timed out after 120 s waiting for " + what);
             }
             Thread.sleep(50);
+        }
+    }
+
+    /** Reads until {@code done} holds for what was read or {@code timeoutMs} passes, every {@code everyMs}; returns the last read. */
+    public static <T> T poll(Callable<T> read, Predicate<T> done, long timeoutMs, long everyMs) throws Exception {
+        long deadline = System.currentTimeMillis() + timeoutMs;
+        while (true) {
+            T value = read.call();
+            if (done.test(value) || System.currentTimeMillis() > deadline) {
+                return value;
+            }
+            Thread.sleep(everyMs);
         }
     }
 

@@ -10,27 +10,22 @@ import io.sluice.core.model.PushJob;
 import io.sluice.core.model.SubscriptionUpdate;
 import io.sluice.core.model.UserEvent;
 import io.sluice.devstack.EmbeddedStack;
+import io.sluice.devstack.StackProbe;
 import io.sluice.devstack.generator.Oracle;
 import io.sluice.jobs.common.KafkaIo;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import java.util.TreeMap;
 import java.util.function.Function;
 
@@ -49,25 +44,7 @@ public record TestStack(EmbeddedStack stack, SluiceConfig config, Map<String, In
 
     /** Every record of {@code topic} visible to a {@code read_committed} consumer, partition by partition in offset order. */
     public List<ConsumerRecord<byte[], byte[]>> readAll(String topic) {
-        Properties p = KafkaIo.clientProperties(config);
-        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
-            List<TopicPartition> parts = c.partitionsFor(topic).stream().map(i -> new TopicPartition(topic, i.partition())).toList();
-            c.assign(parts);
-            c.seekToBeginning(parts);
-            Map<TopicPartition, Long> end = c.endOffsets(parts);
-            List<ConsumerRecord<byte[], byte[]>> out = new ArrayList<>();
-            long deadline = System.currentTimeMillis() + 60_000;
-            while (parts.stream().anyMatch(tp -> c.position(tp) < end.get(tp))) {
-                if (System.currentTimeMillis() > deadline) {
-                    throw new IllegalStateException("could not read " + topic + " to its end offsets " + end + " within 60 s");
-                }
-                c.poll(Duration.ofMillis(200)).forEach(out::add);
-            }
-            out.sort((a, b) -> a.partition() != b.partition() ? Integer.compare(a.partition(), b.partition()) : Long.compare(a.offset(), b.offset()));
-            return out;
-        }
+        return StackProbe.readCommitted(config, topic);
     }
 
     /** Sends updates to {@code subscription-updates} in the wire format, key {@code app_id}, in order. */
@@ -153,14 +130,7 @@ public record TestStack(EmbeddedStack stack, SluiceConfig config, Map<String, In
 
     /** Polls {@link #subscriptionRows()} until it equals {@code expected} or {@code timeoutMs} passes; returns the last read. */
     public Map<String, Map<String, String>> awaitSubscriptionRows(Map<String, Map<String, String>> expected, long timeoutMs) throws Exception {
-        long deadline = System.currentTimeMillis() + timeoutMs;
-        while (true) {
-            Map<String, Map<String, String>> actual = subscriptionRows();
-            if (actual.equals(expected) || System.currentTimeMillis() > deadline) {
-                return actual;
-            }
-            Thread.sleep(500);
-        }
+        return Faults.poll(this::subscriptionRows, expected::equals, timeoutMs, 500);
     }
 
     /** A header of a record as text. */

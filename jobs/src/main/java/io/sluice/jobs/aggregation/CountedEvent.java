@@ -27,9 +27,4 @@ public final class CountedEvent {
         c.partition = partition;
         return c;
     }
-
-    /** The keyed operators' key: {@code app_id:user_id}, the same as the topic's record key. */
-    public String userKey() {
-        return appId + ":" + userId;
-    }
 }

@@ -1,5 +1,7 @@
 package io.sluice.jobs.aggregation;
 
+import io.sluice.core.model.UserEvent;
+
 import java.util.Arrays;
 
 /**
@@ -51,8 +53,8 @@ public final class EventBundle {
         return this;
     }
 
-    /** The keyed operators' key: {@code app_id:user_id}, as {@link CountedEvent#userKey()}. */
+    /** The keyed operators' key: {@code app_id:user_id} ({@link UserEvent#keyOf}). */
     public String userKey() {
-        return appId + ":" + userId;
+        return UserEvent.keyOf(appId, userId);
     }
 }

@@ -76,13 +76,14 @@ public class Pacer extends AbstractStreamOperator<PushJob>
     public void onProcessingTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
         long[] p = state();
         long nowMicros = timers.currentProcessingTime() * 1000;
-        if (p[1] < p[2]) { // a timer that fired late (or a restart) earns no burst: at most one slot of catching up
-            p[0] = Math.max(p[0], nowMicros - intervalMicros(queue.get(p[1])));
+        PendingPush head = p[1] < p[2] ? queue.get(p[1]) : null;
+        if (head != null) { // a timer that fired late (or a restart) earns no burst: at most one slot of catching up
+            p[0] = Math.max(p[0], nowMicros - intervalMicros(head));
         }
-        while (p[1] < p[2] && p[0] <= nowMicros) {
-            PendingPush job = queue.get(p[1]);
+        while (head != null && p[0] <= nowMicros) {
             queue.remove(p[1]++);
-            emit(job, p, p[0]);
+            emit(head, p, p[0]);
+            head = p[1] < p[2] && p[0] <= nowMicros ? queue.get(p[1]) : null;
         }
         if (p[1] < p[2]) {
             timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, ceilMillis(p[0]));
