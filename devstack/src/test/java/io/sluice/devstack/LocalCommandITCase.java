@@ -41,9 +41,11 @@ class LocalCommandITCase {
                 }
             });
 
+            // The web UI answers as soon as the JobManager is up; the TaskManager registers a moment later.
             String overview = null;
             long deadline = System.currentTimeMillis() + 60_000;
-            while (overview == null && System.currentTimeMillis() < deadline && !exit.isDone()) {
+            while ((overview == null || !overview.contains("\"taskmanagers\":1"))
+                    && System.currentTimeMillis() < deadline && !exit.isDone()) {
                 try {
                     HttpResponse<String> r = HttpClient.newHttpClient().send(
                             HttpRequest.newBuilder(URI.create("http://localhost:" + webPort + "/overview")).build(), HttpResponse.BodyHandlers.ofString());
@@ -51,8 +53,9 @@ class LocalCommandITCase {
                         overview = r.body();
                     }
                 } catch (java.io.IOException notYet) {
-                    Thread.sleep(250);
+                    // not listening yet
                 }
+                Thread.sleep(250);
             }
             assertThat(exit.get()).isZero();
             String printed = buffer.toString(StandardCharsets.UTF_8);
