@@ -4,17 +4,41 @@ import io.sluice.core.routing.ShardRouter;
 import org.apache.flink.table.functions.ScalarFunction;
 
 /**
- * {@code SHARD_OF(app_id [, buckets, shards])}: the Postgres shard of an app, by the very
- * {@link ShardRouter} the jobs use (CRC-32 buckets, even ranges; default 1024 buckets, 2 shards).
- * Null in, null out.
+ * {@code SHARD_OF(app_id [, buckets, shards])} or {@code SHARD_OF(app_id, bucket_map)}: the Postgres
+ * shard of an app, by the very {@link ShardRouter} the jobs use: CRC-32 buckets, then even ranges
+ * (default 1024 buckets, 2 shards) or the {@code routing.bucket-map} of Sluice's configuration
+ * ({@code '0-511:0,512-1023:1'}; Sluice's SQL scripts pass it). Null in, null out; a malformed map fails the query.
  */
 public class ShardOf extends ScalarFunction {
     private transient ShardRouter router;
     private transient int routerBuckets;
     private transient int routerShards;
+    private transient String routerSpec;
 
     public Integer eval(String appId) {
         return eval(appId, 1024, 2);
+    }
+
+    public Integer eval(String appId, String bucketMap) {
+        if (appId == null || bucketMap == null) {
+            return null;
+        }
+        ShardRouter r = router;
+        if (r == null || !bucketMap.equals(routerSpec)) {
+            int buckets = 0;
+            int shards = 0;
+            for (String part : bucketMap.split(",")) { // the size of the map, then the same parser the configuration uses
+                String[] rangeAndShard = part.trim().split(":");
+                String[] range = rangeAndShard[0].trim().split("-");
+                buckets = Math.max(buckets, Integer.parseInt(range[range.length - 1].trim()) + 1);
+                shards = Math.max(shards, Integer.parseInt(rangeAndShard[rangeAndShard.length - 1].trim()) + 1);
+            }
+            r = new ShardRouter(ShardRouter.parseBucketMap(bucketMap, buckets, shards));
+            router = r;
+            routerSpec = bucketMap;
+            routerBuckets = -1;
+        }
+        return r.shardOf(appId);
     }
 
     public Integer eval(String appId, Integer buckets, Integer shards) {
@@ -27,6 +51,7 @@ public class ShardOf extends ScalarFunction {
             router = r;
             routerBuckets = buckets;
             routerShards = shards;
+            routerSpec = null;
         }
         return r.shardOf(appId);
     }

@@ -20,6 +20,23 @@ class RoutingFunctionsTest {
     }
 
     @Test
+    void withAConfiguredBucketMapAgreeWithTheRouterTheJobsBuildFromIt() {
+        String spec = "0-99:2,100-599:0,600-1023:1";
+        ShardRouter router = new ShardRouter(ShardRouter.parseBucketMap(spec, 1024, 3));
+        ShardOf f = new ShardOf();
+        SplittableRandom r = new SplittableRandom(5);
+        int[] perShard = new int[3];
+        for (int i = 0; i < 10_000; i++) {
+            String app = "app-" + Long.toHexString(r.nextLong());
+            int shard = f.eval(app, spec);
+            assertThat(shard).isEqualTo(router.shardOf(app));
+            perShard[shard]++;
+        }
+        assertThat(java.util.Arrays.stream(perShard).min().getAsInt()).as("apps on the smallest shard").isGreaterThan(500);
+        assertThat(f.eval("app-1", 1024, 2)).as("switching back to even ranges").isEqualTo(ShardRouter.even(1024, 2).shardOf("app-1"));
+    }
+
+    @Test
     void nullInNullOut() {
         assertThat(new ShardOf().eval(null)).isNull();
         assertThat(new BucketOf().eval(null, 16)).isNull();

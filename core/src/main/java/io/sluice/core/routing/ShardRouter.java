@@ -64,6 +64,19 @@ public final class ShardRouter implements Serializable {
     }
 
     /** Parses {@code 0-511:0,512-1023:1}; every bucket must be covered exactly once and every shard used. */
+    /** This router's table as a {@code routing.bucket-map} spec ({@code 0-511:0,512-1023:1}); {@link #parseBucketMap} reads it back. */
+    public String bucketMapSpec() {
+        StringBuilder b = new StringBuilder();
+        int from = 0;
+        for (int i = 1; i <= bucketToShard.length; i++) {
+            if (i == bucketToShard.length || bucketToShard[i] != bucketToShard[from]) {
+                b.append(b.length() == 0 ? "" : ",").append(from).append('-').append(i - 1).append(':').append(bucketToShard[from]);
+                from = i;
+            }
+        }
+        return b.toString();
+    }
+
     public static int[] parseBucketMap(String spec, int buckets, int shards) {
         int[] map = new int[buckets];
         Arrays.fill(map, -1);

@@ -42,4 +42,13 @@ class ShardRouterTest {
         assertThatThrownBy(() -> ShardRouter.parseBucketMap("0-15:2", 16, 2)).hasMessageContaining("shard 2 does not exist");
         assertThatThrownBy(() -> ShardRouter.parseBucketMap("0-16:0", 16, 2)).hasMessageContaining("outside 0-15");
     }
+
+    @Test
+    void theSpecOfAMapReadsBackAsTheSameMap() {
+        assertThat(ShardRouter.even(1024, 2).bucketMapSpec()).isEqualTo("0-511:0,512-1023:1");
+        int[] moved = ShardRouter.parseBucketMap("0-9:1,10-12:0,13-15:1", 16, 2);
+        String spec = new ShardRouter(moved).bucketMapSpec();
+        assertThat(spec).isEqualTo("0-9:1,10-12:0,13-15:1");
+        assertThat(ShardRouter.parseBucketMap(spec, 16, 2)).isEqualTo(moved);
+    }
 }

@@ -37,9 +37,10 @@ public final class LoadGenerator implements AutoCloseable {
     /**
      * @param rate records per second, or 0 for as fast as possible
      * @param epochMs the event time of the first record
+     * @param keepRecords the oracle also keeps every well-formed event and update it saw (tests that compare record by record)
      */
-    public LoadGenerator(SluiceConfig config, Map<String, Integer> schemaIds, double rate, long epochMs, boolean keepEvents) {
-        this.oracle = new Oracle(keepEvents);
+    public LoadGenerator(SluiceConfig config, Map<String, Integer> schemaIds, double rate, long epochMs, boolean keepRecords) {
+        this.oracle = new Oracle(keepRecords, keepRecords);
         this.sequence = new RecordSequence(config, schemaIds, epochMs, oracle);
         this.rate = rate;
         this.count = config.generator().count();

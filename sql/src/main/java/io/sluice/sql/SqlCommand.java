@@ -1,0 +1,158 @@
+package io.sluice.sql;
+
+import io.sluice.core.config.ConfigException;
+import io.sluice.core.config.RawConfig;
+import io.sluice.core.config.SluiceConfig;
+import org.apache.flink.table.client.SqlClient;
+
+import java.io.IOException;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code ./sluice sql}: Flink's own SQL client ({@link SqlClient}, interactive) with Sluice's UDF jar
+ * loaded and every table, view and function of {@code sql/tables/} already defined, against the
+ * local stack ({@code ./sluice local}'s connection file and web UI) or a given cluster, registry and
+ * shards. {@code -f FILE} runs a script (its placeholders filled, see {@link SqlScripts}) and exits
+ * non-zero if a statement fails.
+ *
+ * <p>Options: {@code --config FILE} (default {@code target/sluice-local/connection.yaml}, written by
+ * {@code ./sluice local} while it runs), any Sluice config key as {@code --key value}, {@code --rest
+ * URL} (the Flink cluster the queries run on; default {@code http://localhost:8081}), {@code --set
+ * name=value} (a query parameter, repeatable), {@code --udf-jar PATH} (default
+ * {@code udfs/target/sluice-udfs.jar}), {@code --sql-dir DIR} (default {@code sql}). The cluster needs
+ * the Kafka and JDBC connectors and Flink's avro-confluent format on its classpath, as the local
+ * stack's Flink has; only the UDF jar is shipped with each query.
+ */
+public final class SqlCommand {
+    private SqlCommand() {
+    }
+
+    public static void main(String[] args) {
+        int code;
+        try {
+            code = run(args);
+        } catch (ConfigException | IllegalArgumentException e) {
+            System.err.println("sluice sql: " + e.getMessage());
+            code = 2;
+        } catch (Throwable t) {
+            System.err.println("sluice sql: " + t.getMessage());
+            code = 1;
+        }
+        System.exit(code);
+    }
+
+    static String usage() {
+        return String.join("\n",
+                "usage: ./sluice sql [-f FILE] [--set name=value ...] [--rest URL] [--config FILE] [--<config.key> value ...]",
+                "  (no -f)              the interactive Flink SQL client, Sluice's tables, views and functions defined",
+                "  -f FILE              run a script of sql/ (or any), print its results, exit non-zero if a statement fails",
+                "  --set name=value     a parameter of the script, e.g. --set app_id=app-3 (see the script's comment)",
+                "  --rest URL           the Flink cluster to run queries on (default http://localhost:8081, ./sluice local's)",
+                "  --config FILE        Sluice's settings: broker, registry, shards (default target/sluice-local/connection.yaml,",
+                "                       written by ./sluice local while it runs); or --bootstrap, --registry, --shard-urls",
+                "  --sql.scan-startup-mode M   where the topic tables start reading (default earliest-offset)");
+    }
+
+    static int run(String[] args) throws Exception {
+        String file = null;
+        Map<String, String> params = new LinkedHashMap<>();
+        List<String> rest = new ArrayList<>();
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "-h", "--help" -> {
+                    System.out.println(usage());
+                    return 0;
+                }
+                case "-f", "--file" -> file = value(args, ++i, "-f");
+                case "--set" -> {
+                    String kv = value(args, ++i, "--set");
+                    int eq = kv.indexOf('=');
+                    if (eq <= 0) {
+                        throw new ConfigException("--set takes name=value, got '" + kv + "'");
+                    }
+                    params.put(kv.substring(0, eq), kv.substring(eq + 1));
+                }
+                default -> rest.add(args[i]);
+            }
+        }
+        Map<String, String> env = new HashMap<>(System.getenv());
+        Path connection = Path.of("target/sluice-local/connection.yaml");
+        if (!rest.contains("--config") && !env.containsKey(RawConfig.ENV_PREFIX + "CONFIG") && Files.exists(connection)) {
+            rest.add("--config");
+            rest.add(connection.toString());
+        }
+        RawConfig raw = RawConfig.fromArgs(rest.toArray(new String[0]), env, SluiceConfig.ALIASES);
+        URI restUri = URI.create(raw.string("rest", "http://localhost:8081"));
+        if (restUri.getHost() == null) {
+            throw raw.invalid("rest", restUri.toString(), "the Flink REST URL, e.g. http://localhost:8081");
+        }
+        Path udfJar = Path.of(raw.string("udf-jar", "udfs/target/sluice-udfs.jar"));
+        Path sqlDir = Path.of(raw.string("sql-dir", "sql"));
+        for (String key : List.of("sql.scan-startup-mode", "sql.scan-bounded-mode")) {
+            if (raw.has(key)) {
+                params.put(key, raw.string(key, null));
+            }
+        }
+        SluiceConfig config;
+        try {
+            config = SluiceConfig.from(raw);
+        } catch (ConfigException e) {
+            throw new ConfigException(e.getMessage() + (Files.exists(connection) ? "" : " (is ./sluice local running? it writes " + connection + ")"));
+        }
+        raw.rejectUnread();
+        if (!Files.exists(udfJar)) {
+            throw new ConfigException("the UDF jar " + udfJar + " is missing: build it with mvn -pl udfs -am package -DskipTests (./sluice sql does)");
+        }
+
+        SqlScripts scripts = new SqlScripts(sqlDir, config, params);
+        Path work = Files.createDirectories(Path.of("target/sluice-sql"));
+        Path init = privateFile(work.resolve("init.sql"), scripts.init()); // holds the shard password, if any
+        List<String> client = new ArrayList<>(List.of("embedded",
+                "--init", init.toString(),
+                "--jar", udfJar.toString(),
+                "--history", work.resolve("history").toString(),
+                "-Dexecution.target=remote",
+                "-Drest.address=" + restUri.getHost(),
+                "-Drest.port=" + (restUri.getPort() > 0 ? restUri.getPort() : 8081)));
+        if (file != null) {
+            Path script = Path.of(file);
+            String text = scripts.render(script.getFileName().toString(), Files.readString(script));
+            client.add("--file");
+            client.add(privateFile(work.resolve("script.sql"), text).toString());
+        } else {
+            System.out.println("sluice sql: tables " + String.join(", ", List.of("user_events", "subscription_updates", "campaigns", "push_queue",
+                    "dead_letters", "subscriptions", "user_event_counts", "sluice_progress", "app_hourly_summary"))
+                    + " (and one per shard: <table>_<shard>); functions SHARD_OF, BUCKET_OF, PROP, TIME_LAG_MS, PUSH_JOB_ID;"
+                    + " queries to try: " + sqlDir.resolve("queries") + "; cluster " + restUri);
+        }
+        try {
+            SqlClient.main(client.toArray(new String[0]));
+        } finally {
+            Files.deleteIfExists(init);
+            Files.deleteIfExists(work.resolve("script.sql"));
+        }
+        return 0;
+    }
+
+    private static String value(String[] args, int i, String option) {
+        if (i >= args.length) {
+            throw new ConfigException(option + " needs a value (see --help)");
+        }
+        return args[i];
+    }
+
+    private static Path privateFile(Path path, String content) throws IOException {
+        Files.deleteIfExists(path);
+        Files.createFile(path, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+        Files.writeString(path, content);
+        return path;
+    }
+}
