@@ -4,8 +4,12 @@ import io.sluice.core.config.ConfigException;
 import io.sluice.core.config.RawConfig;
 import io.sluice.core.config.SluiceConfig;
 import org.apache.flink.table.client.SqlClient;
+import org.apache.flink.table.client.cli.CliClient;
+import org.jline.terminal.Terminal;
+import org.jline.terminal.TerminalBuilder;
 
 import java.io.IOException;
+import java.io.OutputStream;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -15,6 +19,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * {@code ./sluice sql}: Flink's own SQL client ({@link SqlClient}, interactive) with Sluice's UDF jar
@@ -114,14 +119,24 @@ public final class SqlCommand {
 
         SqlScripts scripts = new SqlScripts(sqlDir, config, params);
         Path work = Files.createDirectories(Path.of("target/sluice-sql"));
+        // The client reads its Flink configuration from FLINK_CONF_DIR, as in a Flink distribution; ./sluice points it here.
+        Path conf = Files.createDirectories(work.resolve("conf"));
+        Files.writeString(conf.resolve("config.yaml"), String.join("\n",
+                "# Written by ./sluice sql: where the SQL client sends its queries.",
+                "execution.target: remote",
+                "rest.address: " + restUri.getHost(),
+                "rest.port: " + (restUri.getPort() > 0 ? restUri.getPort() : 8081),
+                ""));
+        String confDir = System.getenv("FLINK_CONF_DIR");
+        if (confDir == null || !Path.of(confDir).toAbsolutePath().normalize().equals(conf.toAbsolutePath().normalize())) {
+            throw new ConfigException("set FLINK_CONF_DIR=" + conf.toAbsolutePath() + " (./sluice sql does) so the SQL client reads the cluster address"
+                    + (confDir == null ? "" : "; it is " + confDir));
+        }
         Path init = privateFile(work.resolve("init.sql"), scripts.init()); // holds the shard password, if any
         List<String> client = new ArrayList<>(List.of("embedded",
                 "--init", init.toString(),
                 "--jar", udfJar.toString(),
-                "--history", work.resolve("history").toString(),
-                "-Dexecution.target=remote",
-                "-Drest.address=" + restUri.getHost(),
-                "-Drest.port=" + (restUri.getPort() > 0 ? restUri.getPort() : 8081)));
+                "--history", work.resolve("history").toString()));
         if (file != null) {
             Path script = Path.of(file);
             String text = scripts.render(script.getFileName().toString(), Files.readString(script));
@@ -134,12 +149,77 @@ public final class SqlCommand {
                     + " queries to try: " + sqlDir.resolve("queries") + "; cluster " + restUri);
         }
         try {
-            SqlClient.main(client.toArray(new String[0]));
+            if (file == null) {
+                Client.start(client.toArray(new String[0]), CliClient.DEFAULT_TERMINAL_FACTORY);
+                return 0;
+            }
+            // Flink's client prints a failed statement and carries on to exit 0; watch what it prints to exit 1 instead.
+            ErrorWatchingStream out = new ErrorWatchingStream(System.out);
+            Client.start(client.toArray(new String[0]), () -> {
+                try {
+                    return TerminalBuilder.builder().streams(System.in, out).dumb(true).build();
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            out.flush();
+            if (out.failedStatement != null) {
+                System.err.println("sluice sql: a statement of " + file + " failed: " + out.failedStatement);
+                return 1;
+            }
+            return 0;
         } finally {
             Files.deleteIfExists(init);
             Files.deleteIfExists(work.resolve("script.sql"));
         }
-        return 0;
+    }
+
+    /** Flink's {@link SqlClient} with the terminal chosen here ({@code startClient} is for its subclasses). */
+    private static final class Client extends SqlClient {
+        private Client() {
+            super(false, null, null);
+        }
+
+        static void start(String[] args, Supplier<Terminal> terminal) {
+            startClient(args, terminal);
+        }
+    }
+
+    /** Passes the client's output through and remembers the first {@code [ERROR] Could not execute SQL statement} with its reason line. */
+    static final class ErrorWatchingStream extends OutputStream {
+        private final OutputStream out;
+        private final StringBuilder line = new StringBuilder();
+        private boolean errorSeen;
+        volatile String failedStatement;
+
+        ErrorWatchingStream(OutputStream out) {
+            this.out = out;
+        }
+
+        @Override
+        public void write(int b) throws IOException {
+            out.write(b);
+            if (b != '\n') {
+                line.append((char) b);
+                return;
+            }
+            String text = line.toString().replaceAll("\u001B\\[[0-9;]*m", "").trim();
+            line.setLength(0);
+            if (errorSeen && failedStatement == null && !text.isEmpty() && !text.startsWith("[ERROR]")) {
+                failedStatement = text;
+            }
+            if (text.contains("[ERROR] Could not execute SQL statement")) {
+                errorSeen = true;
+            }
+        }
+
+        @Override
+        public void flush() throws IOException {
+            out.flush();
+            if (errorSeen && failedStatement == null) {
+                failedStatement = "see the output above";
+            }
+        }
     }
 
     private static String value(String[] args, int i, String option) {
