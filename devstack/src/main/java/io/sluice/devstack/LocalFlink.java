@@ -1,12 +1,15 @@
 package io.sluice.devstack;
 
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.GlobalConfiguration;
 import org.apache.flink.runtime.minicluster.MiniCluster;
 import org.apache.flink.runtime.minicluster.MiniClusterConfiguration;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
 import java.net.URI;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -14,8 +17,9 @@ import java.util.concurrent.TimeUnit;
 /**
  * Flink for the local stack: a MiniCluster (one JobManager and one TaskManager in this JVM) with
  * the web UI and REST API on {@code webPort}. Jobs are submitted to it over REST with
- * {@link #environment()}, the same way a client submits to a real session cluster. State lives in
- * RocksDB with incremental, exactly-once checkpoints every second under {@code workDir}.
+ * {@link #environment()}, the same way a client submits to a real session cluster. State,
+ * checkpointing and restarts are set as in {@code flink-conf/config.yaml} (RocksDB, incremental,
+ * exactly-once every second), with checkpoints under {@code workDir}.
  */
 public final class LocalFlink implements AutoCloseable {
     private final MiniCluster cluster;
@@ -28,29 +32,40 @@ public final class LocalFlink implements AutoCloseable {
         this.rest = rest;
     }
 
-    /** The cluster- and job-level settings of the local stack (the same keys as {@code flink-conf/config.yaml}). */
+    /** The keys of {@code flink-conf/config.yaml} the local stack takes as they are: state, checkpointing, restarts, TaskManager memory. */
+    static final List<String> SHARED_PREFIXES = List.of("state.", "execution.checkpointing.", "restart-strategy.",
+            "taskmanager.memory.managed.", "taskmanager.memory.network.");
+
+    /**
+     * The settings of the local stack: those of {@code flink-conf/config.yaml} (found in the working
+     * directory or a parent) under {@link #SHARED_PREFIXES}, with this machine's web port, slots and a
+     * checkpoint directory under {@code workDir}.
+     */
     public static Map<String, String> settings(Path workDir, int webPort, int slots) {
         Map<String, String> s = new LinkedHashMap<>();
+        clusterConfig().toMap().forEach((k, v) -> {
+            if (SHARED_PREFIXES.stream().anyMatch(k::startsWith)) {
+                s.put(k, v);
+            }
+        });
         s.put("rest.port", String.valueOf(webPort));
         s.put("rest.address", "localhost");
         s.put("rest.bind-address", "localhost");
         s.put("taskmanager.numberOfTaskSlots", String.valueOf(slots));
-        s.put("taskmanager.memory.managed.size", "1536m"); // RocksDB write buffers and block cache, shared by the slots
-        s.put("taskmanager.memory.network.min", "64m");
-        s.put("taskmanager.memory.network.max", "64m");
-        s.put("state.backend.type", "rocksdb");
-        s.put("execution.checkpointing.incremental", "true");
         s.put("execution.checkpointing.dir", workDir.resolve("checkpoints").toUri().toString());
         s.put("execution.checkpointing.savepoint-dir", workDir.resolve("savepoints").toUri().toString());
-        s.put("execution.checkpointing.interval", "1s");
-        s.put("execution.checkpointing.mode", "EXACTLY_ONCE");
-        s.put("execution.checkpointing.min-pause", "200ms");
-        s.put("execution.checkpointing.timeout", "60s");
-        s.put("restart-strategy.type", "exponential-delay");
-        s.put("restart-strategy.exponential-delay.initial-backoff", "1s");
-        s.put("restart-strategy.exponential-delay.max-backoff", "10s");
         s.put("web.cancel.enable", "true");
         return s;
+    }
+
+    /** {@code flink-conf/config.yaml} of the repository, read as Flink reads it. */
+    public static Configuration clusterConfig() {
+        for (Path dir = Path.of("").toAbsolutePath(); dir != null; dir = dir.getParent()) {
+            if (Files.isRegularFile(dir.resolve("flink-conf/config.yaml"))) {
+                return GlobalConfiguration.loadConfiguration(dir.resolve("flink-conf").toString());
+            }
+        }
+        throw new IllegalStateException("flink-conf/config.yaml not found in " + Path.of("").toAbsolutePath() + " or a parent: run from the repository");
     }
 
     public static LocalFlink start(Path workDir, int webPort, int slots) throws Exception {
