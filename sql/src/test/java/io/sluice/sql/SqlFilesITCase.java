@@ -113,8 +113,18 @@ class SqlFilesITCase {
     }
 
     private static List<Row> run(String script) throws Exception {
+        return run(script, Map.of());
+    }
+
+    /** {@code params}: more query parameters than the class's (app_id and bounded reads). */
+    private static List<Row> run(String script, Map<String, String> params) throws Exception {
         COVERED.add(script);
-        return SqlRun.run(scripts, script);
+        if (params.isEmpty()) {
+            return SqlRun.run(scripts, script);
+        }
+        Map<String, String> all = new HashMap<>(Map.of("sql.scan-bounded-mode", "latest-offset"));
+        all.putAll(params);
+        return SqlRun.run(new SqlScripts(scripts.dir(), stack.config(), all), script);
     }
 
     private static long ms(Object timestamp) {
@@ -287,9 +297,7 @@ class SqlFilesITCase {
     @Test
     void aUsersWindowCountsSitNextToThePushesTheyReceived() throws Exception {
         PushJob push = pushJobs.get(pushJobs.size() / 2);
-        List<Row> rows = SqlRun.run(new SqlScripts(scripts.dir(), stack.config(), Map.of("sql.scan-bounded-mode", "latest-offset",
-                "app_id", push.appId(), "user_id", push.userId())), "queries/user-windows-and-pushes.sql");
-        COVERED.add("queries/user-windows-and-pushes.sql");
+        List<Row> rows = run("queries/user-windows-and-pushes.sql", Map.of("app_id", push.appId(), "user_id", push.userId()));
         List<String> expected = new ArrayList<>();
         stack.windowRows().forEach((k, row) -> {
             String[] p = k.split("/"); // app/user/name/window start

@@ -25,15 +25,7 @@ public class ShardOf extends ScalarFunction {
         }
         ShardRouter r = router;
         if (r == null || !bucketMap.equals(routerSpec)) {
-            int buckets = 0;
-            int shards = 0;
-            for (String part : bucketMap.split(",")) { // the size of the map, then the same parser the configuration uses
-                String[] rangeAndShard = part.trim().split(":");
-                String[] range = rangeAndShard[0].trim().split("-");
-                buckets = Math.max(buckets, Integer.parseInt(range[range.length - 1].trim()) + 1);
-                shards = Math.max(shards, Integer.parseInt(rangeAndShard[rangeAndShard.length - 1].trim()) + 1);
-            }
-            r = new ShardRouter(ShardRouter.parseBucketMap(bucketMap, buckets, shards));
+            r = ShardRouter.ofSpec(bucketMap);
             router = r;
             routerSpec = bucketMap;
             routerBuckets = -1;

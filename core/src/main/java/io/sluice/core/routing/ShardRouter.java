@@ -64,6 +64,22 @@ public final class ShardRouter implements Serializable {
     }
 
     /** Parses {@code 0-511:0,512-1023:1}; every bucket must be covered exactly once and every shard used. */
+    /**
+     * The router of a complete {@code routing.bucket-map} spec on its own ({@link #bucketMapSpec()} reads back
+     * as it): the buckets and shards are those it names, and it must cover every bucket exactly once.
+     */
+    public static ShardRouter ofSpec(String spec) {
+        int buckets = 0;
+        int shards = 0;
+        for (String part : spec.split(",")) {
+            String[] rangeAndShard = part.trim().split(":");
+            String[] range = rangeAndShard[0].trim().split("-");
+            buckets = Math.max(buckets, Integer.parseInt(range[range.length - 1].trim()) + 1);
+            shards = Math.max(shards, Integer.parseInt(rangeAndShard[rangeAndShard.length - 1].trim()) + 1);
+        }
+        return new ShardRouter(parseBucketMap(spec, buckets, shards));
+    }
+
     /** This router's table as a {@code routing.bucket-map} spec ({@code 0-511:0,512-1023:1}); {@link #parseBucketMap} reads it back. */
     public String bucketMapSpec() {
         StringBuilder b = new StringBuilder();

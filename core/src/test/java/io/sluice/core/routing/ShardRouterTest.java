@@ -50,5 +50,7 @@ class ShardRouterTest {
         String spec = new ShardRouter(moved).bucketMapSpec();
         assertThat(spec).isEqualTo("0-9:1,10-12:0,13-15:1");
         assertThat(ShardRouter.parseBucketMap(spec, 16, 2)).isEqualTo(moved);
+        assertThat(ShardRouter.ofSpec(spec).bucketMapSpec()).isEqualTo(spec);
+        assertThat(ShardRouter.ofSpec(spec).shardCount()).isEqualTo(2);
     }
 }
