@@ -67,7 +67,16 @@ public final class EmbeddedStack implements AutoCloseable {
     }
 
     /** A configuration with its own topics and databases on this stack, set up (topics, schemas, migrations). */
-    public record Namespace(SluiceConfig config, Map<String, Integer> schemaIds) {
+    public record Namespace(SluiceConfig config, Map<String, Integer> schemaIds, Map<String, String> settings) {
+        /** The settings as {@code --key value} arguments: what a job's {@code main()} on a cluster needs to see this namespace. */
+        public List<String> args() {
+            List<String> args = new ArrayList<>();
+            settings.forEach((k, v) -> {
+                args.add("--" + k);
+                args.add(v);
+            });
+            return args;
+        }
     }
 
     /**
@@ -87,7 +96,7 @@ public final class EmbeddedStack implements AutoCloseable {
         overrides.forEach((k, v) -> raw.put(k, v, "override"));
         SluiceConfig config = SluiceConfig.from(raw);
         raw.rejectUnread();
-        return new Namespace(config, StackSetup.run(config).schemaIds());
+        return new Namespace(config, StackSetup.run(config).schemaIds(), Map.copyOf(raw.values()));
     }
 
     @Override

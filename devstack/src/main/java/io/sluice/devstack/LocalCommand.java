@@ -38,6 +38,7 @@ public final class LocalCommand {
         ALIASES.put("shards", "local.shards");
         ALIASES.put("web-port", "local.web-port");
         ALIASES.put("registry-port", "local.registry-port");
+        ALIASES.put("jobs", "local.jobs");
     }
 
     private final PrintStream out;
@@ -71,6 +72,8 @@ public final class LocalCommand {
                 "  --seed N               generator seed; the same seed gives the same records",
                 "  --shards N             embedded Postgres shards to start (default 2)",
                 "  --web-port N           Flink web UI / REST port (default 8081)",
+                "  --jobs all|none        none: no Flink here, only the stack and the generator, for jobs on a",
+                "                         standalone cluster (./sluice cluster start; ./sluice cluster submit all)",
                 "  --bootstrap H:P        use this Kafka instead of the embedded broker",
                 "  --registry URL         use this schema registry instead of the stand-in",
                 "  --shard-urls U0,U1     use these Postgres shards (JDBC URLs) instead of embedded ones",
@@ -85,6 +88,11 @@ public final class LocalCommand {
         int registryPort = raw.integer("local.registry-port", 0, 0, 65535);
         long progressMs = raw.durationMs("local.progress-interval", 5000, 500, 3_600_000);
         Path workDir = Path.of(raw.string("local.work-dir", "target/sluice-local")).toAbsolutePath();
+        String jobsMode = raw.string("local.jobs", "all");
+        if (!jobsMode.equals("all") && !jobsMode.equals("none")) {
+            throw raw.invalid("local.jobs", jobsMode, "all (run every job in a local Flink) or none (no Flink; submit to a cluster)");
+        }
+        boolean runFlink = jobsMode.equals("all");
         boolean embedded = !raw.has("kafka.bootstrap") && !raw.has("registry.url") && !raw.has("shards.urls");
         if (!embedded && !(raw.has("kafka.bootstrap") && raw.has("registry.url") && raw.has("shards.urls"))) {
             throw new ConfigException("to use existing infrastructure give all of --bootstrap, --registry and --shard-urls"
@@ -109,6 +117,9 @@ public final class LocalCommand {
             out.println("sluice local: starting" + (embedded ? " the embedded stack (" + shardCount + " Postgres shards)" : " against existing infrastructure") + " ...");
             EmbeddedStack stack = null;
             var flinkStart = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                if (!runFlink) {
+                    return null;
+                }
                 try {
                     return LocalFlink.start(workDir, webPort, 8);
                 } catch (Exception e) {
@@ -128,7 +139,9 @@ public final class LocalCommand {
                 throw new IllegalStateException(e.getCause().getMessage(), e.getCause());
             }
             long flinkMs = (System.nanoTime() - flinkT0) / 1_000_000;
-            toClose.add(0, flink);
+            if (flink != null) {
+                toClose.add(0, flink);
+            }
             SluiceConfig config = SluiceConfig.from(raw);
             raw.rejectUnread();
 
@@ -137,8 +150,9 @@ public final class LocalCommand {
             double startupS = (System.nanoTime() - t0) / 1e9;
             out.printf(Locale.ROOT, "sluice local: up in %.1f s%s%n", startupS,
                     stack == null ? "" : " (kafka " + stack.startMillis.get("kafka") + " ms, postgres " + stack.startMillis.get("postgres")
-                            + " ms, registry " + stack.startMillis.get("registry") + " ms, flink " + flinkMs + " ms, in parallel)");
-            out.println("  Flink web UI     " + flink.restAddress());
+                            + " ms, registry " + stack.startMillis.get("registry") + " ms" + (flink == null ? "" : ", flink " + flinkMs + " ms")
+                            + ", in parallel)");
+            out.println("  Flink web UI     " + (flink == null ? "none here (--jobs none): submit the jobs with ./sluice cluster submit all" : flink.restAddress()));
             out.println("  Kafka bootstrap  " + config.kafka().bootstrap());
             out.println("  Schema registry  " + config.registry().url() + (embedded ? "   (development stand-in)" : ""));
             for (SluiceConfig.Shard s : config.shards().list()) {
@@ -149,15 +163,15 @@ public final class LocalCommand {
             out.println("  schema ids       " + setup.schemaIds());
             out.println("  connection file  " + connection + "   (--config for other Sluice commands)");
 
-            Map<SluiceJob, JobClient> jobs = new LinkedHashMap<>();
-            for (SluiceJob job : SluiceJobs.all()) {
+            Map<String, JobClient> jobs = new LinkedHashMap<>();
+            for (SluiceJob job : flink == null ? List.<SluiceJob>of() : SluiceJobs.all()) {
                 StreamExecutionEnvironment env = flink.environment();
                 job.build(env, config);
-                jobs.put(job, env.executeAsync("sluice-" + job.name()));
-                out.println("  job              sluice-" + job.name() + " submitted (" + jobs.get(job).getJobID() + ")");
+                jobs.put(job.name(), env.executeAsync("sluice-" + job.name()));
+                out.println("  job              sluice-" + job.name() + " submitted (" + jobs.get(job.name()).getJobID() + ")");
             }
             if (jobs.isEmpty()) {
-                out.println("  jobs             none yet");
+                out.println("  jobs             none here; progress lines show the jobs' committed progress wherever they run");
             }
 
             long epoch = config.generator().epochMs() > 0 ? config.generator().epochMs() : System.currentTimeMillis();
@@ -195,7 +209,7 @@ public final class LocalCommand {
         }
     }
 
-    private void progressLoop(SluiceConfig config, LoadGenerator generator, StackProbe probe, Map<SluiceJob, JobClient> jobs,
+    private void progressLoop(SluiceConfig config, LoadGenerator generator, StackProbe probe, Map<String, JobClient> jobs,
                               long durationS, long progressMs) throws Exception {
         long start = System.nanoTime();
         long end = durationS > 0 ? start + TimeUnit.SECONDS.toNanos(durationS) : Long.MAX_VALUE;
@@ -216,12 +230,12 @@ public final class LocalCommand {
             StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "[%4ds] produced %,.0f/s (total %,d)",
                     TimeUnit.NANOSECONDS.toSeconds(now - start), (produced - lastProduced) / dt, produced));
             Map<String, long[]> progress = probe.jobProgress();
-            for (SluiceJob job : jobs.keySet()) {
+            for (SluiceJob job : SluiceJobs.all()) {
                 long[] p = progress.getOrDefault(job.name(), new long[2]);
                 long prev = lastCommitted.getOrDefault(job.name(), 0L);
                 lastCommitted.put(job.name(), p[0]);
-                String status = jobs.get(job).getJobStatus().get(5, TimeUnit.SECONDS).name();
-                line.append(String.format(Locale.ROOT, " | %s %s: committed %,.0f/s, message lag %,d, time lag %s", job.name(),
+                String status = jobs.containsKey(job.name()) ? " " + jobs.get(job.name()).getJobStatus().get(5, TimeUnit.SECONDS).name() : "";
+                line.append(String.format(Locale.ROOT, " | %s%s: committed %,.0f/s, message lag %,d, time lag %s", job.name(),
                         status.toLowerCase(Locale.ROOT), (p[0] - prev) / dt, probe.messageLag(KafkaIo.groupId(config, job.name()), job.inputTopic(config)),
                         p[1] == 0 ? "n/a" : String.format(Locale.ROOT, "%.1f s", (System.currentTimeMillis() - p[1]) / 1000.0)));
             }
@@ -236,16 +250,17 @@ public final class LocalCommand {
         }
     }
 
-    private void summary(SluiceConfig config, LoadGenerator generator, StackProbe probe, Map<SluiceJob, JobClient> jobs, double seconds) throws Exception {
+    private void summary(SluiceConfig config, LoadGenerator generator, StackProbe probe, Map<String, JobClient> jobs, double seconds) throws Exception {
         out.printf(Locale.ROOT, "sluice local: summary after %.0f s%n", seconds);
         out.printf(Locale.ROOT, "  produced         %,d records: %,d user events, %,d subscription updates, %,d campaigns%n", generator.acked(),
                 generator.acked(config.kafka().userEventsTopic()), generator.acked(config.kafka().subscriptionUpdatesTopic()),
                 generator.acked(config.kafka().campaignsTopic()));
         try {
             Map<String, long[]> progress = probe.jobProgress();
-            for (SluiceJob job : jobs.keySet()) {
+            for (SluiceJob job : SluiceJobs.all()) {
                 long[] p = progress.getOrDefault(job.name(), new long[2]);
-                out.printf(Locale.ROOT, "  job %-12s %s, %,d records committed%n", job.name(), jobs.get(job).getJobStatus().get(5, TimeUnit.SECONDS), p[0]);
+                out.printf(Locale.ROOT, "  job %-12s %s%,d records committed%n", job.name(),
+                        jobs.containsKey(job.name()) ? jobs.get(job.name()).getJobStatus().get(5, TimeUnit.SECONDS) + ", " : "", p[0]);
             }
             for (var e : probe.rowCounts().entrySet()) {
                 out.println("  shard " + e.getKey() + "          " + e.getValue());

@@ -96,6 +96,11 @@ public final class RawConfig {
         return this;
     }
 
+    /** Every key given so far (arguments, file, put), in the order given; the environment is not included. */
+    public Map<String, String> values() {
+        return java.util.Collections.unmodifiableMap(values);
+    }
+
     public RawConfig put(String key, String value, String source) {
         values.put(key, value);
         sources.put(key, source);

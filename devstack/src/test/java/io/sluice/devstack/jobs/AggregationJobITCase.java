@@ -47,7 +47,6 @@ import static io.sluice.devstack.kit.Faults.await;
 import static io.sluice.devstack.kit.Faults.killConnections;
 import static io.sluice.devstack.kit.TestStack.header;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.within;
 
 @ExtendWith(SluiceStackExtension.class)
 @Timeout(value = 5, unit = TimeUnit.MINUTES) // a job that never converges fails instead of hanging CI
@@ -79,7 +78,7 @@ class AggregationJobITCase {
 
         runBounded(stack);
 
-        assertWindowRows(stack.windowRows(), oracle.windowCounts(MINUTE), "a failure-free run");
+        TestStack.assertWindowRows(stack.windowRows(), oracle.windowCounts(MINUTE), "a failure-free run");
         for (int shard = 0; shard < 2; shard++) { // every row sits on the shard the router names
             try (var c = stack.shard(shard); var rs = c.createStatement().executeQuery("SELECT DISTINCT app_id FROM user_event_counts")) {
                 while (rs.next()) {
@@ -158,7 +157,7 @@ class AggregationJobITCase {
             Map<String, Oracle.WindowRow> actual = awaitRows(stack, r -> r.size() == expected.size()
                     && r.entrySet().stream().allMatch(e -> expected.containsKey(e.getKey()) && expected.get(e.getKey()).count() == e.getValue().count()),
                     "rows equal to the oracle after " + injected);
-            assertWindowRows(actual, expected, injected.toString());
+            TestStack.assertWindowRows(actual, expected, injected.toString());
 
             Map<String, String> expectedJobs = oracle.pushJobs(campaigns);
             assertThat(expectedJobs).hasSizeGreaterThan(100);
@@ -279,15 +278,6 @@ class AggregationJobITCase {
 
     private static String key(String app, String user, String name, long at) {
         return app + "/" + user + "/" + name + "/" + (at - Math.floorMod(at, MINUTE));
-    }
-
-    private static void assertWindowRows(Map<String, Oracle.WindowRow> actual, Map<String, Oracle.WindowRow> expected, String context) {
-        assertThat(actual.keySet()).as(context).isEqualTo(expected.keySet());
-        for (var e : expected.entrySet()) {
-            Oracle.WindowRow a = actual.get(e.getKey());
-            assertThat(a.count()).as(e.getKey() + " count after " + context).isEqualTo(e.getValue().count());
-            assertThat(a.sum()).as(e.getKey() + " sum after " + context).isCloseTo(e.getValue().sum(), within(1e-6));
-        }
     }
 
     private static Map<String, Oracle.WindowRow> awaitRows(TestStack stack, Predicate<Map<String, Oracle.WindowRow>> done, String what) throws Exception {

@@ -35,7 +35,7 @@ public final class SluiceStackExtension implements ParameterResolver {
         String prefix = "t" + SEQUENCE.incrementAndGet() + "-" + Long.toHexString(System.nanoTime() & 0xffffff) + "-";
         try {
             EmbeddedStack.Namespace ns = stack.namespace(prefix, 4, overrides); // an override of kafka.partitions wins
-            return new TestStack(stack, ns.config(), ns.schemaIds());
+            return new TestStack(stack, ns);
         } catch (Exception ex) {
             throw new IllegalStateException("the test kit could not prepare a fresh topic set and databases", ex);
         }

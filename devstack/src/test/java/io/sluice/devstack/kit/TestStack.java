@@ -30,8 +30,16 @@ import java.util.TreeMap;
 import java.util.function.Function;
 
 /** One test's view of the stack: its own topics and databases, the config that names them, and helpers to read them back. */
-public record TestStack(EmbeddedStack stack, SluiceConfig config, Map<String, Integer> schemaIds) {
+public record TestStack(EmbeddedStack stack, EmbeddedStack.Namespace namespace) {
     private static final ObjectMapper JSON = new ObjectMapper();
+
+    public SluiceConfig config() {
+        return namespace.config();
+    }
+
+    public Map<String, Integer> schemaIds() {
+        return namespace.schemaIds();
+    }
 
     /** Another fresh topic set and databases on the same servers, with extra config keys (e.g. generator settings). */
     public TestStack fresh(Map<String, String> overrides) {
@@ -39,33 +47,33 @@ public record TestStack(EmbeddedStack stack, SluiceConfig config, Map<String, In
     }
 
     public Connection shard(int i) throws SQLException {
-        return config.shards().list().get(i).connect();
+        return config().shards().list().get(i).connect();
     }
 
     /** Every record of {@code topic} visible to a {@code read_committed} consumer, partition by partition in offset order. */
     public List<ConsumerRecord<byte[], byte[]>> readAll(String topic) {
-        return StackProbe.readCommitted(config, topic);
+        return StackProbe.readCommitted(config(), topic);
     }
 
     /** Sends updates to {@code subscription-updates} in the wire format, key {@code app_id}, in order. */
     public void send(SubscriptionUpdate... updates) throws Exception {
-        send(config.kafka().subscriptionUpdatesTopic(), SluiceAvro.SUBSCRIPTION_UPDATE, SubscriptionUpdate::appId, updates);
+        send(config().kafka().subscriptionUpdatesTopic(), SluiceAvro.SUBSCRIPTION_UPDATE, SubscriptionUpdate::appId, updates);
     }
 
     /** Sends events to {@code user-events}, key {@code app_id:user_id}, in order. */
     public void send(UserEvent... events) throws Exception {
-        send(config.kafka().userEventsTopic(), SluiceAvro.USER_EVENT, UserEvent::key, events);
+        send(config().kafka().userEventsTopic(), SluiceAvro.USER_EVENT, UserEvent::key, events);
     }
 
     /** Sends definitions to {@code campaigns}, key {@code campaign_id}, in order. */
     public void send(Campaign... campaigns) throws Exception {
-        send(config.kafka().campaignsTopic(), SluiceAvro.CAMPAIGN, Campaign::campaignId, campaigns);
+        send(config().kafka().campaignsTopic(), SluiceAvro.CAMPAIGN, Campaign::campaignId, campaigns);
     }
 
     @SafeVarargs
     private <T> void send(String topic, SluiceAvro<T> avro, Function<T, String> key, T... values) throws Exception {
-        ConfluentWire wire = new ConfluentWire(schemaIds.get(topic), avro.schema());
-        try (KafkaProducer<byte[], byte[]> p = new KafkaProducer<>(KafkaIo.clientProperties(config), new ByteArraySerializer(), new ByteArraySerializer())) {
+        ConfluentWire wire = new ConfluentWire(schemaIds().get(topic), avro.schema());
+        try (KafkaProducer<byte[], byte[]> p = new KafkaProducer<>(KafkaIo.clientProperties(config()), new ByteArraySerializer(), new ByteArraySerializer())) {
             List<java.util.concurrent.Future<?>> sent = new ArrayList<>();
             for (T v : values) { // one producer, idempotent: offset order is the order given
                 sent.add(p.send(new ProducerRecord<>(topic, key.apply(v).getBytes(StandardCharsets.UTF_8), wire.encode(avro.toAvro(v)))));
@@ -76,10 +84,21 @@ public record TestStack(EmbeddedStack stack, SluiceConfig config, Map<String, In
         }
     }
 
+    /** Fails unless {@code actual} window rows are exactly {@code expected}: the same keys, counts, and sums within 1e-6. */
+    public static void assertWindowRows(Map<String, Oracle.WindowRow> actual, Map<String, Oracle.WindowRow> expected, String context) {
+        org.assertj.core.api.Assertions.assertThat(actual.keySet()).as(context).isEqualTo(expected.keySet());
+        for (var e : expected.entrySet()) {
+            Oracle.WindowRow a = actual.get(e.getKey());
+            org.assertj.core.api.Assertions.assertThat(a.count()).as(e.getKey() + " count after " + context).isEqualTo(e.getValue().count());
+            org.assertj.core.api.Assertions.assertThat(a.sum()).as(e.getKey() + " sum after " + context)
+                    .isCloseTo(e.getValue().sum(), org.assertj.core.api.Assertions.within(1e-6));
+        }
+    }
+
     /** Every {@code user_event_counts} row on every shard, keyed {@code app/user/name/window start ms}. */
     public Map<String, Oracle.WindowRow> windowRows() throws Exception {
         Map<String, Oracle.WindowRow> out = new HashMap<>();
-        for (int shard = 0; shard < config.shards().list().size(); shard++) {
+        for (int shard = 0; shard < config().shards().list().size(); shard++) {
             try (Connection c = shard(shard); ResultSet rs = c.createStatement().executeQuery(
                     "SELECT app_id, user_id, event_name, (extract(epoch FROM window_start) * 1000)::bigint, count, sum FROM user_event_counts")) {
                 while (rs.next()) {
@@ -95,9 +114,9 @@ public record TestStack(EmbeddedStack stack, SluiceConfig config, Map<String, In
 
     /** The push jobs a {@code read_committed} consumer sees on {@code push-queue}, decoded, in offset order per partition. */
     public List<PushJob> pushJobs() throws Exception {
-        RegistryDecoder<PushJob> decoder = new RegistryDecoder<>(SluiceAvro.PUSH_JOB, config.registry().url());
+        RegistryDecoder<PushJob> decoder = new RegistryDecoder<>(SluiceAvro.PUSH_JOB, config().registry().url());
         List<PushJob> out = new ArrayList<>();
-        for (ConsumerRecord<byte[], byte[]> r : readAll(config.kafka().pushQueueTopic())) {
+        for (ConsumerRecord<byte[], byte[]> r : readAll(config().kafka().pushQueueTopic())) {
             out.add(decoder.decode(r.value()));
         }
         return out;
@@ -106,7 +125,7 @@ public record TestStack(EmbeddedStack stack, SluiceConfig config, Map<String, In
     /** Every {@code subscriptions} row on every shard as {@code app/subscription -> properties}; fails if a row is on two shards. */
     public Map<String, Map<String, String>> subscriptionRows() throws Exception {
         Map<String, Map<String, String>> out = new HashMap<>();
-        for (int shard = 0; shard < config.shards().list().size(); shard++) {
+        for (int shard = 0; shard < config().shards().list().size(); shard++) {
             try (Connection c = shard(shard);
                  ResultSet rs = c.createStatement().executeQuery("SELECT app_id, subscription_id, properties::text FROM subscriptions")) {
                 while (rs.next()) {

@@ -12,6 +12,7 @@ import io.sluice.jobs.campaigns.PendingPush;
 import io.sluice.jobs.campaigns.PushJobSerializer;
 import io.sluice.jobs.campaigns.ValidateCampaigns;
 import io.sluice.jobs.common.BroadcastWatermarks;
+import io.sluice.jobs.common.CountDeadLetters;
 import io.sluice.jobs.common.DeadLetter;
 import io.sluice.jobs.common.Decoded;
 import io.sluice.jobs.common.DecodingDeserializer;
@@ -136,8 +137,7 @@ public final class AggregationJob implements SluiceJob {
                 .uid("pacer")
                 .sinkTo(pushQueue).uid("push-queue-sink").name("push queue (exactly once)");
 
-        valid.getSideOutput(DeadLetter.SIDE_OUTPUT)
-                .union(definitions.getSideOutput(DeadLetter.SIDE_OUTPUT))
-                .sinkTo(deadLetters).uid("aggregation-dead-letters").name("dead letters");
+        CountDeadLetters.sinkTo(valid.getSideOutput(DeadLetter.SIDE_OUTPUT).union(definitions.getSideOutput(DeadLetter.SIDE_OUTPUT)),
+                deadLetters, "aggregation");
     }
 }

@@ -2,6 +2,7 @@ package io.sluice.jobs.shards;
 
 import io.sluice.core.config.SluiceConfig;
 import io.sluice.core.routing.ShardRouter;
+import io.sluice.jobs.common.CountDeadLetters;
 import io.sluice.jobs.common.DeadLetter;
 import io.sluice.jobs.common.DeadLetterSerializer;
 import io.sluice.jobs.common.KafkaIo;
@@ -54,7 +55,7 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * with backoff from 1 s doubling to 30 s; the writer blocks meanwhile, which is backpressure, not loss.
  *
  * <p>Metrics per shard ({@code shard=<i>}): rowsWritten, rowsPerSecond, batches, lastBatchRows,
- * lastBatchMillis (write latency), timeLagMs (now − newest committed event time), rejectedRows, retries.
+ * lastBatchMillis (write latency), timeLagMs (now − newest committed event time), rejectedRows, retries; and {@code reason.shard-write.deadLetters}.
  */
 public final class ShardedSink<T> implements Sink<T> {
     private static final long serialVersionUID = 1L;
@@ -116,6 +117,7 @@ public final class ShardedSink<T> implements Sink<T> {
         private ExecutorService pool;
         private KafkaProducer<byte[], byte[]> deadLetterProducer;
         private DeadLetterSerializer deadLetterSerializer;
+        private final CountDeadLetters.ByReason deadLettersByReason;
         private int buffered;
 
         Writer(ShardedSink<T> sink, ProcessingTimeService time, MetricGroup metrics) {
@@ -150,6 +152,7 @@ public final class ShardedSink<T> implements Sink<T> {
                     return newest == 0 ? 0L : System.currentTimeMillis() - newest;
                 });
             }
+            this.deadLettersByReason = new CountDeadLetters.ByReason(metrics);
             PeriodicFlush.schedule(time, sink.flushIntervalMs, this::flushAll);
         }
 
@@ -298,6 +301,7 @@ public final class ShardedSink<T> implements Sink<T> {
             LOG.warn("{}; sending it to the dead-letter topic", reason);
             deadLetter(table.rejected(rows.get(0), reason));
             rejectedRows[shard].inc();
+            deadLettersByReason.inc("shard-write");
         }
 
         private synchronized void deadLetter(DeadLetter d) throws IOException {

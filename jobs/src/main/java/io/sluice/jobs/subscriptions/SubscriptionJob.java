@@ -5,6 +5,7 @@ import io.sluice.core.avro.SluiceAvro;
 import io.sluice.core.config.SluiceConfig;
 import io.sluice.core.model.SubscriptionUpdate;
 import io.sluice.jobs.SluiceJob;
+import io.sluice.jobs.common.CountDeadLetters;
 import io.sluice.jobs.common.DeadLetter;
 import io.sluice.jobs.common.Decoded;
 import io.sluice.jobs.common.DecodingDeserializer;
@@ -90,7 +91,6 @@ public final class SubscriptionJob implements SluiceJob {
                         new CoalescingOperator(s.flushIntervalMs(), s.flushMaxRows()))
                 .uid("coalesce-per-subscription")
                 .sinkTo(rows).uid("upsert-into-shards").name("upsert into shards");
-        valid.getSideOutput(DeadLetter.SIDE_OUTPUT)
-                .sinkTo(deadLetters).uid("subscription-dead-letters").name("dead letters");
+        CountDeadLetters.sinkTo(valid.getSideOutput(DeadLetter.SIDE_OUTPUT), deadLetters, "subscription");
     }
 }

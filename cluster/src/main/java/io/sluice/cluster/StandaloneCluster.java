@@ -1,0 +1,318 @@
+package io.sluice.cluster;
+
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.CoreOptions;
+import org.apache.flink.configuration.GlobalConfiguration;
+
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.io.Reader;
+import java.io.Writer;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Properties;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * A standalone Flink session cluster on this machine: one JobManager process and one TaskManager
+ * process, started the way Flink's {@code bin/jobmanager.sh} and {@code bin/taskmanager.sh} start
+ * them, but from Maven-resolved jars instead of a distribution (STACK.md trap 7): the memory
+ * arguments come from {@code BashJavaUtils}, the JVM options from {@code env.java.opts.*} of the
+ * configuration directory ({@code flink-conf/}), logs go to {@code WORK_DIR/log/}.
+ *
+ * <p>The processes outlive the command that starts them; {@code WORK_DIR/cluster.properties} records
+ * their pids and the web port, so that {@code status}, {@code stop} and the job commands find them.
+ */
+public final class StandaloneCluster {
+    static final String JOBMANAGER_MAIN = "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint";
+    static final String TASKMANAGER_MAIN = "org.apache.flink.runtime.taskexecutor.TaskManagerRunner";
+    private static final String BASH_JAVA_UTILS = "org.apache.flink.runtime.util.bash.BashJavaUtils";
+    private static final String STATE_FILE = "cluster.properties";
+
+    private final Path workDir;
+    private final Path confDir;
+    private final String classpath;
+
+    /**
+     * @param workDir   where the state file and logs go
+     * @param confDir   the Flink configuration directory ({@code flink-conf/}: {@code config.yaml}, {@code log4j.properties})
+     * @param classpath the cluster's classpath (this module's runtime dependencies)
+     */
+    public StandaloneCluster(Path workDir, Path confDir, String classpath) {
+        this.workDir = workDir.toAbsolutePath();
+        this.confDir = confDir.toAbsolutePath();
+        this.classpath = classpath;
+    }
+
+    /** What {@link #start} left behind: the processes and the web UI. */
+    public record Running(long jobManagerPid, long taskManagerPid, int webPort, Path confDir) {
+        public URI rest() {
+            return URI.create("http://localhost:" + webPort);
+        }
+
+        public boolean alive() {
+            return isOurs(jobManagerPid, JOBMANAGER_MAIN) || isOurs(taskManagerPid, TASKMANAGER_MAIN);
+        }
+    }
+
+    /**
+     * Starts the JobManager and the TaskManager and waits until the TaskManager has registered its
+     * slots (at most {@code timeout}). {@code overrides} are Flink settings given as {@code -D}
+     * options to both processes (e.g. a checkpoint directory), over {@code config.yaml}.
+     */
+    public Running start(int webPort, Map<String, String> overrides, Duration timeout, PrintStream out) throws Exception {
+        Optional<Running> already = running();
+        if (already.isPresent()) {
+            throw new IllegalStateException("a cluster started from " + workDir + " is already running (web UI " + already.get().rest()
+                    + "); stop it first with ./sluice cluster stop");
+        }
+        Files.createDirectories(workDir.resolve("log"));
+        Map<String, String> dynamic = new LinkedHashMap<>(overrides);
+        dynamic.put("rest.port", String.valueOf(webPort));
+        Configuration conf = configuration(dynamic);
+
+        // the memory arguments, as Flink's scripts compute them (both at once: each is a JVM start)
+        var jmParams = java.util.concurrent.CompletableFuture.supplyAsync(() -> resourceParams("GET_JM_RESOURCE_PARAMS", dynamic));
+        var tmParams = java.util.concurrent.CompletableFuture.supplyAsync(() -> resourceParams("GET_TM_RESOURCE_PARAMS", dynamic));
+        List<String> jvmOpts = split(conf.get(CoreOptions.FLINK_JVM_OPTIONS));
+
+        Process jm = launch("jobmanager", JOBMANAGER_MAIN, jmParams.join(), concat(jvmOpts, split(conf.get(CoreOptions.FLINK_JM_JVM_OPTIONS))), dynamic);
+        Process tm;
+        try {
+            tm = launch("taskmanager", TASKMANAGER_MAIN, tmParams.join(), concat(jvmOpts, split(conf.get(CoreOptions.FLINK_TM_JVM_OPTIONS))), dynamic);
+        } catch (Exception e) {
+            stopProcess(jm.pid(), JOBMANAGER_MAIN, out);
+            throw e;
+        }
+        Running r = new Running(jm.pid(), tm.pid(), webPort, confDir);
+        writeState(r);
+        try {
+            awaitSlots(r, jm, tm, timeout);
+        } catch (Exception e) {
+            stop(out);
+            throw e;
+        }
+        return r;
+    }
+
+    /** The cluster recorded in the work directory, if its processes are still there. */
+    public Optional<Running> running() throws IOException {
+        Path state = workDir.resolve(STATE_FILE);
+        if (!Files.isRegularFile(state)) {
+            return Optional.empty();
+        }
+        Properties p = new Properties();
+        try (Reader in = Files.newBufferedReader(state)) {
+            p.load(in);
+        }
+        Running r = new Running(Long.parseLong(p.getProperty("jobmanager.pid")), Long.parseLong(p.getProperty("taskmanager.pid")),
+                Integer.parseInt(p.getProperty("web-port")), Path.of(p.getProperty("conf-dir")));
+        return r.alive() ? Optional.of(r) : Optional.empty();
+    }
+
+    /** Stops both processes (SIGTERM, then SIGKILL after 30 s) and forgets them; true if there was something to stop. */
+    public boolean stop(PrintStream out) throws Exception {
+        Path state = workDir.resolve(STATE_FILE);
+        if (!Files.isRegularFile(state)) {
+            return false;
+        }
+        Properties p = new Properties();
+        try (Reader in = Files.newBufferedReader(state)) {
+            p.load(in);
+        }
+        boolean stopped = stopProcess(Long.parseLong(p.getProperty("taskmanager.pid")), TASKMANAGER_MAIN, out);
+        stopped |= stopProcess(Long.parseLong(p.getProperty("jobmanager.pid")), JOBMANAGER_MAIN, out);
+        Files.delete(state);
+        return stopped;
+    }
+
+    public Path logDir() {
+        return workDir.resolve("log");
+    }
+
+    /** {@code config.yaml} of the configuration directory with {@code dynamic} on top, as the processes see it. */
+    public Configuration configuration(Map<String, String> dynamic) {
+        Configuration c = GlobalConfiguration.loadConfiguration(confDir.toString(), Configuration.fromMap(dynamic));
+        return c;
+    }
+
+    private Process launch(String role, String mainClass, List<String> resourceParams, List<String> jvmOpts, Map<String, String> dynamic)
+            throws IOException {
+        List<String> cmd = new ArrayList<>();
+        if (new File("/usr/bin/setsid").canExecute()) {
+            cmd.add("/usr/bin/setsid"); // its own session: a Ctrl-C in the terminal that started it does not reach it
+        }
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.addAll(split(resourceParams.get(0)));
+        cmd.addAll(jvmOpts);
+        cmd.add("-Dlog.file=" + logDir().resolve("flink-" + role + ".log"));
+        cmd.add("-Dlog4j.configurationFile=" + confDir.resolve("log4j.properties").toUri());
+        cmd.add("-classpath");
+        cmd.add(classpath);
+        cmd.add(mainClass);
+        cmd.add("--configDir");
+        cmd.add(confDir.toString());
+        dynamic.forEach((k, v) -> {
+            cmd.add("-D");
+            cmd.add(k + "=" + v);
+        });
+        if (resourceParams.size() > 1) {
+            cmd.addAll(split(resourceParams.get(1))); // the TaskManager's computed memory settings, as -D k=v
+        }
+        return new ProcessBuilder(cmd)
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectOutput(logDir().resolve("flink-" + role + ".out").toFile())
+                .redirectErrorStream(true)
+                .start();
+    }
+
+    /** The lines {@code BashJavaUtils COMMAND} prints after its result prefix: JVM arguments, then dynamic settings. */
+    private List<String> resourceParams(String command, Map<String, String> dynamic) {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx128m", "-classpath", classpath, BASH_JAVA_UTILS, command, "--configDir", confDir.toString()));
+        dynamic.forEach((k, v) -> {
+            cmd.add("-D");
+            cmd.add(k + "=" + v);
+        });
+        try {
+            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+            String output;
+            try (InputStream in = p.getInputStream()) {
+                output = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            }
+            p.waitFor(60, TimeUnit.SECONDS);
+            List<String> result = new ArrayList<>();
+            for (String line : output.split("\n")) {
+                if (line.startsWith("BASH_JAVA_UTILS_EXEC_RESULT:")) {
+                    result.add(line.substring("BASH_JAVA_UTILS_EXEC_RESULT:".length()).trim());
+                }
+            }
+            if (result.isEmpty()) {
+                throw new IllegalStateException(BASH_JAVA_UTILS + " " + command + " failed on " + confDir + ":\n" + output.strip());
+            }
+            return result;
+        } catch (IOException | InterruptedException e) {
+            throw new IllegalStateException(BASH_JAVA_UTILS + " " + command + ": " + e, e);
+        }
+    }
+
+    private void awaitSlots(Running r, Process jm, Process tm, Duration timeout) throws Exception {
+        HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+        long deadline = System.nanoTime() + timeout.toNanos();
+        Pattern tms = Pattern.compile("\"taskmanagers\"\\s*:\\s*(\\d+)");
+        while (System.nanoTime() < deadline) {
+            for (var e : Map.of("jobmanager", jm, "taskmanager", tm).entrySet()) {
+                if (!e.getValue().isAlive()) {
+                    throw new IllegalStateException("the " + e.getKey() + " exited with " + e.getValue().exitValue() + "; its last lines:\n"
+                            + tail(logDir().resolve("flink-" + e.getKey() + ".out"), logDir().resolve("flink-" + e.getKey() + ".log")));
+                }
+            }
+            try {
+                HttpResponse<String> resp = http.send(HttpRequest.newBuilder(r.rest().resolve("/overview")).timeout(Duration.ofSeconds(5)).build(),
+                        HttpResponse.BodyHandlers.ofString());
+                Matcher m = tms.matcher(resp.body());
+                if (resp.statusCode() == 200 && m.find() && Integer.parseInt(m.group(1)) >= 1) {
+                    return;
+                }
+            } catch (IOException notYet) {
+                // the web UI is not listening yet
+            }
+            Thread.sleep(250);
+        }
+        throw new IllegalStateException("the cluster did not report a TaskManager at " + r.rest() + "/overview within " + timeout.toSeconds()
+                + " s; logs in " + logDir());
+    }
+
+    private static String tail(Path... files) throws IOException {
+        StringBuilder b = new StringBuilder();
+        for (Path f : files) {
+            if (Files.isRegularFile(f)) {
+                List<String> lines = Files.readAllLines(f, StandardCharsets.UTF_8);
+                b.append("==> ").append(f).append('\n');
+                lines.subList(Math.max(0, lines.size() - 20), lines.size()).forEach(l -> b.append(l).append('\n'));
+            }
+        }
+        return b.toString();
+    }
+
+    private void writeState(Running r) throws IOException {
+        Properties p = new Properties();
+        p.setProperty("jobmanager.pid", String.valueOf(r.jobManagerPid()));
+        p.setProperty("taskmanager.pid", String.valueOf(r.taskManagerPid()));
+        p.setProperty("web-port", String.valueOf(r.webPort()));
+        p.setProperty("conf-dir", r.confDir().toString());
+        try (Writer w = Files.newBufferedWriter(workDir.resolve(STATE_FILE))) {
+            p.store(w, "written by ./sluice cluster start; removed by ./sluice cluster stop");
+        }
+    }
+
+    private static boolean stopProcess(long pid, String mainClass, PrintStream out) throws Exception {
+        Optional<ProcessHandle> h = ProcessHandle.of(pid).filter(ph -> isOurs(ph, mainClass));
+        if (h.isEmpty()) {
+            return false;
+        }
+        String role = mainClass.equals(JOBMANAGER_MAIN) ? "jobmanager" : "taskmanager";
+        long t0 = System.nanoTime();
+        h.get().destroy();
+        try {
+            h.get().onExit().get(30, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            out.println("sluice cluster: the " + role + " (pid " + pid + ") did not stop within 30 s of SIGTERM; killing it");
+            h.get().destroyForcibly();
+            h.get().onExit().get(10, TimeUnit.SECONDS);
+        }
+        out.printf(Locale.ROOT, "  %-12s pid %d stopped in %.1f s%n", role, pid, (System.nanoTime() - t0) / 1e9);
+        return true;
+    }
+
+    private static boolean isOurs(long pid, String mainClass) {
+        return ProcessHandle.of(pid).filter(ph -> isOurs(ph, mainClass)).isPresent();
+    }
+
+    /** A pid is ours if it is alive and runs that entry point (a recycled pid is not killed). */
+    private static boolean isOurs(ProcessHandle ph, String mainClass) {
+        if (!ph.isAlive()) {
+            return false;
+        }
+        Optional<String[]> args = ph.info().arguments();
+        if (args.isPresent()) {
+            return Arrays.asList(args.get()).contains(mainClass);
+        }
+        try { // ProcessHandle.Info can't read long command lines on Linux; /proc can
+            byte[] cmdline = Files.readAllBytes(Path.of("/proc", String.valueOf(ph.pid()), "cmdline"));
+            return new String(cmdline, StandardCharsets.UTF_8).contains(mainClass);
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    static List<String> split(String s) {
+        if (s == null || s.isBlank()) {
+            return List.of();
+        }
+        return List.of(s.trim().split("\\s+"));
+    }
+
+    private static List<String> concat(List<String> a, List<String> b) {
+        List<String> all = new ArrayList<>(a);
+        all.addAll(b);
+        return all;
+    }
+}
