@@ -1,5 +1,6 @@
 package io.sluice.devstack;
 
+import io.sluice.jobs.setup.StackSetup;
 import io.sluice.core.config.RawConfig;
 import io.sluice.core.config.SluiceConfig;
 

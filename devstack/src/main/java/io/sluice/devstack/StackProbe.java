@@ -1,5 +1,6 @@
 package io.sluice.devstack;
 
+import io.sluice.jobs.setup.StackSetup;
 import io.sluice.core.config.SluiceConfig;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.ListOffsetsResult;

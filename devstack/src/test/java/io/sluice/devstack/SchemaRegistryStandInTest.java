@@ -1,5 +1,6 @@
 package io.sluice.devstack;
 
+import io.sluice.jobs.setup.StackSetup;
 import io.sluice.core.avro.RegistryDecoder;
 import io.sluice.core.avro.SluiceAvro;
 import io.sluice.core.model.SubscriptionUpdate;

@@ -1,5 +1,6 @@
 package io.sluice.devstack;
 
+import io.sluice.jobs.setup.StackSetup;
 import io.sluice.devstack.kit.SluiceStackExtension;
 import io.sluice.devstack.kit.TestStack;
 import org.apache.kafka.clients.admin.Admin;

@@ -96,6 +96,11 @@ public final class RawConfig {
         return this;
     }
 
+    /** Where each key read so far came from, e.g. {@code environment SLUICE_KAFKA_BOOTSTRAP} or {@code argument --rate}. */
+    public Map<String, String> sources() {
+        return java.util.Collections.unmodifiableMap(sources);
+    }
+
     /** Every key given so far (arguments, file, put), in the order given; the environment is not included. */
     public Map<String, String> values() {
         return java.util.Collections.unmodifiableMap(values);

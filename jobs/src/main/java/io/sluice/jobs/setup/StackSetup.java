@@ -1,7 +1,7 @@
-package io.sluice.devstack;
+package io.sluice.jobs.setup;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
 import io.sluice.core.avro.SluiceAvro;
 import io.sluice.core.config.SluiceConfig;
 import io.sluice.core.db.ShardMigrations;
@@ -27,6 +27,10 @@ import java.util.concurrent.ExecutionException;
  * creates missing topics ({@code campaigns} compacted; existing topics are left as they are),
  * registers each topic's schema under {@code <topic>-value} (the same schema gets the same id), and
  * applies the shard migrations. Works against the embedded stack and against real infrastructure.
+ *
+ * <p>In the job jar, so a deployment runs it before submitting the jobs (docker-compose's
+ * {@code setup} service does): {@code java -cp sluice-jobs.jar:$FLINK_HOME/lib/* io.sluice.jobs.setup.StackSetup --config FILE}
+ * (or {@code SLUICE_*} variables).
  */
 public final class StackSetup {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -36,6 +40,13 @@ public final class StackSetup {
 
     /** What a setup run found and did; the schema ids are what producers must write. */
     public record Result(List<String> createdTopics, Map<String, Integer> schemaIds, Map<Integer, List<Integer>> migrationsApplied) {
+    }
+
+    public static void main(String[] args) throws Exception {
+        SluiceConfig config = SluiceConfig.fromArgs(args);
+        Result r = run(config);
+        System.out.println("sluice setup: topics created " + r.createdTopics() + "; schema ids " + r.schemaIds()
+                + "; migrations applied per shard " + r.migrationsApplied());
     }
 
     public static Result run(SluiceConfig config) throws Exception {
