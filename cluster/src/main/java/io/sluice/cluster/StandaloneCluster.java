@@ -83,6 +83,12 @@ public final class StandaloneCluster {
             throw new IllegalStateException("a cluster started from " + workDir + " is already running (web UI " + already.get().rest()
                     + "); stop it first with ./sluice cluster stop");
         }
+        try (java.net.Socket s = new java.net.Socket()) { // else /overview would answer from whatever holds the port
+            s.connect(new java.net.InetSocketAddress("localhost", webPort), 500);
+            throw new IllegalStateException("port " + webPort + " is in use (is ./sluice local running?); stop that or start with --web-port N");
+        } catch (IOException free) {
+            // nothing listens: good
+        }
         Files.createDirectories(workDir.resolve("log"));
         Map<String, String> dynamic = new LinkedHashMap<>(overrides);
         dynamic.put("rest.port", String.valueOf(webPort));
