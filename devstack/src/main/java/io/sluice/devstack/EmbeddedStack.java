@@ -1,8 +1,8 @@
 package io.sluice.devstack;
 
-import io.sluice.jobs.setup.StackSetup;
 import io.sluice.core.config.RawConfig;
 import io.sluice.core.config.SluiceConfig;
+import io.sluice.jobs.setup.StackSetup;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

@@ -1,6 +1,5 @@
 package io.sluice.devstack;
 
-import io.sluice.jobs.setup.StackSetup;
 import io.sluice.core.config.ConfigException;
 import io.sluice.core.config.RawConfig;
 import io.sluice.core.config.SluiceConfig;
@@ -8,6 +7,7 @@ import io.sluice.devstack.generator.LoadGenerator;
 import io.sluice.jobs.SluiceJob;
 import io.sluice.jobs.SluiceJobs;
 import io.sluice.jobs.common.KafkaIo;
+import io.sluice.jobs.setup.StackSetup;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 

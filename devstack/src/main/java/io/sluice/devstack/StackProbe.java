@@ -1,7 +1,7 @@
 package io.sluice.devstack;
 
-import io.sluice.jobs.setup.StackSetup;
 import io.sluice.core.config.SluiceConfig;
+import io.sluice.jobs.setup.StackSetup;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
 import org.apache.kafka.clients.admin.OffsetSpec;

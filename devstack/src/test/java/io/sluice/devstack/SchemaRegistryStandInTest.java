@@ -1,9 +1,9 @@
 package io.sluice.devstack;
 
-import io.sluice.jobs.setup.StackSetup;
 import io.sluice.core.avro.RegistryDecoder;
 import io.sluice.core.avro.SluiceAvro;
 import io.sluice.core.model.SubscriptionUpdate;
+import io.sluice.jobs.setup.StackSetup;
 import org.apache.flink.avro.registry.confluent.shaded.io.confluent.kafka.schemaregistry.avro.AvroSchema;
 import org.apache.flink.avro.registry.confluent.shaded.io.confluent.kafka.schemaregistry.client.CachedSchemaRegistryClient;
 import org.apache.flink.avro.registry.confluent.shaded.io.confluent.kafka.schemaregistry.client.rest.exceptions.RestClientException;

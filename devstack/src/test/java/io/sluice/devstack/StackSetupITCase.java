@@ -1,8 +1,8 @@
 package io.sluice.devstack;
 
-import io.sluice.jobs.setup.StackSetup;
 import io.sluice.devstack.kit.SluiceStackExtension;
 import io.sluice.devstack.kit.TestStack;
+import io.sluice.jobs.setup.StackSetup;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.common.config.ConfigResource;
 import org.junit.jupiter.api.Test;
