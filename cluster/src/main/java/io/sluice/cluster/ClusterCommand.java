@@ -151,8 +151,7 @@ public final class ClusterCommand {
             }
             overrides.put(kv.substring(0, eq), kv.substring(eq + 1));
         }
-        out.println("sluice cluster: starting a JobManager and a TaskManager with " + cluster.configuration(Map.of()).toMap().size()
-                + " settings of " + Path.of("flink-conf").toAbsolutePath() + " ...");
+        out.println("sluice cluster: starting a JobManager and a TaskManager with " + cluster.confDir().resolve("config.yaml") + " ...");
         long t0 = System.nanoTime();
         StandaloneCluster.Running r = cluster.start(webPort, overrides, Duration.ofSeconds(120), out);
         out.printf(Locale.ROOT, "sluice cluster: up in %.1f s%n", (System.nanoTime() - t0) / 1e9);

@@ -120,6 +120,23 @@ public final class StandaloneCluster {
 
     /** The cluster recorded in the work directory, if its processes are still there. */
     public Optional<Running> running() throws IOException {
+        return recorded().filter(Running::alive);
+    }
+
+    /** Stops both processes (SIGTERM, then SIGKILL after 30 s) and forgets them; true if there was something to stop. */
+    public boolean stop(PrintStream out) throws Exception {
+        Optional<Running> recorded = recorded();
+        if (recorded.isEmpty()) {
+            return false;
+        }
+        boolean stopped = stopProcess(recorded.get().taskManagerPid(), TASKMANAGER_MAIN, out);
+        stopped |= stopProcess(recorded.get().jobManagerPid(), JOBMANAGER_MAIN, out);
+        Files.delete(workDir.resolve(STATE_FILE));
+        return stopped;
+    }
+
+    /** What {@link #writeState} recorded in the work directory, whether or not its processes still run. */
+    private Optional<Running> recorded() throws IOException {
         Path state = workDir.resolve(STATE_FILE);
         if (!Files.isRegularFile(state)) {
             return Optional.empty();
@@ -128,25 +145,12 @@ public final class StandaloneCluster {
         try (Reader in = Files.newBufferedReader(state)) {
             p.load(in);
         }
-        Running r = new Running(Long.parseLong(p.getProperty("jobmanager.pid")), Long.parseLong(p.getProperty("taskmanager.pid")),
-                Integer.parseInt(p.getProperty("web-port")), Path.of(p.getProperty("conf-dir")));
-        return r.alive() ? Optional.of(r) : Optional.empty();
+        return Optional.of(new Running(Long.parseLong(p.getProperty("jobmanager.pid")), Long.parseLong(p.getProperty("taskmanager.pid")),
+                Integer.parseInt(p.getProperty("web-port")), Path.of(p.getProperty("conf-dir"))));
     }
 
-    /** Stops both processes (SIGTERM, then SIGKILL after 30 s) and forgets them; true if there was something to stop. */
-    public boolean stop(PrintStream out) throws Exception {
-        Path state = workDir.resolve(STATE_FILE);
-        if (!Files.isRegularFile(state)) {
-            return false;
-        }
-        Properties p = new Properties();
-        try (Reader in = Files.newBufferedReader(state)) {
-            p.load(in);
-        }
-        boolean stopped = stopProcess(Long.parseLong(p.getProperty("taskmanager.pid")), TASKMANAGER_MAIN, out);
-        stopped |= stopProcess(Long.parseLong(p.getProperty("jobmanager.pid")), JOBMANAGER_MAIN, out);
-        Files.delete(state);
-        return stopped;
+    public Path confDir() {
+        return confDir;
     }
 
     public Path logDir() {
@@ -155,8 +159,7 @@ public final class StandaloneCluster {
 
     /** {@code config.yaml} of the configuration directory with {@code dynamic} on top, as the processes see it. */
     public Configuration configuration(Map<String, String> dynamic) {
-        Configuration c = GlobalConfiguration.loadConfiguration(confDir.toString(), Configuration.fromMap(dynamic));
-        return c;
+        return GlobalConfiguration.loadConfiguration(confDir.toString(), Configuration.fromMap(dynamic));
     }
 
     private Process launch(String role, String mainClass, List<String> resourceParams, List<String> jvmOpts, Map<String, String> dynamic)

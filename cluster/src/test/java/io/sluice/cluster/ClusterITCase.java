@@ -3,12 +3,14 @@ package io.sluice.cluster;
 import io.sluice.core.model.Campaign;
 import io.sluice.core.model.PushJob;
 import io.sluice.devstack.FlinkRest;
+import io.sluice.devstack.LocalMachine;
 import io.sluice.devstack.generator.LoadGenerator;
 import io.sluice.devstack.generator.Oracle;
 import io.sluice.devstack.generator.RecordSequence;
 import io.sluice.devstack.kit.Faults;
 import io.sluice.devstack.kit.ReadSampler;
 import io.sluice.devstack.kit.SluiceStackExtension;
+import io.sluice.devstack.kit.TestFlink;
 import io.sluice.devstack.kit.TestStack;
 import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.Test;
@@ -16,7 +18,6 @@ import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -26,6 +27,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.DoublePredicate;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
@@ -49,7 +51,7 @@ class ClusterITCase {
     @Test
     void jobsOnAStandaloneClusterWriteTheOracleAndAnUpgradeFromSavepointsCarriesTheirState(TestStack base) throws Exception {
         Path work = Path.of("target/cluster-it").toAbsolutePath(); // kept after the run: the processes' logs are in cluster/log
-        deleteRecursively(work);
+        LocalMachine.deleteRecursively(work);
         Map<String, String> settings = new HashMap<>(Map.of("generator.count", "60000", "generator.rate", "3000", "generator.apps", "50",
                 "generator.users", "4000", "generator.update-fraction", "0.4", "generator.out-of-order-fraction", "0.1",
                 "generator.out-of-order-max", "4s", "generator.campaigns", "0", "generator.malformed-fraction", "0.005",
@@ -61,7 +63,7 @@ class ClusterITCase {
                 new Campaign("browsers", RecordSequence.appId(2), "view", 3, MINUTE, "Still looking?", 2_000, true));
         stack.send(campaigns.toArray(new Campaign[0]));
 
-        int webPort = freePort();
+        int webPort = LocalMachine.freePort();
         String[] common = {"--work-dir", work.resolve("cluster").toString(), "--conf-dir", "../flink-conf"};
         String started = sluiceCluster(common, "start", "--web-port", String.valueOf(webPort),
                 "-D", "execution.checkpointing.dir=" + work.resolve("checkpoints").toUri(),
@@ -169,30 +171,8 @@ class ClusterITCase {
         awaitMetric(rest, agg, "Source: user-events", "pendingRecords", v -> v >= 0);
     }
 
-    private static void awaitMetric(FlinkRest rest, String job, String vertex, String metric, java.util.function.DoublePredicate ok) throws Exception {
-        long deadline = System.currentTimeMillis() + 60_000;
-        double seen = Double.NaN;
-        while (System.currentTimeMillis() < deadline) {
-            try {
-                seen = rest.metric(job, vertex, metric, "max");
-                if (!Double.isNaN(seen) && ok.test(seen)) {
-                    return;
-                }
-            } catch (java.io.IOException notYet) {
-                // vertices appear once the job is scheduled
-            }
-            Thread.sleep(250);
-        }
-        JsonNode vertices = rest.get("/jobs/" + job).path("vertices");
-        throw new AssertionError(metric + " of '" + vertex + "' in job " + job + " was " + seen + "; vertices: " + vertices.findValuesAsText("name"));
-    }
-
-    private static void deleteRecursively(Path p) throws java.io.IOException {
-        if (Files.exists(p)) {
-            try (var files = Files.walk(p)) {
-                files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
-            }
-        }
+    private static void awaitMetric(FlinkRest rest, String job, String vertex, String metric, DoublePredicate ok) throws Exception {
+        TestFlink.awaitMetric(rest, job, vertex, metric, "max", ok);
     }
 
     /** The path the job's state was restored from (REST checkpoint statistics), "" while the job is initializing. */
@@ -235,11 +215,5 @@ class ClusterITCase {
     /** The cluster's classpath, as ./sluice cluster gets it: this module's runtime dependencies (written by the build). */
     static String classpath() throws Exception {
         return Path.of("target/classes").toAbsolutePath() + java.io.File.pathSeparator + Files.readString(Path.of("target/cluster-classpath.txt")).strip();
-    }
-
-    static int freePort() throws Exception {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
-        }
     }
 }

@@ -57,19 +57,24 @@ public final class FlinkRest {
      * NaN while the metric is not reported yet.
      */
     public double metric(String jobId, String vertexName, String metric, String agg) throws IOException, InterruptedException {
+        String path = "/jobs/" + jobId + "/vertices/" + vertexId(jobId, vertexName) + "/subtasks/metrics";
+        for (JsonNode id : get(path)) {
+            String name = id.path("id").asText();
+            if (name.equals(metric) || name.endsWith("." + metric)) {
+                String q = java.net.URLEncoder.encode(name, java.nio.charset.StandardCharsets.UTF_8);
+                for (JsonNode m : get(path + "?get=" + q + "&agg=" + agg)) {
+                    return m.path(agg).asDouble(Double.NaN);
+                }
+            }
+        }
+        return Double.NaN;
+    }
+
+    /** The id of the job's first vertex whose name contains {@code vertexName}; fails while the job has none (not scheduled yet). */
+    public String vertexId(String jobId, String vertexName) throws IOException, InterruptedException {
         for (JsonNode v : get("/jobs/" + jobId).path("vertices")) {
             if (v.path("name").asText().contains(vertexName)) {
-                String path = "/jobs/" + jobId + "/vertices/" + v.path("id").asText() + "/subtasks/metrics";
-                for (JsonNode id : get(path)) {
-                    String name = id.path("id").asText();
-                    if (name.equals(metric) || name.endsWith("." + metric)) {
-                        String q = java.net.URLEncoder.encode(name, java.nio.charset.StandardCharsets.UTF_8);
-                        for (JsonNode m : get(path + "?get=" + q + "&agg=" + agg)) {
-                            return m.path(agg).asDouble(Double.NaN);
-                        }
-                    }
-                }
-                return Double.NaN;
+                return v.path("id").asText();
             }
         }
         throw new IOException("job " + jobId + " has no vertex named like '" + vertexName + "'");

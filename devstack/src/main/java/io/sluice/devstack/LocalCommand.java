@@ -113,7 +113,7 @@ public final class LocalCommand {
         Runtime.getRuntime().addShutdownHook(hook);
         long t0 = System.nanoTime();
         try {
-            deleteRecursively(workDir);
+            LocalMachine.deleteRecursively(workDir);
             Files.createDirectories(workDir);
             out.println("sluice local: starting" + (embedded ? " the embedded stack (" + shardCount + " Postgres shards)" : " against existing infrastructure") + " ...");
             EmbeddedStack stack = null;
@@ -201,7 +201,7 @@ public final class LocalCommand {
                     out.println("sluice local: while stopping: " + e);
                 }
             }
-            deleteRecursively(workDir.resolve("connection.yaml"));
+            LocalMachine.deleteRecursively(workDir.resolve("connection.yaml"));
             out.println("sluice local: stopped");
             finished.countDown();
             if (!stopRequested) {
@@ -289,13 +289,5 @@ public final class LocalCommand {
         return file;
     }
 
-    static void deleteRecursively(Path p) throws IOException {
-        if (!Files.exists(p)) {
-            return;
-        }
-        try (var files = Files.walk(p)) {
-            files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
-        }
-    }
 
 }

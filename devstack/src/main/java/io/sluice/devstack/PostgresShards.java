@@ -3,7 +3,6 @@ package io.sluice.devstack;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -11,9 +10,7 @@ import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
-import java.util.stream.Stream;
 
 /**
  * N real Postgres servers, one process each (the shards), started from the binaries in zonky's
@@ -38,7 +35,7 @@ public final class PostgresShards implements AutoCloseable {
             List<Thread> starters = new ArrayList<>();
             List<Exception> failures = new ArrayList<>();
             for (int i = 0; i < count; i++) {
-                Shard s = new Shard(i, all.root.resolve("shard-" + i), freePort());
+                Shard s = new Shard(i, all.root.resolve("shard-" + i), LocalMachine.freePort());
                 all.shards.add(s);
                 Thread t = new Thread(() -> {
                     try {
@@ -109,17 +106,10 @@ public final class PostgresShards implements AutoCloseable {
                 System.err.println("could not stop postgres shard " + s.index + ": " + e);
             }
         }
-        try (Stream<Path> files = Files.walk(root)) {
-            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        try {
+            LocalMachine.deleteRecursively(root);
         } catch (IOException ignored) {
             // best effort: it is a temp directory
-        }
-    }
-
-    static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0)) {
-            s.setReuseAddress(true);
-            return s.getLocalPort();
         }
     }
 

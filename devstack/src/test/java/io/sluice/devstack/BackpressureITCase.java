@@ -13,7 +13,6 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.File;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -46,10 +45,7 @@ class BackpressureITCase {
     void aLockedShardBackpressuresTheSourceAndTheWebUiShowsTheJobGraph(TestStack base, @TempDir Path work) throws Exception {
         TestStack stack = base.fresh(Map.of("generator.update-fraction", "1", "generator.apps", "50", "generator.campaigns", "0",
                 "subscriptions.parallelism", "2"));
-        int webPort;
-        try (ServerSocket s = new ServerSocket(0)) {
-            webPort = s.getLocalPort();
-        }
+        int webPort = LocalMachine.freePort();
         try (LocalFlink flink = LocalFlink.start(work, webPort, 4)) {
             StreamExecutionEnvironment env = flink.environment();
             new SubscriptionJob().build(env, stack.config());
@@ -69,7 +65,7 @@ class BackpressureITCase {
                     long shard1AtLock = committed(stack, 1);
                     long t0 = System.nanoTime();
 
-                    String source = vertexId(rest, jobId, "Source: subscription-updates");
+                    String source = rest.vertexId(jobId, "Source: subscription-updates");
                     String level = Faults.poll(() -> backpressure(rest, jobId, source), "high"::equals, 60_000, 500);
                     assertThat(level).as("backpressure level of the source vertex while shard 0 is locked").isEqualTo("high");
                     long shard1Later = committed(stack, 1);
@@ -104,15 +100,6 @@ class BackpressureITCase {
             rs.next();
             return rs.getLong(1);
         }
-    }
-
-    private static String vertexId(FlinkRest rest, String job, String namePrefix) throws Exception {
-        for (JsonNode v : rest.get("/jobs/" + job).path("vertices")) {
-            if (v.path("name").asText().startsWith(namePrefix)) {
-                return v.path("id").asText();
-            }
-        }
-        throw new AssertionError("no vertex named " + namePrefix + "... in job " + job);
     }
 
     /** The REST backpressure level of a vertex (ok, low, high); the first answers may be "deprecated" while sampling starts (STACK.md trap 7). */
@@ -155,7 +142,7 @@ class BackpressureITCase {
             p.destroyForcibly();
             throw new AssertionError("chromium did not finish within 90 s: " + cmd);
         }
-        LocalCommand.deleteRecursively(profile);
+        LocalMachine.deleteRecursively(profile);
         return new String(out, StandardCharsets.UTF_8);
     }
 }

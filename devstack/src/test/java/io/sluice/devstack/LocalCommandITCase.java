@@ -25,10 +25,7 @@ class LocalCommandITCase {
     @Test
     void runsForItsDurationAndLeavesNothingBehindTwice(@TempDir Path work) throws Exception {
         for (int run = 1; run <= 2; run++) {
-            int webPort;
-            try (ServerSocket s = new ServerSocket(0)) {
-                webPort = s.getLocalPort();
-            }
+            int webPort = LocalMachine.freePort();
             ByteArrayOutputStream buffer = new ByteArrayOutputStream();
             PrintStream out = new PrintStream(buffer, true, StandardCharsets.UTF_8);
             String[] args = {"--duration", "12", "--rate", "500", "--web-port", String.valueOf(webPort),

@@ -304,20 +304,7 @@ class AggregationJobITCase {
 
     /** Waits until every subtask of the segment detector reports {@code value} for the metric. */
     private static void awaitMetric(FlinkRest rest, JobClient job, String metric, double value) throws Exception {
-        long deadline = System.currentTimeMillis() + 60_000;
-        double seen = Double.NaN;
-        while (System.currentTimeMillis() < deadline) {
-            try {
-                seen = rest.metric(job.getJobID().toString(), "detect segment entries", metric, "min");
-                if (seen == value) {
-                    return;
-                }
-            } catch (java.io.IOException notYetRunning) {
-                // the job's vertices appear once it is scheduled
-            }
-            Thread.sleep(200);
-        }
-        throw new AssertionError(metric + " stayed " + seen + ", expected " + value);
+        TestFlink.awaitMetric(rest, job.getJobID().toString(), "detect segment entries", metric, "min", v -> v == value);
     }
 
     private static void runBounded(TestStack stack) throws Exception {
