@@ -42,7 +42,7 @@ public final class UserEventCountsTable implements ShardTable<WindowCount> {
     }
 
     @Override
-    public String key(WindowCount row) {
+    public Object key(WindowCount row) {
         return row.key();
     }
 

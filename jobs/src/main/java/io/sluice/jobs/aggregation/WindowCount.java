@@ -35,8 +35,12 @@ public final class WindowCount {
         this.partition = partition;
     }
 
-    public String key() {
-        return appId + '\u0000' + userId + '\u0000' + name + '\u0000' + windowStart;
+    /** The row's identity: app, user, event name and window (a record, so the sink's merge map hashes fields, not a built string). */
+    public Key key() {
+        return new Key(appId, userId, name, windowStart);
+    }
+
+    public record Key(String appId, String userId, String name, long windowStart) {
     }
 
     @Override

@@ -17,8 +17,8 @@ public interface ShardTable<T> extends Serializable {
     /** The app whose shard the row belongs to. */
     String appId(T row);
 
-    /** The row's identity within its shard: buffered rows with the same key are merged. */
-    String key(T row);
+    /** The row's identity within its shard (any value with {@code equals} and {@code hashCode}): buffered rows with the same key are merged. */
+    Object key(T row);
 
     /** {@code older} with {@code newer} folded in (may mutate and return {@code older}). */
     T merge(T older, T newer);

@@ -46,13 +46,15 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * shard's rows go out in one transaction per connection: the table's batch statement plus this
  * job's {@code sluice_progress} rows. Large batches are split by key hash over up to
  * {@code shards.max-connections} connections per shard, written concurrently; shards are written
- * concurrently too.
+ * concurrently too. Writes run beside the task: a flush hands its batch over and returns, and only
+ * waits for the batch before it (one batch per connection in flight, so rows stay in order per key);
+ * Flink's {@code flush} waits for everything.
  *
  * <p>Failures: an error the row caused (SQLSTATE class 22 data exception, 23 constraint violation,
  * 54 program limit) splits the batch in halves until the one row is found; that row goes to the
  * dead-letter topic (stage {@code shard-write}) and its neighbours are committed. Any other error
  * (shard down, connection killed, deadlock, missing table) retries the batch on a new connection
- * with backoff from 1 s doubling to 30 s; the writer blocks meanwhile, which is backpressure, not loss.
+ * with backoff from 1 s doubling to 30 s; the next flush waits for it meanwhile, which is backpressure, not loss.
  *
  * <p>Metrics per shard ({@code shard=<i>}): rowsWritten, rowsPerSecond, batches, lastBatchRows,
  * lastBatchMillis (write latency), timeLagMs (now − newest committed event time), rejectedRows, retries; and {@code reason.shard-write.deadLetters}.
@@ -104,7 +106,7 @@ public final class ShardedSink<T> implements Sink<T> {
         private final ShardRouter router;
         private final List<SluiceConfig.Shard> shards;
         private final int connectionsPerShard;
-        private final List<Map<String, T>> buffers = new ArrayList<>();
+        private final List<Map<Object, T>> buffers = new ArrayList<>();
         private final Connection[][] connections;
         private final Counter[] rowsWritten;
         private final Counter[] batches;
@@ -115,6 +117,7 @@ public final class ShardedSink<T> implements Sink<T> {
         private final AtomicLongArray newestCommittedEventAt;
         private final ProcessingTimeService time;
         private ExecutorService pool;
+        private final List<Future<Void>> inFlight = new ArrayList<>();
         private KafkaProducer<byte[], byte[]> deadLetterProducer;
         private DeadLetterSerializer deadLetterSerializer;
         private final CountDeadLetters.ByReason deadLettersByReason;
@@ -158,8 +161,8 @@ public final class ShardedSink<T> implements Sink<T> {
 
         @Override
         public void write(T row, Context context) throws IOException {
-            Map<String, T> buffer = buffers.get(router.shardOf(table.appId(row)));
-            String key = table.key(row);
+            Map<Object, T> buffer = buffers.get(router.shardOf(table.appId(row)));
+            Object key = table.key(row);
             T existing = buffer.get(key);
             if (existing == null) {
                 buffer.put(key, row);
@@ -172,18 +175,25 @@ public final class ShardedSink<T> implements Sink<T> {
             }
         }
 
+        /** Before every checkpoint barrier and at end of input: nothing may stay buffered or in flight. */
         @Override
         public void flush(boolean endOfInput) throws IOException {
             flushAll();
+            awaitInFlight();
             if (deadLetterProducer != null) {
                 deadLetterProducer.flush();
             }
         }
 
+        /**
+         * Hands the buffered rows to the shard writers and returns without waiting for their commits, so
+         * the task goes on while Postgres works. The batch before must have committed first: at most one
+         * batch per connection is in flight, which keeps every key's rows in order and bounds what is held.
+         */
         private void flushAll() throws IOException {
             List<Callable<Void>> writes = new ArrayList<>();
             for (int shard = 0; shard < buffers.size(); shard++) {
-                Map<String, T> buffer = buffers.get(shard);
+                Map<Object, T> buffer = buffers.get(shard);
                 if (buffer.isEmpty()) {
                     continue;
                 }
@@ -200,33 +210,9 @@ public final class ShardedSink<T> implements Sink<T> {
                 buffer.clear();
             }
             buffered = 0;
-            runAll(writes);
-        }
-
-        /** The buffer split by key hash into as many chunks as connections allow and the size justifies. */
-        private List<List<T>> chunks(Map<String, T> buffer) {
-            int k = Math.max(1, Math.min(connectionsPerShard, buffer.size() / MIN_CHUNK_ROWS));
-            List<List<T>> chunks = new ArrayList<>(k);
-            for (int i = 0; i < k; i++) {
-                chunks.add(new ArrayList<>(buffer.size() / k + 1));
-            }
-            for (Map.Entry<String, T> e : buffer.entrySet()) {
-                chunks.get(k == 1 ? 0 : Math.floorMod(e.getKey().hashCode(), k)).add(e.getValue());
-            }
-            return chunks;
-        }
-
-        /** Runs the writes, concurrently when there is more than one; waits for all, then throws the first failure. */
-        private void runAll(List<Callable<Void>> writes) throws IOException {
-            if (writes.size() == 1) {
-                try {
-                    writes.get(0).call();
-                    return;
-                } catch (IOException | RuntimeException e) {
-                    throw e;
-                } catch (Exception e) {
-                    throw new IOException("a shard write failed", e);
-                }
+            awaitInFlight();
+            if (writes.isEmpty()) {
+                return;
             }
             if (pool == null) {
                 pool = Executors.newFixedThreadPool(shards.size() * connectionsPerShard, r -> {
@@ -235,17 +221,34 @@ public final class ShardedSink<T> implements Sink<T> {
                     return t;
                 });
             }
-            List<Future<Void>> futures = new ArrayList<>();
             for (Callable<Void> w : writes) {
-                futures.add(pool.submit(w));
+                inFlight.add(pool.submit(w));
             }
+        }
+
+        /** The buffer split by key hash into as many chunks as connections allow and the size justifies. */
+        private List<List<T>> chunks(Map<Object, T> buffer) {
+            int k = Math.max(1, Math.min(connectionsPerShard, buffer.size() / MIN_CHUNK_ROWS));
+            List<List<T>> chunks = new ArrayList<>(k);
+            for (int i = 0; i < k; i++) {
+                chunks.add(new ArrayList<>(buffer.size() / k + 1));
+            }
+            for (Map.Entry<Object, T> e : buffer.entrySet()) {
+                chunks.get(k == 1 ? 0 : Math.floorMod(e.getKey().hashCode(), k)).add(e.getValue());
+            }
+            return chunks;
+        }
+
+        /** Waits for the writes in flight, then throws the first failure (the job restarts from its last checkpoint). */
+        private void awaitInFlight() throws IOException {
             IOException first = null;
-            for (Future<Void> f : futures) {
+            for (Future<Void> f : inFlight) {
                 try {
                     f.get();
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
-                    futures.forEach(x -> x.cancel(true));
+                    inFlight.forEach(x -> x.cancel(true));
+                    inFlight.clear();
                     throw new IOException("interrupted while writing to the shards", e);
                 } catch (ExecutionException e) {
                     if (first == null) {
@@ -253,6 +256,7 @@ public final class ShardedSink<T> implements Sink<T> {
                     }
                 }
             }
+            inFlight.clear();
             if (first != null) {
                 throw first;
             }

@@ -51,7 +51,7 @@ public final class SubscriptionTable implements ShardTable<SubscriptionDelta> {
     }
 
     @Override
-    public String key(SubscriptionDelta row) {
+    public Object key(SubscriptionDelta row) {
         return row.key();
     }
 
