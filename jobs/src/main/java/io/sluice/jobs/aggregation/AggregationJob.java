@@ -122,7 +122,7 @@ public final class AggregationJob implements SluiceJob {
                 .process(new ValidateCampaigns(config.kafka().campaignsTopic()))
                 .uid("validate-campaigns").name("validate campaigns");
         SingleOutputStreamOperator<WindowCount> counts = valid
-                .transform("bundle per user and event name", TypeInformation.of(EventBundle.class),
+                .transform("bundle per user and event name", EventBundle.TYPE,
                         new LocalEventBundles(a.windowMs(), Math.min(200, a.emitIntervalMs()), a.bufferMaxEntries()))
                 .uid("bundle-events").name("bundle per user and event name")
                 .keyBy(EventBundle::userKey)
