@@ -8,7 +8,7 @@ import org.apache.flink.api.common.state.BroadcastState;
 import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.MapStateDescriptor;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
-import org.apache.flink.api.common.typeutils.base.StringSerializer;
+import org.apache.flink.api.common.typeutils.base.LongSerializer;
 import org.apache.flink.runtime.state.internal.InternalValueState;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
@@ -38,11 +38,11 @@ import java.util.Map;
  * campaign definitions, broadcast, kept in broadcast state (they survive restarts; a new definition
  * replaces the old one at once). Out: {@link WindowCount} rows; to {@link #PUSHES}: {@link PendingPush}es.
  *
- * <p><b>Window counts.</b> Events are added up in a heap buffer per (user, name, window) and folded
- * into keyed state (a {@code WindowAcc} per user in the namespace {@code name + window start}) when emitted: before every checkpoint barrier,
+ * <p><b>Window counts.</b> Events are added up in a heap buffer per (user, window), per event name, and folded
+ * into keyed state (a {@link UserWindow} per user in the namespace of the window start) when emitted: before every checkpoint barrier,
  * on a timer every {@code emitIntervalMs} unless a barrier emitted within that interval, at once when the watermark passes
  * the end of a window with buffered events (the final result), and at end of input. The buffer is
- * empty at every barrier, so checkpoints never need it. One state read and write per changed
+ * empty at every barrier, so checkpoints never need it. One state read and write per user and changed
  * window per emission instead of per event. An event within the allowed lateness re-emits its closed
  * window with the higher count. A window's state and its cleanup timer go once the watermark has passed
  * its end plus the allowed lateness ({@link Windows#closesAt}), spread over up to one more window by key
@@ -54,8 +54,8 @@ import java.util.Map;
  * {@code campaign id + window start → {count or SENT, window end}}, cleaned once no event for that
  * campaign window can pass the lateness rule any more.
  *
- * <p>Metrics: {@code eventsIn}, {@code rowsOut}, {@code bufferedWindows}, {@code stateWindows} ((user,
- * name, window) entries in state, counted from this subtask's start, so it reads low after a restore),
+ * <p>Metrics: {@code eventsIn}, {@code rowsOut}, {@code bufferedWindows} ((user, window) entries buffered),
+ * {@code stateWindows} ((user, event name, window) counts in state, counted from this subtask's start, so it reads low after a restore),
  * {@code activeCampaigns}, {@code pushJobs}.
  */
 public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
@@ -75,9 +75,9 @@ public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
     private final int bufferMaxEntries;
 
     // window counts
-    private transient InternalValueState<String, String, WindowAcc> windows;
-    private transient InternalTimerService<String> windowCleanup;
-    private transient Map<Buffered, WindowAcc> buffer;
+    private transient InternalValueState<String, Long, UserWindow> windows;
+    private transient InternalTimerService<Long> windowCleanup;
+    private transient Map<Buffered, UserWindow> buffer;
     private transient long minBufferedEnd;
     private transient long lastEmittedAt;
     private transient long stateWindows;
@@ -92,8 +92,8 @@ public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
     private transient volatile int active;
     private transient Counter pushJobs;
 
-    /** A window of one user and event name, with the ids needed to write its row. */
-    private record Buffered(String userKey, String appId, String userId, String name, long windowStart) {
+    /** A window of one user, with the ids needed to write its rows. */
+    private record Buffered(String userKey, String appId, String userId, long windowStart) {
     }
 
     public UserActivityOperator(long windowMs, long allowedLatenessMs, long emitIntervalMs, int bufferMaxEntries) {
@@ -106,19 +106,22 @@ public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
     @Override
     public void open() throws Exception {
         super.open();
-        // one value per (user; event name + window start), the namespace: a closed window is one delete, no scan
-        windows = (InternalValueState<String, String, WindowAcc>) getOrCreateKeyedState(StringSerializer.INSTANCE,
-                new ValueStateDescriptor<>("windows", TypeInformation.of(WindowAcc.class)));
-        windowCleanup = getInternalTimerService("window-cleanup", StringSerializer.INSTANCE, new Triggerable<String, String>() {
+        // one value per (user; window start), the namespace: a closed window is one delete, no scan
+        windows = (InternalValueState<String, Long, UserWindow>) getOrCreateKeyedState(LongSerializer.INSTANCE,
+                new ValueStateDescriptor<>("user-windows", UserWindow.TYPE));
+        windowCleanup = getInternalTimerService("user-window-cleanup", LongSerializer.INSTANCE, new Triggerable<String, Long>() {
             @Override
-            public void onEventTime(InternalTimer<String, String> timer) throws Exception {
+            public void onEventTime(InternalTimer<String, Long> timer) throws Exception {
                 windows.setCurrentNamespace(timer.getNamespace()); // the window can no longer change
-                windows.clear();
-                stateWindows--;
+                UserWindow w = windows.value();
+                if (w != null) {
+                    stateWindows -= w.size;
+                    windows.clear();
+                }
             }
 
             @Override
-            public void onProcessingTime(InternalTimer<String, String> timer) {
+            public void onProcessingTime(InternalTimer<String, Long> timer) {
             }
         });
         buffer = new HashMap<>();
@@ -203,8 +206,8 @@ public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
     private void count(EventBundle b, int i) {
         eventsIn.inc();
         long start = Windows.start(b.times[i], windowMs);
-        buffer.computeIfAbsent(new Buffered((String) getCurrentKey(), b.appId, b.userId, b.name, start), k -> new WindowAcc())
-                .add(b.times[i], b.values[i], b.partition);
+        buffer.computeIfAbsent(new Buffered((String) getCurrentKey(), b.appId, b.userId, start), k -> new UserWindow())
+                .of(b.name).add(b.times[i], b.values[i], b.partition);
         minBufferedEnd = Math.min(minBufferedEnd, start + windowMs);
     }
 
@@ -214,24 +217,27 @@ public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
         if (buffer.isEmpty()) {
             return;
         }
-        for (Map.Entry<Buffered, WindowAcc> e : buffer.entrySet()) {
+        for (Map.Entry<Buffered, UserWindow> e : buffer.entrySet()) {
             Buffered b = e.getKey();
-            WindowAcc delta = e.getValue();
+            UserWindow delta = e.getValue();
             setCurrentKey(b.userKey());
-            String window = b.name() + '\u0000' + b.windowStart();
-            windows.setCurrentNamespace(window);
-            WindowAcc total = windows.value();
+            windows.setCurrentNamespace(b.windowStart());
+            UserWindow total = windows.value();
             if (total == null) {
-                stateWindows++;
-                total = delta;
-                windowCleanup.registerEventTimeTimer(window, Windows.closesAt(b.windowStart(), windowMs, allowedLatenessMs) + spread(b.userKey()));
-            } else {
-                total.add(delta);
+                total = new UserWindow();
+                windowCleanup.registerEventTimeTimer(b.windowStart(), Windows.closesAt(b.windowStart(), windowMs, allowedLatenessMs) + spread(b.userKey()));
+            }
+            for (int i = 0; i < delta.size; i++) {
+                int namesBefore = total.size;
+                WindowAcc changed = delta.accs[i];
+                WindowAcc sum = total.of(delta.names[i]);
+                sum.add(changed);
+                stateWindows += total.size - namesBefore;
+                rowsOut.inc();
+                output.collect(new StreamRecord<>(new WindowCount(b.appId(), b.userId(), delta.names[i], b.windowStart(), b.windowStart() + windowMs,
+                        sum.count, sum.sum, changed.count, sum.newestAt, changed.partition)));
             }
             windows.update(total);
-            rowsOut.inc();
-            output.collect(new StreamRecord<>(new WindowCount(b.appId(), b.userId(), b.name(), b.windowStart(), b.windowStart() + windowMs,
-                    total.count, total.sum, delta.count, total.newestAt, delta.partition)));
         }
         buffer.clear();
         minBufferedEnd = Long.MAX_VALUE;

@@ -71,8 +71,8 @@ class UserActivitySegmentsTest {
         t.event("u2", "purchase", 2_000, 1.0);
         assertThat(t.pushes()).containsExactly("c2/u1@1000");
         h.setProcessingTime(1_000); // window counts go to state too
-        // timers: window counts u1 open, u1 purchase, u2 purchase; segments u1: c1 and c2 windows, u2: c1 window
-        assertThat(h.numEventTimeTimers()).isEqualTo(6);
+        // timers: window counts u1 (open and purchase share the user's window), u2; segments u1: c1 and c2 windows, u2: c1 window
+        assertThat(h.numEventTimeTimers()).isEqualTo(5);
         // c2's window [0, 60s) takes events until 60s + 60s (aggregation window) - 1, c1's until 10 min + 60s - 1;
         // state goes within one aggregation window after that (spread by key)
         h.processWatermark1(new Watermark(119_999 + 60_000));

@@ -1,0 +1,98 @@
+package io.sluice.jobs.aggregation;
+
+import org.apache.flink.api.common.serialization.SerializerConfigImpl;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.typeutils.TypeSerializer;
+import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
+import org.apache.flink.core.memory.DataInputDeserializer;
+import org.apache.flink.core.memory.DataOutputSerializer;
+import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** {@link EventBundle} (the shuffle) and {@link UserWindow} (keyed state) through their hand-written serializers. */
+class HandWrittenSerializersTest {
+    private static EventBundle bundle(int events) {
+        CountedEvent e = new CountedEvent();
+        e.appId = "app-ü";
+        e.userId = "user-42";
+        e.name = "purchase";
+        EventBundle b = EventBundle.of(e);
+        for (int i = 0; i < events; i++) {
+            e.occurredAt = 1_700_000_000_000L + i * 37L;
+            e.value = i % 3 == 0 ? 0.0 : i * 1.5;
+            e.partition = i % 4;
+            b.add(e);
+        }
+        return b.trimmed();
+    }
+
+    private static UserWindow window(int names) {
+        UserWindow w = new UserWindow();
+        for (int i = 0; i < names; i++) {
+            w.of("name-" + i).add(1_700_000_000_000L + i, i * 0.5, i % 3);
+            w.of("name-" + i).add(1_700_000_000_001L + i, 1.0, 7);
+        }
+        return w;
+    }
+
+    private static <T> T roundTrip(TypeInformation<T> type, T value) throws Exception {
+        TypeSerializer<T> serializer = type.createSerializer(new SerializerConfigImpl());
+        DataOutputSerializer out = new DataOutputSerializer(64);
+        serializer.serialize(value, out);
+        DataInputDeserializer in = new DataInputDeserializer(out.getCopyOfBuffer());
+        T back = serializer.deserialize(in);
+        assertThat(in.available()).as("bytes left after one value").isZero();
+        return back;
+    }
+
+    @Test
+    void aBundleCrossesTheNetworkUnchanged() throws Exception {
+        for (int events : new int[] {1, 4, 5, 1000}) {
+            EventBundle b = bundle(events);
+            assertThat(roundTrip(EventBundle.TYPE, b)).usingRecursiveComparison().isEqualTo(b);
+            assertThat(EventBundle.Serializer.INSTANCE.copy(b)).usingRecursiveComparison().isEqualTo(b);
+        }
+    }
+
+    @Test
+    void aUserWindowComesBackFromStateWithEveryEventName() throws Exception {
+        for (int names : new int[] {0, 1, 2, 3, 9}) {
+            UserWindow w = window(names);
+            UserWindow back = roundTrip(UserWindow.TYPE, w);
+            assertThat(back.size).isEqualTo(names);
+            for (int i = 0; i < names; i++) {
+                assertThat(back.names[i]).isEqualTo("name-" + i);
+                assertThat(back.accs[i]).usingRecursiveComparison().isEqualTo(w.accs[i]);
+                assertThat(back.accs[i].count).isEqualTo(2);
+            }
+            back.of("one-more").add(1, 1.0, 0); // a restored window takes new event names
+            assertThat(back.size).isEqualTo(names + 1);
+        }
+    }
+
+    @Test
+    void copiesShareNothingWithTheOriginal() {
+        EventBundle b = bundle(3);
+        EventBundle c = EventBundle.Serializer.INSTANCE.copy(b);
+        c.times[0] = 0;
+        assertThat(b.times[0]).isEqualTo(1_700_000_000_000L);
+        UserWindow w = window(2);
+        UserWindow v = UserWindow.Serializer.INSTANCE.copy(w);
+        v.of("name-0").add(0, 100.0, 0);
+        assertThat(w.of("name-0").count).isEqualTo(2);
+    }
+
+    @Test
+    void theirSnapshotsRestoreCompatibleSerializers() {
+        for (TypeSerializer<?> s : new TypeSerializer<?>[] {EventBundle.Serializer.INSTANCE, UserWindow.Serializer.INSTANCE}) {
+            check(s);
+        }
+    }
+
+    private static <T> void check(TypeSerializer<T> serializer) {
+        TypeSerializerSnapshot<T> snapshot = serializer.snapshotConfiguration();
+        assertThat(snapshot.restoreSerializer()).isEqualTo(serializer);
+        assertThat(serializer.snapshotConfiguration().resolveSchemaCompatibility(snapshot).isCompatibleAsIs()).isTrue();
+    }
+}
