@@ -132,7 +132,7 @@ class BackpressureITCase {
             Process install = new ProcessBuilder("bash", "../.ci/install-chromium").inheritIO().start();
             assertThat(install.waitFor()).as("bash .ci/install-chromium (Debian's chromium, for this test)").isZero();
         }
-        // headless chromium now and then never exits (seen once, taking a screenshot): each attempt
+        // headless chromium now and then never exits (seen with --screenshot and with --dump-dom): each attempt
         // has its own deadline and its process tree is killed when it passes, then it is tried again
         for (int attempt = 1; ; attempt++) {
             Path profile = Files.createTempDirectory("sluice-chromium");
