@@ -174,6 +174,15 @@ public final class LocalCommand {
             if (jobs.isEmpty()) {
                 out.println("  jobs             none here; progress lines show the jobs' committed progress wherever they run");
             }
+            // cancelled before Flink stops, so their tasks end cleanly instead of losing their JobManager
+            toClose.add(0, () -> {
+                for (JobClient j : jobs.values()) {
+                    j.cancel().get(30, TimeUnit.SECONDS);
+                }
+                for (JobClient j : jobs.values()) {
+                    j.getJobExecutionResult().handle((r, e) -> null).get(30, TimeUnit.SECONDS);
+                }
+            });
 
             long epoch = config.generator().epochMs() > 0 ? config.generator().epochMs() : System.currentTimeMillis();
             LoadGenerator generator = new LoadGenerator(config, setup.schemaIds(), config.generator().rate(), epoch, false).start();
