@@ -141,7 +141,7 @@ class BackpressureITCase {
                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
                     "--disable-dev-shm-usage", "--user-data-dir=" + profile, "--window-size=1600,1000", "--virtual-time-budget=6000", action, url));
             Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).redirectOutput(out.toFile()).start();
-            boolean exited = p.waitFor(60, TimeUnit.SECONDS);
+            boolean exited = p.waitFor(30, TimeUnit.SECONDS); // a good run takes a few seconds
             if (!exited) {
                 p.descendants().forEach(ProcessHandle::destroyForcibly);
                 p.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
@@ -152,9 +152,9 @@ class BackpressureITCase {
             if (exited) {
                 return output;
             }
-            System.out.printf("chromium did not finish within 60 s (attempt %d of 3): %s%n", attempt, cmd);
+            System.out.printf("chromium did not finish within 30 s (attempt %d of 3): %s%n", attempt, cmd);
             if (attempt == 3) {
-                throw new AssertionError("chromium did not finish within 60 s, 3 times: " + cmd);
+                throw new AssertionError("chromium did not finish within 30 s, 3 times: " + cmd);
             }
         }
     }
