@@ -227,16 +227,16 @@ public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
                 total = new UserWindow();
                 windowCleanup.registerEventTimeTimer(b.windowStart(), Windows.closesAt(b.windowStart(), windowMs, allowedLatenessMs) + spread(b.userKey()));
             }
+            int namesBefore = total.size;
             for (int i = 0; i < delta.size; i++) {
-                int namesBefore = total.size;
                 WindowAcc changed = delta.accs[i];
                 WindowAcc sum = total.of(delta.names[i]);
                 sum.add(changed);
-                stateWindows += total.size - namesBefore;
                 rowsOut.inc();
                 output.collect(new StreamRecord<>(new WindowCount(b.appId(), b.userId(), delta.names[i], b.windowStart(), b.windowStart() + windowMs,
                         sum.count, sum.sum, changed.count, sum.newestAt, changed.partition)));
             }
+            stateWindows += total.size - namesBefore;
             windows.update(total);
         }
         buffer.clear();

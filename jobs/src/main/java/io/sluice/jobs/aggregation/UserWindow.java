@@ -29,7 +29,7 @@ public final class UserWindow {
     /** The accumulator of {@code name}, added empty if the window has none yet. */
     WindowAcc of(String name) {
         for (int i = 0; i < size; i++) {
-            if (names[i] == name || names[i].equals(name)) {
+            if (names[i].equals(name)) {
                 return accs[i];
             }
         }

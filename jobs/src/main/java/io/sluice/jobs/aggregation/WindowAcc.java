@@ -1,6 +1,6 @@
 package io.sluice.jobs.aggregation;
 
-/** A window's running aggregate in keyed state (and of the events buffered since the last flush). */
+/** One event name's running aggregate within a {@link UserWindow}: in keyed state, and of the events buffered since the last emission. */
 public final class WindowAcc {
     public long count;
     public double sum;
