@@ -2,9 +2,9 @@ package io.sluice.sql;
 
 import io.sluice.core.config.SluiceConfig;
 import io.sluice.core.model.SubscriptionUpdate;
-import io.sluice.devstack.kit.SluiceStackExtension;
-import io.sluice.devstack.kit.TestFlink;
-import io.sluice.devstack.kit.TestStack;
+import io.sluice.testkit.SluiceStackExtension;
+import io.sluice.testkit.TestFlink;
+import io.sluice.testkit.TestStack;
 import org.apache.flink.runtime.minicluster.MiniCluster;
 import org.apache.flink.test.junit5.InjectMiniCluster;
 import org.apache.flink.test.junit5.MiniClusterExtension;

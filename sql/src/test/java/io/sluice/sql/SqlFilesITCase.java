@@ -4,12 +4,12 @@ import io.sluice.core.model.Campaign;
 import io.sluice.core.model.PushJob;
 import io.sluice.core.model.SubscriptionUpdate;
 import io.sluice.core.model.UserEvent;
-import io.sluice.devstack.generator.LoadGenerator;
-import io.sluice.devstack.generator.Oracle;
-import io.sluice.devstack.generator.RecordSequence;
-import io.sluice.devstack.kit.SluiceStackExtension;
-import io.sluice.devstack.kit.TestFlink;
-import io.sluice.devstack.kit.TestStack;
+import io.sluice.testkit.generator.LoadGenerator;
+import io.sluice.testkit.generator.Oracle;
+import io.sluice.testkit.generator.RecordSequence;
+import io.sluice.testkit.SluiceStackExtension;
+import io.sluice.testkit.TestFlink;
+import io.sluice.testkit.TestStack;
 import io.sluice.jobs.aggregation.AggregationJob;
 import io.sluice.jobs.common.DeadLetterSerializer;
 import io.sluice.jobs.common.KafkaIo;
@@ -81,10 +81,10 @@ class SqlFilesITCase {
             old.add(new UserEvent(RecordSequence.appId(1), "user-old-" + (i % 3), "open", epoch - 30 * MINUTE + i * 1000L, (double) i, Map.of("source", "old")));
         }
         stack.send(old.toArray(new UserEvent[0]));
-        try (LoadGenerator g = new LoadGenerator(stack.config(), stack.schemaIds(), 0, epoch, true).start()) {
+        try (LoadGenerator g = new LoadGenerator(stack.config(), stack.generator(), stack.schemaIds(), 0, epoch, true).start()) {
             oracle = g.awaitDone().oracle();
         }
-        campaigns = new RecordSequence(stack.config(), stack.schemaIds(), epoch, new Oracle(false)).campaigns();
+        campaigns = new RecordSequence(stack.config(), stack.generator(), stack.schemaIds(), epoch, new Oracle(false)).campaigns();
         events = new ArrayList<>(old);
         events.addAll(oracle.events());
 

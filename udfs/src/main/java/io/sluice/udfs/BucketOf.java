@@ -1,6 +1,6 @@
 package io.sluice.udfs;
 
-import io.sluice.core.routing.ShardRouter;
+import io.sluice.routing.ShardRouter;
 import org.apache.flink.table.functions.ScalarFunction;
 
 /** {@code BUCKET_OF(app_id [, buckets])}: the routing bucket of an app, by the jobs' {@link ShardRouter} (default 1024 buckets). */

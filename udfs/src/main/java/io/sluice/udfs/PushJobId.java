@@ -1,6 +1,6 @@
 package io.sluice.udfs;
 
-import io.sluice.core.model.PushJob;
+import io.sluice.routing.PushJobIds;
 import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.functions.ScalarFunction;
 
@@ -11,7 +11,7 @@ import java.time.ZoneOffset;
 /**
  * {@code PUSH_JOB_ID(campaign_id, user_id, window_start)}: the {@code job_id} the aggregation job gives
  * the push for that user entering that campaign's segment in the campaign window starting at
- * {@code window_start} — {@link PushJob#jobIdOf}, the very same code. {@code window_start}: a
+ * {@code window_start} — {@link PushJobIds#of}, the very same code. {@code window_start}: a
  * {@code TIMESTAMP(3)} read as UTC, a {@code TIMESTAMP_LTZ(3)}, or epoch milliseconds. Null in, null out.
  */
 public class PushJobId extends ScalarFunction {
@@ -27,6 +27,6 @@ public class PushJobId extends ScalarFunction {
         if (campaignId == null || userId == null || windowStartMs == null) {
             return null;
         }
-        return PushJob.jobIdOf(campaignId, userId, windowStartMs);
+        return PushJobIds.of(campaignId, userId, windowStartMs);
     }
 }

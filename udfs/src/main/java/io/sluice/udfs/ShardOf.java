@@ -1,6 +1,6 @@
 package io.sluice.udfs;
 
-import io.sluice.core.routing.ShardRouter;
+import io.sluice.routing.ShardRouter;
 import org.apache.flink.table.functions.ScalarFunction;
 
 /**

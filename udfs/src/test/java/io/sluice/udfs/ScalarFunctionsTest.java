@@ -1,6 +1,6 @@
 package io.sluice.udfs;
 
-import io.sluice.core.model.PushJob;
+import io.sluice.routing.PushJobIds;
 import org.junit.jupiter.api.Test;
 
 import java.time.Instant;
@@ -42,7 +42,7 @@ class ScalarFunctionsTest {
     void pushJobIdIsTheJobsId() {
         long start = 1_699_999_800_000L;
         PushJobId f = new PushJobId();
-        String expected = PushJob.jobIdOf("campaign-1", "user-7", start);
+        String expected = PushJobIds.of("campaign-1", "user-7", start);
         assertThat(f.eval("campaign-1", "user-7", start)).isEqualTo(expected);
         assertThat(f.eval("campaign-1", "user-7", Instant.ofEpochMilli(start))).isEqualTo(expected);
         assertThat(f.eval("campaign-1", "user-7", LocalDateTime.ofInstant(Instant.ofEpochMilli(start), java.time.ZoneOffset.UTC))).isEqualTo(expected);

@@ -1,6 +1,6 @@
 package io.sluice.core.config;
 
-import io.sluice.core.routing.ShardRouter;
+import io.sluice.routing.ShardRouter;
 
 import java.io.Serializable;
 import java.util.ArrayList;
@@ -10,7 +10,7 @@ import java.util.Map;
 /**
  * The one typed configuration of every Sluice job and tool, built from a {@link RawConfig}. Each
  * section is a small immutable record; the whole object is {@link Serializable} so jobs can hand it
- * to their operators. Keys, defaults and meaning are listed in the README ("Configuration").
+ * to their operators. Keys, defaults and meaning are listed in {@code docs/configuration.md}, which a test keeps complete.
  */
 public record SluiceConfig(
         Kafka kafka,
@@ -19,19 +19,14 @@ public record SluiceConfig(
         Routing routing,
         Subscriptions subscriptions,
         Aggregation aggregation,
-        Push push,
-        Generator generator) implements Serializable {
+        Push push) implements Serializable {
 
     /** Short command-line names for the most used keys. */
     public static final Map<String, String> ALIASES = Map.ofEntries(
             Map.entry("bootstrap", "kafka.bootstrap"),
             Map.entry("registry", "registry.url"),
             Map.entry("shard-urls", "shards.urls"),
-            Map.entry("partitions", "kafka.partitions"),
-            Map.entry("rate", "generator.rate"),
-            Map.entry("apps", "generator.apps"),
-            Map.entry("users", "generator.users"),
-            Map.entry("seed", "generator.seed"));
+            Map.entry("partitions", "kafka.partitions"));
 
     public static SluiceConfig fromArgs(String[] args) {
         RawConfig raw = RawConfig.fromArgs(args, System.getenv(), ALIASES);
@@ -46,7 +41,7 @@ public record SluiceConfig(
         Shards shards = Shards.from(raw);
         return new SluiceConfig(
                 Kafka.from(raw), Registry.from(raw), shards, Routing.from(raw, shards.list().size()),
-                Subscriptions.from(raw), Aggregation.from(raw), Push.from(raw), Generator.from(raw));
+                Subscriptions.from(raw), Aggregation.from(raw), Push.from(raw));
     }
 
     public ShardRouter router() {
@@ -219,55 +214,6 @@ public record SluiceConfig(
             return new Push(
                     raw.string("push.transactional-id-prefix", "sluice-push"),
                     raw.string("push.ce-source", "/sluice/campaigns"));
-        }
-    }
-
-    /**
-     * The load generator (local command, tests and benchmarks): {@code rate} records/s across
-     * user-events and subscription-updates ({@code updateFraction} of them updates), Zipf-skewed apps,
-     * users and subscriptions; {@code count} > 0 makes a bounded run; {@code epochMs} 0 means "now".
-     */
-    public record Generator(
-            double rate,
-            long count,
-            int apps,
-            int users,
-            int subscriptionsPerApp,
-            int campaigns,
-            int campaignMaxPerSecond,
-            double updateFraction,
-            long seed,
-            long epochMs,
-            double zipfExponent,
-            double malformedFraction,
-            double outOfOrderFraction,
-            long outOfOrderMaxMs,
-            double lateFraction,
-            long lateByMs,
-            boolean hotKey,
-            double hotKeyFraction,
-            String oracleFile) implements Serializable {
-        static Generator from(RawConfig raw) {
-            return new Generator(
-                    raw.decimal("generator.rate", 1000, 0.1, 10_000_000),
-                    raw.longValue("generator.count", 0, 0, Long.MAX_VALUE),
-                    raw.integer("generator.apps", 50, 1, 10_000_000),
-                    raw.integer("generator.users", 10_000, 1, 1_000_000_000),
-                    raw.integer("generator.subscriptions-per-app", 2_000, 1, 100_000_000),
-                    raw.integer("generator.campaigns", 5, 0, 10_000),
-                    raw.integer("generator.campaign-max-per-second", 100, 1, 10_000_000),
-                    raw.decimal("generator.update-fraction", 0.5, 0, 1),
-                    raw.longValue("generator.seed", 42, Long.MIN_VALUE, Long.MAX_VALUE),
-                    raw.longValue("generator.epoch-ms", 0, 0, Long.MAX_VALUE),
-                    raw.decimal("generator.zipf-exponent", 1.1, 0, 5),
-                    raw.decimal("generator.malformed-fraction", 0, 0, 1),
-                    raw.decimal("generator.out-of-order-fraction", 0, 0, 1),
-                    raw.durationMs("generator.out-of-order-max", 5_000, 0, 86_400_000),
-                    raw.decimal("generator.late-fraction", 0, 0, 1),
-                    raw.durationMs("generator.late-by", 600_000, 0, 86_400_000),
-                    raw.bool("generator.hot-key", false),
-                    raw.decimal("generator.hot-key-fraction", 0.2, 0, 1),
-                    raw.string("generator.oracle-file", null));
         }
     }
 }

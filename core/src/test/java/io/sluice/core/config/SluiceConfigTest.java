@@ -54,18 +54,18 @@ class SluiceConfigTest {
                   urls:
                     - jdbc:postgresql://f0:5432/s
                     - jdbc:postgresql://f1:5432/s
-                generator:
-                  rate: 500
+                subscriptions:
+                  flush-max-rows: 500
                 """);
         Map<String, String> env = new HashMap<>();
         env.put("SLUICE_KAFKA_PARTITIONS", "36");
-        env.put("SLUICE_GENERATOR_RATE", "700");
+        env.put("SLUICE_SUBSCRIPTIONS_FLUSH_MAX_ROWS", "700");
         env.put("SLUICE_SHARDS_PASSWORD", "s3cret");
-        SluiceConfig c = load(env, "--config", file.toString(), "--rate", "900");
+        SluiceConfig c = load(env, "--config", file.toString(), "--subscriptions.flush-max-rows", "900");
         assertThat(c.kafka().bootstrap()).isEqualTo("from-file:9092");
         assertThat(c.kafka().userEventsTopic()).isEqualTo("ue");
         assertThat(c.kafka().partitions()).isEqualTo(36);
-        assertThat(c.generator().rate()).isEqualTo(900);
+        assertThat(c.subscriptions().flushMaxRows()).isEqualTo(900);
         assertThat(c.shards().list().get(1).jdbcUrl()).isEqualTo("jdbc:postgresql://f1:5432/s");
         assertThat(c.shards().list().get(0).password()).isEqualTo("s3cret");
         assertThat(c.shards().list().get(0).toString()).doesNotContain("s3cret").contains("***");
@@ -76,8 +76,8 @@ class SluiceConfigTest {
         assertThatThrownBy(() -> load(Map.of(), with("--kafka.partitions", "twelve")))
                 .isInstanceOf(ConfigException.class)
                 .hasMessage("config key 'kafka.partitions' (from argument --kafka.partitions) has value 'twelve': expected a whole number between 1 and 100000");
-        assertThatThrownBy(() -> load(Map.of("SLUICE_GENERATOR_RATE", "-5"), MINIMAL))
-                .hasMessageContaining("'generator.rate' (from environment SLUICE_GENERATOR_RATE) has value '-5'");
+        assertThatThrownBy(() -> load(Map.of("SLUICE_AGGREGATION_PARALLELISM", "-5"), MINIMAL))
+                .hasMessageContaining("'aggregation.parallelism' (from environment SLUICE_AGGREGATION_PARALLELISM) has value '-5'");
     }
 
     @Test
@@ -99,8 +99,6 @@ class SluiceConfigTest {
                 .hasMessageContaining("'subscriptions.flush-interval'").hasMessageContaining("'fast'").hasMessageContaining("500ms");
         assertThatThrownBy(() -> load(Map.of(), with("--kafka.topics.push-queue", "push queue!")))
                 .hasMessageContaining("'kafka.topics.push-queue'").hasMessageContaining("Kafka topic name");
-        assertThatThrownBy(() -> load(Map.of(), with("--generator.hot-key", "maybe")))
-                .hasMessageContaining("'generator.hot-key'").hasMessageContaining("true or false");
         assertThatThrownBy(() -> load(Map.of(), with("--routing.bucket-map", "0-100:0")))
                 .hasMessageContaining("'routing.bucket-map'").hasMessageContaining("bucket 101 is not mapped");
     }
@@ -111,6 +109,14 @@ class SluiceConfigTest {
                 .isInstanceOf(ConfigException.class)
                 .hasMessageContaining("'kafka.partitons'")
                 .hasMessageContaining("did you mean 'kafka.partitions'");
+    }
+
+    @Test
+    void jobsRefuseToolKeys() {
+        // generator settings are the test kit's (GeneratorConfig), not a job's
+        assertThatThrownBy(() -> load(Map.of(), with("--generator.rate", "900")))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("'generator.rate'");
     }
 
     @Test

@@ -1,6 +1,7 @@
 package io.sluice.jobs.common;
 
 import io.sluice.core.config.SluiceConfig;
+import io.sluice.core.kafka.KafkaClients;
 import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
 import org.apache.flink.connector.kafka.sink.KafkaSink;
@@ -17,19 +18,6 @@ public final class KafkaIo {
     private KafkaIo() {
     }
 
-    /** The Kafka client settings from configuration ({@code kafka.properties.*}) plus the bootstrap servers. */
-    public static Properties clientProperties(SluiceConfig config) {
-        Properties p = new Properties();
-        p.putAll(config.kafka().clientProperties());
-        p.put("bootstrap.servers", config.kafka().bootstrap());
-        return p;
-    }
-
-    /** The consumer group of a job: {@code <kafka.group-prefix>-<job>}. */
-    public static String groupId(SluiceConfig config, String job) {
-        return config.kafka().groupPrefix() + "-" + job;
-    }
-
     /**
      * A source for {@code topic} in consumer group {@code <group-prefix>-<job>} (offsets committed on
      * checkpoints, so message lag is visible to Kafka tools); starts from the committed offsets, or the
@@ -39,10 +27,10 @@ public final class KafkaIo {
         KafkaSourceBuilder<T> b = KafkaSource.<T>builder()
                 .setBootstrapServers(config.kafka().bootstrap())
                 .setTopics(topic)
-                .setGroupId(groupId(config, job))
+                .setGroupId(KafkaClients.groupId(config, job))
                 .setStartingOffsets(OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST))
                 .setDeserializer(deserializer)
-                .setProperties(clientProperties(config))
+                .setProperties(KafkaClients.clientProperties(config))
                 .setProperty("partition.discovery.interval.ms", "60000");
         if (bounded) {
             b.setBounded(OffsetsInitializer.latest());
@@ -57,7 +45,7 @@ public final class KafkaIo {
      * {@code kafka.transaction-timeout} (at most the broker's {@code transaction.max.timeout.ms}).
      */
     public static <T> KafkaSink<T> exactlyOnceSink(SluiceConfig config, KafkaRecordSerializationSchema<T> serializer, String transactionalIdPrefix) {
-        Properties p = clientProperties(config);
+        Properties p = KafkaClients.clientProperties(config);
         p.put("transaction.timeout.ms", String.valueOf(config.kafka().transactionTimeoutMs()));
         return KafkaSink.<T>builder()
                 .setBootstrapServers(config.kafka().bootstrap())
@@ -72,7 +60,7 @@ public final class KafkaIo {
     public static KafkaSink<DeadLetter> deadLetterSink(SluiceConfig config) {
         return KafkaSink.<DeadLetter>builder()
                 .setBootstrapServers(config.kafka().bootstrap())
-                .setKafkaProducerConfig(clientProperties(config))
+                .setKafkaProducerConfig(KafkaClients.clientProperties(config))
                 .setRecordSerializer(new DeadLetterSerializer(config.kafka().deadLettersTopic()))
                 .setDeliveryGuarantee(DeliveryGuarantee.AT_LEAST_ONCE)
                 .build();

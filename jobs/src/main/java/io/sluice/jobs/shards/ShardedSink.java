@@ -1,11 +1,11 @@
 package io.sluice.jobs.shards;
 
 import io.sluice.core.config.SluiceConfig;
-import io.sluice.core.routing.ShardRouter;
+import io.sluice.routing.ShardRouter;
 import io.sluice.jobs.common.CountDeadLetters;
 import io.sluice.jobs.common.DeadLetter;
 import io.sluice.jobs.common.DeadLetterSerializer;
-import io.sluice.jobs.common.KafkaIo;
+import io.sluice.core.kafka.KafkaClients;
 import io.sluice.jobs.common.PeriodicFlush;
 import org.apache.flink.api.common.operators.ProcessingTimeService;
 import org.apache.flink.api.connector.sink2.Sink;
@@ -310,7 +310,7 @@ public final class ShardedSink<T> implements Sink<T> {
 
         private synchronized void deadLetter(DeadLetter d) throws IOException {
             if (deadLetterProducer == null) {
-                deadLetterProducer = new KafkaProducer<>(KafkaIo.clientProperties(sink.config), new ByteArraySerializer(), new ByteArraySerializer());
+                deadLetterProducer = new KafkaProducer<>(KafkaClients.clientProperties(sink.config), new ByteArraySerializer(), new ByteArraySerializer());
                 deadLetterSerializer = new DeadLetterSerializer(sink.config.kafka().deadLettersTopic());
             }
             try {

@@ -1,7 +1,7 @@
 package io.sluice.jobs.aggregation;
 
+import io.sluice.routing.PushJobIds;
 import io.sluice.core.model.Campaign;
-import io.sluice.core.model.PushJob;
 import io.sluice.jobs.campaigns.PendingPush;
 import io.sluice.jobs.campaigns.ValidateCampaigns;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
@@ -29,7 +29,7 @@ class UserActivitySegmentsTest {
         t.event("u1", "purchase", 4_000, 1.0);
         @SuppressWarnings("unchecked")
         PendingPush p = ((StreamRecord<PendingPush>) t.h.getSideOutput(UserActivityOperator.PUSHES).peek()).getValue();
-        assertThat(p.jobId).isEqualTo(PushJob.jobIdOf("c1", "u1", 0));
+        assertThat(p.jobId).isEqualTo(PushJobIds.of("c1", "u1", 0));
         assertThat(t.pushes()).containsExactly("c1/u1@4000");
         t.event("u1", "purchase", 5_000, 1.0);
         assertThat(t.pushes()).as("one push per window, however many events follow").isEmpty();

@@ -1,0 +1,116 @@
+package io.sluice.core.setup;
+
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
+import io.sluice.core.avro.SluiceAvro;
+import io.sluice.core.config.SluiceConfig;
+import io.sluice.core.db.ShardMigrations;
+import io.sluice.core.kafka.KafkaClients;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.common.errors.TopicExistsException;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.sql.Connection;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
+
+/**
+ * Brings Kafka, the registry and the shards to what Sluice expects, and is safe to run again:
+ * creates missing topics ({@code campaigns} compacted; existing topics are left as they are),
+ * registers each topic's schema under {@code <topic>-value} (the same schema gets the same id), and
+ * applies the shard migrations. Works against the embedded stack and against real infrastructure.
+ *
+ * <p>In the job jar, so a deployment runs it before submitting the jobs (docker-compose's
+ * {@code setup} service does): {@code java -cp sluice-jobs.jar:$FLINK_HOME/lib/* io.sluice.core.setup.StackSetup --config FILE}
+ * (or {@code SLUICE_*} variables).
+ */
+public final class StackSetup {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private StackSetup() {
+    }
+
+    /** What a setup run found and did; the schema ids are what producers must write. */
+    public record Result(List<String> createdTopics, Map<String, Integer> schemaIds, Map<Integer, List<Integer>> migrationsApplied) {
+    }
+
+    public static void main(String[] args) throws Exception {
+        SluiceConfig config = SluiceConfig.fromArgs(args);
+        Result r = run(config);
+        System.out.println("sluice setup: topics created " + r.createdTopics() + "; schema ids " + r.schemaIds()
+                + "; migrations applied per shard " + r.migrationsApplied());
+    }
+
+    public static Result run(SluiceConfig config) throws Exception {
+        List<String> created = createTopics(config);
+        Map<String, Integer> ids = registerSchemas(config);
+        Map<Integer, List<Integer>> migrated = new LinkedHashMap<>();
+        for (SluiceConfig.Shard shard : config.shards().list()) {
+            try (Connection c = shard.connect()) {
+                migrated.put(shard.index(), ShardMigrations.apply(c));
+            }
+        }
+        return new Result(created, ids, migrated);
+    }
+
+    public static Admin admin(SluiceConfig config) {
+        return Admin.create(KafkaClients.clientProperties(config));
+    }
+
+    static List<String> createTopics(SluiceConfig config) throws Exception {
+        SluiceConfig.Kafka k = config.kafka();
+        List<String> created = new ArrayList<>();
+        try (Admin admin = admin(config)) {
+            for (String topic : k.allTopics()) {
+                NewTopic t = new NewTopic(topic, k.partitions(), (short) 1);
+                if (topic.equals(k.campaignsTopic())) {
+                    t.configs(Map.of("cleanup.policy", "compact"));
+                }
+                try {
+                    admin.createTopics(List.of(t)).all().get();
+                    created.add(topic);
+                } catch (ExecutionException e) {
+                    if (!(e.getCause() instanceof TopicExistsException)) {
+                        throw e;
+                    }
+                }
+            }
+        }
+        return created;
+    }
+
+    /** Registers the repo's schemas; returns schema id by topic. */
+    public static Map<String, Integer> registerSchemas(SluiceConfig config) throws IOException, InterruptedException {
+        SluiceConfig.Kafka k = config.kafka();
+        Map<String, Integer> ids = new LinkedHashMap<>();
+        ids.put(k.userEventsTopic(), register(config.registry().url(), k.userEventsTopic() + "-value", SluiceAvro.USER_EVENT.schemaJson()));
+        ids.put(k.subscriptionUpdatesTopic(), register(config.registry().url(), k.subscriptionUpdatesTopic() + "-value", SluiceAvro.SUBSCRIPTION_UPDATE.schemaJson()));
+        ids.put(k.campaignsTopic(), register(config.registry().url(), k.campaignsTopic() + "-value", SluiceAvro.CAMPAIGN.schemaJson()));
+        ids.put(k.pushQueueTopic(), register(config.registry().url(), k.pushQueueTopic() + "-value", SluiceAvro.PUSH_JOB.schemaJson()));
+        return ids;
+    }
+
+    /** {@code POST /subjects/{subject}/versions}, as the Confluent client does; returns the schema id. */
+    public static int register(String registryUrl, String subject, String schemaJson) throws IOException, InterruptedException {
+        String body = JSON.createObjectNode().put("schema", JSON.readTree(schemaJson).toString()).toString();
+        HttpRequest req = HttpRequest.newBuilder(URI.create(registryUrl + "/subjects/" + subject + "/versions"))
+                .header("Content-Type", "application/vnd.schemaregistry.v1+json")
+                .POST(HttpRequest.BodyPublishers.ofString(body))
+                .build();
+        HttpResponse<String> resp = HttpClient.newHttpClient().send(req, HttpResponse.BodyHandlers.ofString());
+        if (resp.statusCode() != 200) {
+            throw new IOException("registering the schema for subject " + subject + " at " + registryUrl
+                    + " failed with HTTP " + resp.statusCode() + ": " + resp.body());
+        }
+        JsonNode id = JSON.readTree(resp.body()).get("id");
+        return id.asInt();
+    }
+}

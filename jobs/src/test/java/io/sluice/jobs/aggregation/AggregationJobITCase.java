@@ -1,0 +1,330 @@
+package io.sluice.jobs.aggregation;
+
+import io.sluice.routing.PushJobIds;
+import io.sluice.core.model.Campaign;
+import io.sluice.core.model.PushJob;
+import io.sluice.core.model.UserEvent;
+import io.sluice.testkit.FlinkRest;
+import io.sluice.testkit.StackProbe;
+import io.sluice.testkit.generator.LoadGenerator;
+import io.sluice.testkit.generator.Oracle;
+import io.sluice.testkit.generator.RecordSequence;
+import io.sluice.testkit.Faults;
+import io.sluice.testkit.ReadSampler;
+import io.sluice.testkit.SluiceStackExtension;
+import io.sluice.testkit.TestStack;
+import io.sluice.testkit.TestFlink;
+import io.sluice.jobs.aggregation.AggregationJob;
+import io.sluice.jobs.aggregation.WindowCount;
+import io.sluice.jobs.campaigns.PushJobSerializer;
+import io.sluice.jobs.common.DeadLetterSerializer;
+import io.sluice.jobs.common.KafkaIo;
+import org.apache.flink.api.connector.sink2.Sink;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.StateRecoveryOptions;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.core.execution.SavepointFormatType;
+import org.apache.flink.runtime.minicluster.MiniCluster;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.test.junit5.InjectMiniCluster;
+import org.apache.flink.test.junit5.MiniClusterExtension;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+import java.util.stream.Collectors;
+
+import static io.sluice.testkit.Faults.await;
+import static io.sluice.testkit.Faults.killConnections;
+import static io.sluice.testkit.TestStack.header;
+import static org.assertj.core.api.Assertions.assertThat;
+
+@ExtendWith(SluiceStackExtension.class)
+@Timeout(value = 5, unit = TimeUnit.MINUTES) // a job that never converges fails instead of hanging CI
+class AggregationJobITCase {
+    static final long EPOCH = 1_700_000_000_000L;
+    static final long MINUTE = 60_000;
+
+    @RegisterExtension
+    static final MiniClusterExtension FLINK = TestFlink.miniCluster();
+
+    /** Generated load: events only, out of order by up to 4 s, none late; event time advances 200 per second, so the run spans ~9 windows. */
+    private static Map<String, String> load(String count) {
+        Map<String, String> m = new HashMap<>(Map.of("generator.count", count, "generator.update-fraction", "0", "generator.apps", "20",
+                "generator.users", "8000", "generator.rate", "200", "generator.out-of-order-fraction", "0.1", "generator.out-of-order-max", "4s",
+                "generator.campaigns", "0", "aggregation.out-of-orderness", "5s", "aggregation.parallelism", "2"));
+        m.put("generator.zipf-exponent", "0.8");
+        return m;
+    }
+
+    @Test
+    void windowCountsOfAnOutOfOrderRunEqualTheOracle(TestStack base) throws Exception {
+        TestStack stack = base.fresh(load("110000"));
+        Oracle oracle;
+        try (LoadGenerator g = new LoadGenerator(stack.config(), stack.generator(), stack.schemaIds(), 0, EPOCH, true).start()) {
+            oracle = g.awaitDone().oracle();
+        }
+        assertThat(oracle.events()).hasSizeGreaterThanOrEqualTo(100_000);
+        assertThat(oracle.events().stream().map(UserEvent::userId).distinct().count()).isGreaterThanOrEqualTo(5_000);
+
+        runBounded(stack);
+
+        TestStack.assertWindowRows(stack.windowRows(), oracle.windowCounts(MINUTE), "a failure-free run");
+        for (int shard = 0; shard < 2; shard++) { // every row sits on the shard the router names
+            try (var c = stack.shard(shard); var rs = c.createStatement().executeQuery("SELECT DISTINCT app_id FROM user_event_counts")) {
+                while (rs.next()) {
+                    assertThat(stack.config().router().shardOf(rs.getString(1))).isEqualTo(shard);
+                }
+            }
+        }
+        assertThat(stack.readAll(stack.config().kafka().deadLettersTopic())).as("dead letters").isEmpty();
+        try (StackProbe probe = new StackProbe(stack.config())) {
+            assertThat(probe.jobProgress().get(AggregationJob.NAME)[0]).as("events committed").isEqualTo(oracle.events().size());
+        }
+    }
+
+    @Test
+    void aLateEventWithinTheAllowedLatenessUpdatesItsRowAndALaterOneIsADeadLetter(TestStack base) throws Exception {
+        TestStack stack = base.fresh(Map.of("kafka.partitions", "1", "aggregation.parallelism", "1", "aggregation.out-of-orderness", "0s",
+                "aggregation.allowed-lateness", "2m", "aggregation.emit-interval", "100ms"));
+        JobClient job = startUnbounded(stack, AggregationJob.sink(stack.config()));
+        try {
+            stack.send(new UserEvent("app", "u1", "open", EPOCH + 10_000, 1.0, null),   // window A, 12:00 of the epoch's hour
+                    new UserEvent("app", "u1", "open", EPOCH + 125_000, 2.0, null),        // window B
+                    new UserEvent("app", "u1", "open", EPOCH + 200_000, 4.0, null));       // the watermark moves to +200 s
+            String a = key("app", "u1", "open", EPOCH + 10_000);
+            String b = key("app", "u1", "open", EPOCH + 125_000);
+            awaitRows(stack, rows -> rows.size() == 3, "the first three rows");
+            Thread.sleep(1_000); // periodic watermarks (200 ms) catch up with the third event
+            // window A ended before +60 s and took events until +179.999 s: the watermark is past that
+            // window B ended before +180 s and takes events until +299.999 s: an event for it is late but allowed
+            stack.send(new UserEvent("app", "u1", "open", EPOCH + 130_000, 8.0, null),
+                    new UserEvent("app", "u1", "open", EPOCH + 20_000, 16.0, null));
+            Map<String, Oracle.WindowRow> rows = awaitRows(stack, r -> r.get(b).count() == 2, "window B updated by the allowed late event");
+            assertThat(rows.get(b)).isEqualTo(new Oracle.WindowRow(2, 10.0));
+            List<ConsumerRecord<byte[], byte[]>> dead = awaitDeadLetters(stack, 1);
+            assertThat(header(dead.get(0), DeadLetterSerializer.STAGE)).isEqualTo("late");
+            assertThat(header(dead.get(0), DeadLetterSerializer.REASON)).startsWith("late by 179999 ms: occurred_at ").contains("allowed-lateness 120000 ms");
+            assertThat(header(dead.get(0), DeadLetterSerializer.OFFSET)).isEqualTo("4");
+            assertThat(stack.windowRows().get(a)).as("the window the late event missed").isEqualTo(new Oracle.WindowRow(1, 1.0));
+        } finally {
+            job.cancel().get();
+        }
+    }
+
+    @Test
+    void withAnOperatorThrowingATaskManagerLostAndShardConnectionsKilledRowsEqualTheOracleAndEachPushJobIsCommittedOnce(
+            TestStack base, @InjectMiniCluster MiniCluster cluster) throws Exception {
+        Map<String, String> settings = load("100000");
+        settings.put("generator.rate", "4000"); // event time moves with the wall clock, windows close during the run
+        settings.put("aggregation.flush-max-rows", "200");
+        TestStack stack = base.fresh(settings);
+        List<Campaign> campaigns = List.of(
+                new Campaign("buyers", RecordSequence.appId(1), "purchase", 2, 10 * MINUTE, "Thanks!", 2_000, true),
+                new Campaign("browsers", RecordSequence.appId(2), "view", 3, MINUTE, "Still looking?", 2_000, true),
+                new Campaign("paused", RecordSequence.appId(1), "open", 1, MINUTE, "never sent", 2_000, false));
+        stack.send(campaigns.toArray(new Campaign[0]));
+        Faults.throwOnceAfter(10_000);
+        JobClient job = startUnbounded(stack, new Faults.ThrowOnceSink<>(AggregationJob.sink(stack.config())));
+        FlinkRest rest = new FlinkRest(cluster.getRestAddress().get());
+        awaitMetric(rest, job, "activeCampaigns", 2);
+        List<String> injected = new ArrayList<>();
+        try (LoadGenerator g = new LoadGenerator(stack.config(), stack.generator(), stack.schemaIds(), 4_000, EPOCH, true).start();
+             ReadSampler sampler = new ReadSampler(stack, List.of(RecordSequence.appId(1), RecordSequence.appId(3)),
+                     "SELECT user_id || '/' || event_name || '/' || window_start, count, sum::text FROM user_event_counts WHERE app_id = ?")) {
+            await(Faults::thrown, "the sink to throw once");
+            injected.add("sink threw after 10,000 rows at " + g.acked() + " events sent");
+            await(() -> g.acked() >= 40_000, "40,000 events sent");
+            cluster.terminateTaskManager(0).get();
+            cluster.startTaskManager();
+            injected.add("task manager replaced at " + g.acked() + " events sent");
+            await(() -> g.acked() >= 70_000, "70,000 events sent");
+            int killed = killConnections(stack, 0) + killConnections(stack, 1);
+            assertThat(killed).as("shard connections killed").isPositive();
+            injected.add(killed + " shard connections killed at " + g.acked() + " events sent");
+
+            Oracle oracle = g.awaitDone().oracle();
+            Map<String, Oracle.WindowRow> expected = oracle.windowCounts(MINUTE);
+            Map<String, Oracle.WindowRow> actual = awaitRows(stack, r -> r.size() == expected.size()
+                    && r.entrySet().stream().allMatch(e -> expected.containsKey(e.getKey()) && expected.get(e.getKey()).count() == e.getValue().count()),
+                    "rows equal to the oracle after " + injected);
+            TestStack.assertWindowRows(actual, expected, injected.toString());
+
+            Map<String, String> expectedJobs = oracle.pushJobs(campaigns);
+            assertThat(expectedJobs).hasSizeGreaterThan(100);
+            List<PushJob> jobs = awaitPushJobs(stack, expectedJobs.size());
+            Map<String, Long> perId = jobs.stream().collect(Collectors.groupingBy(PushJob::jobId, Collectors.counting()));
+            assertThat(perId.entrySet().stream().filter(e -> e.getValue() > 1).map(Map.Entry::getKey).toList()).as("duplicate job ids").isEmpty();
+            assertThat(perId.keySet()).as("job ids after " + injected).isEqualTo(expectedJobs.keySet());
+            for (PushJob j : jobs) {
+                assertThat(j.campaignId() + "/" + j.userId() + "/" + j.createdAt()).isEqualTo(expectedJobs.get(j.jobId()));
+            }
+            sampler.assertNoRowMovedBackwards();
+        } finally {
+            Faults.disarm();
+            job.cancel().get();
+        }
+    }
+
+    @Test
+    void aCampaignAtFiftyPerSecondEmitsFiveHundredJobsInOrderOverNineSecondsAndAnotherIsNotHeldBack(
+            TestStack base, @InjectMiniCluster MiniCluster cluster) throws Exception {
+        TestStack stack = base.fresh(Map.of("kafka.partitions", "1", "aggregation.parallelism", "1"));
+        stack.send(new Campaign("slow", "app", "purchase", 1, 10 * MINUTE, "slow", 50, true),
+                new Campaign("fast", "app", "signup", 1, 10 * MINUTE, "fast", 1_000, true));
+        JobClient job = startUnbounded(stack, AggregationJob.sink(stack.config()));
+        try {
+            awaitMetric(new FlinkRest(cluster.getRestAddress().get()), job, "activeCampaigns", 2);
+            List<UserEvent> events = new ArrayList<>();
+            for (int i = 0; i < 500; i++) {
+                events.add(new UserEvent("app", String.format("slow-%03d", i), "purchase", EPOCH + i, null, null));
+            }
+            for (int i = 0; i < 50; i++) {
+                events.add(new UserEvent("app", String.format("fast-%03d", i), "signup", EPOCH + 500 + i, null, null));
+            }
+            stack.send(events.toArray(new UserEvent[0]));
+            List<ConsumerRecord<byte[], byte[]>> records = awaitPushRecords(stack, 550);
+            List<ConsumerRecord<byte[], byte[]>> slow = records.stream().filter(r -> new String(r.key()).startsWith("app:slow-")).toList();
+            List<ConsumerRecord<byte[], byte[]>> fast = records.stream().filter(r -> new String(r.key()).startsWith("app:fast-")).toList();
+            assertThat(slow).hasSize(500);
+            assertThat(fast).hasSize(50);
+            assertThat(slow.stream().map(r -> new String(r.key())).toList()).as("in order")
+                    .isEqualTo(events.subList(0, 500).stream().map(UserEvent::key).toList());
+            long first = slow.get(0).timestamp();
+            long span = slow.get(499).timestamp() - first;
+            assertThat(span).as("ms from the first to the last slow job").isGreaterThanOrEqualTo(9_000);
+            for (int i = 0; i + 50 < slow.size(); i++) {
+                assertThat(slow.get(i + 50).timestamp() - slow.get(i).timestamp()).as("51 jobs span at least a second").isGreaterThanOrEqualTo(950);
+            }
+            long fastLast = fast.get(fast.size() - 1).timestamp();
+            assertThat(fastLast - first).as("the fast campaign finished while the slow one had just begun").isLessThan(3_000);
+            // the CloudEvents binding headers
+            ConsumerRecord<byte[], byte[]> r = slow.get(0);
+            PushJob j = stack.pushJobs().get(0);
+            assertThat(header(r, "ce_specversion")).isEqualTo("1.0");
+            assertThat(header(r, "ce_id")).isEqualTo(j.jobId()).isEqualTo(PushJobIds.of("slow", "slow-000", EPOCH - EPOCH % (10 * MINUTE)));
+            assertThat(header(r, "ce_type")).isEqualTo(PushJobSerializer.CE_TYPE);
+            assertThat(header(r, "ce_source")).isEqualTo("/sluice/campaigns/slow");
+            assertThat(header(r, "ce_time")).isEqualTo(java.time.Instant.ofEpochMilli(EPOCH).toString());
+        } finally {
+            job.cancel().get();
+        }
+    }
+
+    @Test
+    void campaignChangesTakeEffectWhileRunningAndASavepointKeepsCampaignsAndDedupState(
+            TestStack base, @InjectMiniCluster MiniCluster cluster, @TempDir Path savepoints) throws Exception {
+        TestStack stack = base.fresh(Map.of("kafka.partitions", "1", "aggregation.parallelism", "1"));
+        FlinkRest rest = new FlinkRest(cluster.getRestAddress().get());
+        stack.send(new Campaign("c1", "app", "purchase", 2, 10 * MINUTE, "hi", 100, true),
+                new Campaign("c2", "app", "signup", 2, 10 * MINUTE, "welcome", 100, true));
+        JobClient job = startUnbounded(stack, AggregationJob.sink(stack.config()));
+        awaitMetric(rest, job, "activeCampaigns", 2);
+        long t = EPOCH;
+        stack.send(purchase("u1", ++t), purchase("u1", ++t));
+        awaitPushJobs(stack, 1);
+
+        stack.send(new Campaign("c1", "app", "purchase", 4, 10 * MINUTE, "hi", 100, true)); // raise min_count to 4
+        Thread.sleep(1_000);
+        stack.send(purchase("u2", ++t), purchase("u2", ++t), purchase("u2", ++t));
+        Thread.sleep(2_000);
+        assertThat(stack.pushJobs()).as("u2 has 3 of 4").hasSize(1);
+        stack.send(purchase("u2", ++t));
+        assertThat(awaitPushJobs(stack, 2).get(1).userId()).isEqualTo("u2");
+
+        stack.send(new Campaign("c1", "app", "purchase", 1, 10 * MINUTE, "hi", 100, false)); // deactivate
+        awaitMetric(rest, job, "activeCampaigns", 1);
+        stack.send(purchase("u3", ++t));
+        Thread.sleep(2_000);
+        assertThat(stack.pushJobs()).as("inactive: nothing for u3").hasSize(2);
+
+        String savepoint = job.stopWithSavepoint(false, savepoints.toUri().toString(), SavepointFormatType.CANONICAL).get(60, TimeUnit.SECONDS);
+        Configuration fromSavepoint = new Configuration();
+        fromSavepoint.set(StateRecoveryOptions.SAVEPOINT_PATH, savepoint);
+        JobClient restarted = startUnbounded(stack, AggregationJob.sink(stack.config()), fromSavepoint);
+        try {
+            // c2 was defined before the savepoint and is not read again: only the restored broadcast state knows it
+            stack.send(new UserEvent("app", "u6", "signup", ++t, null, null), new UserEvent("app", "u6", "signup", ++t, null, null));
+            assertThat(awaitPushJobs(stack, 3).get(2).campaignId()).isEqualTo("c2");
+            stack.send(new Campaign("c1", "app", "purchase", 1, 10 * MINUTE, "hi", 100, true)); // reactivate c1 with min_count 1
+            awaitMetric(rest, restarted, "activeCampaigns", 2);
+            stack.send(purchase("u1", ++t), purchase("u4", ++t));
+            awaitPushJobs(stack, 4);
+            Thread.sleep(2_000);
+            assertThat(stack.pushJobs().stream().map(j -> j.campaignId() + "/" + j.userId()).toList())
+                    .as("u1 entered c1's segment in this window before the savepoint, so only u4 is new")
+                    .containsExactly("c1/u1", "c1/u2", "c2/u6", "c1/u4");
+            String u1Purchases = key("app", "u1", "purchase", EPOCH);
+            assertThat(stack.windowRows().get(u1Purchases).count()).as("counts continue across the savepoint").isEqualTo(3);
+        } finally {
+            restarted.cancel().get();
+        }
+    }
+
+    // ---- helpers ----
+
+    private static UserEvent purchase(String user, long at) {
+        return new UserEvent("app", user, "purchase", at, 1.0, null);
+    }
+
+    private static String key(String app, String user, String name, long at) {
+        return app + "/" + user + "/" + name + "/" + (at - Math.floorMod(at, MINUTE));
+    }
+
+    private static Map<String, Oracle.WindowRow> awaitRows(TestStack stack, Predicate<Map<String, Oracle.WindowRow>> done, String what) throws Exception {
+        return Faults.poll(stack::windowRows, done, 180_000, 500);
+    }
+
+    private static List<ConsumerRecord<byte[], byte[]>> awaitDeadLetters(TestStack stack, int n) throws Exception {
+        var dead = Faults.poll(() -> stack.readAll(stack.config().kafka().deadLettersTopic()), r -> r.size() >= n, 60_000, 300);
+        assertThat(dead).hasSize(n);
+        return dead;
+    }
+
+    private static List<PushJob> awaitPushJobs(TestStack stack, int n) throws Exception {
+        List<PushJob> jobs = Faults.poll(stack::pushJobs, j -> j.size() >= n, 180_000, 500);
+        assertThat(jobs).hasSizeGreaterThanOrEqualTo(n);
+        return jobs;
+    }
+
+    private static List<ConsumerRecord<byte[], byte[]>> awaitPushRecords(TestStack stack, int n) throws Exception {
+        var records = Faults.poll(() -> stack.readAll(stack.config().kafka().pushQueueTopic()), r -> r.size() >= n, 120_000, 500);
+        assertThat(records).hasSize(n);
+        return records;
+    }
+
+    /** Waits until every subtask of the segment detector reports {@code value} for the metric. */
+    private static void awaitMetric(FlinkRest rest, JobClient job, String metric, double value) throws Exception {
+        TestFlink.awaitMetric(rest, job.getJobID().toString(), "detect segment entries", metric, "min", v -> v == value);
+    }
+
+    private static void runBounded(TestStack stack) throws Exception {
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        env.enableCheckpointing(500);
+        AggregationJob.defineWorkflow(env, stack.config(), AggregationJob.eventSource(stack.config(), true), AggregationJob.campaignSource(stack.config(), true),
+                AggregationJob.sink(stack.config()), AggregationJob.pushSink(stack.config()), KafkaIo.deadLetterSink(stack.config()));
+        env.execute("aggregation-test");
+    }
+
+    private static JobClient startUnbounded(TestStack stack, Sink<WindowCount> rows) throws Exception {
+        return startUnbounded(stack, rows, new Configuration());
+    }
+
+    private static JobClient startUnbounded(TestStack stack, Sink<WindowCount> rows, Configuration conf) throws Exception {
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
+        env.enableCheckpointing(500);
+        AggregationJob.defineWorkflow(env, stack.config(), AggregationJob.eventSource(stack.config(), false), AggregationJob.campaignSource(stack.config(), false),
+                rows, AggregationJob.pushSink(stack.config()), KafkaIo.deadLetterSink(stack.config()));
+        return env.executeAsync("aggregation-test");
+    }
+}

@@ -1,0 +1,215 @@
+package io.sluice.jobs.subscriptions;
+
+import io.sluice.core.model.SubscriptionUpdate;
+import io.sluice.testkit.StackProbe;
+import io.sluice.testkit.generator.LoadGenerator;
+import io.sluice.testkit.generator.Oracle;
+import io.sluice.testkit.generator.RecordSequence;
+import io.sluice.testkit.Faults;
+import io.sluice.testkit.ReadSampler;
+import io.sluice.testkit.SluiceStackExtension;
+import io.sluice.testkit.TestStack;
+import io.sluice.testkit.TestFlink;
+import io.sluice.jobs.common.DeadLetterSerializer;
+import io.sluice.jobs.common.KafkaIo;
+import io.sluice.jobs.subscriptions.SubscriptionDelta;
+import io.sluice.jobs.subscriptions.SubscriptionJob;
+import org.apache.flink.api.connector.sink2.Sink;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.runtime.minicluster.MiniCluster;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.test.junit5.InjectMiniCluster;
+import org.apache.flink.test.junit5.MiniClusterExtension;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import static io.sluice.testkit.Faults.await;
+import static io.sluice.testkit.Faults.killConnections;
+import static io.sluice.testkit.TestStack.header;
+import static org.assertj.core.api.Assertions.assertThat;
+
+@ExtendWith(SluiceStackExtension.class)
+@Timeout(value = 5, unit = TimeUnit.MINUTES) // a job that never converges fails instead of hanging CI
+class SubscriptionJobITCase {
+    @RegisterExtension
+    static final MiniClusterExtension FLINK = TestFlink.miniCluster();
+
+    @Test
+    void eightToTenThenEightToTwentyEndsAsTwentyInOneFlushAndInSeparateFlushes(TestStack base) throws Exception {
+        for (String flushMaxRows : List.of("100000", "1")) { // one flush holds both updates / every update is its own flush
+            TestStack stack = base.fresh(Map.of("kafka.partitions", "2", "subscriptions.flush-max-rows", flushMaxRows,
+                    "subscriptions.flush-interval", "10m", "subscriptions.parallelism", "4"));
+            List<SubscriptionUpdate> updates = new ArrayList<>();
+            updates.add(new SubscriptionUpdate("app-1", "device-8", Map.of("level", "10"), List.of(), 1000));
+            for (int i = 0; i < 50; i++) { // other subscriptions in between, on both partitions
+                updates.add(new SubscriptionUpdate("app-" + (i % 7), "other-" + i, Map.of("level", "1"), List.of(), 1001 + i));
+            }
+            updates.add(new SubscriptionUpdate("app-1", "device-8", Map.of("level", "20"), List.of(), 2000));
+            stack.send(updates.toArray(new SubscriptionUpdate[0]));
+            runBounded(stack);
+            Map<String, String> row = stack.subscriptionRows().get("app-1/device-8");
+            assertThat(row).as("flush-max-rows " + flushMaxRows).containsExactly(Map.entry("level", "20"));
+        }
+    }
+
+    @Test
+    void aSkewedRunWithAHotKeyAndMalformedRecordsEqualsTheOracle(TestStack base) throws Exception {
+        TestStack stack = base.fresh(Map.of("generator.count", "110000", "generator.update-fraction", "1", "generator.apps", "40",
+                "generator.subscriptions-per-app", "2000", "generator.hot-key", "true", "generator.malformed-fraction", "0.01",
+                "subscriptions.parallelism", "2"));
+        Oracle oracle;
+        try (LoadGenerator g = new LoadGenerator(stack.config(), stack.generator(), stack.schemaIds(), 0, 1_700_000_000_000L, false).start()) {
+            oracle = g.awaitDone().oracle();
+        }
+        String topic = stack.config().kafka().subscriptionUpdatesTopic();
+        assertThat(oracle.good(topic)).isGreaterThanOrEqualTo(100_000);
+        assertThat(oracle.subscriptions()).hasSizeGreaterThanOrEqualTo(10_000);
+
+        runBounded(stack);
+
+        Map<String, Map<String, String>> actual = stack.subscriptionRows();
+        Map<String, Map<String, String>> expected = TestStack.expectedRows(oracle);
+        assertThat(actual.keySet()).isEqualTo(expected.keySet());
+        for (var e : expected.entrySet()) {
+            assertThat(actual.get(e.getKey())).as(e.getKey()).isEqualTo(e.getValue());
+        }
+        // every row sits on the shard the router names
+        for (int shard = 0; shard < 2; shard++) {
+            try (Connection c = stack.shard(shard); ResultSet rs = c.createStatement().executeQuery("SELECT DISTINCT app_id FROM subscriptions")) {
+                while (rs.next()) {
+                    assertThat(stack.config().router().shardOf(rs.getString(1))).isEqualTo(shard);
+                }
+            }
+        }
+        // every malformed record is a dead letter with its source and a reason; nothing else is
+        List<ConsumerRecord<byte[], byte[]>> dead = stack.readAll(stack.config().kafka().deadLettersTopic());
+        assertThat(dead).hasSize((int) oracle.malformed(topic));
+        for (ConsumerRecord<byte[], byte[]> d : dead) {
+            assertThat(header(d, DeadLetterSerializer.TOPIC)).isEqualTo(topic);
+            assertThat(header(d, DeadLetterSerializer.STAGE)).isEqualTo("decode");
+            assertThat(header(d, DeadLetterSerializer.REASON)).matches("(not-wire-format|unknown-schema-id|undecodable): .+");
+            assertThat(Long.parseLong(header(d, DeadLetterSerializer.OFFSET))).isNotNegative();
+        }
+        // the progress table accounts for every good update
+        try (StackProbe probe = new StackProbe(stack.config())) {
+            assertThat(probe.jobProgress().getOrDefault(SubscriptionJob.NAME, new long[2])[0]).isEqualTo(oracle.good(topic));
+        }
+    }
+
+    @Test
+    void aRowTheShardRejectsGoesAloneToDeadLettersAndItsNeighboursAreWritten(TestStack base) throws Exception {
+        TestStack stack = base.fresh(Map.of("subscriptions.flush-interval", "10m", "subscriptions.parallelism", "1"));
+        List<SubscriptionUpdate> updates = new ArrayList<>();
+        for (int i = 0; i < 300; i++) { // one flush on each shard, with one row Postgres cannot store (jsonb has no \u0000)
+            String value = i == 137 ? "bad\u0000value" : "v" + i;
+            updates.add(new SubscriptionUpdate("app-" + (i % 5), "device-" + i, Map.of("k", value), List.of(), 1000 + i));
+        }
+        stack.send(updates.toArray(new SubscriptionUpdate[0]));
+        runBounded(stack);
+
+        Map<String, Map<String, String>> rows = stack.subscriptionRows();
+        assertThat(rows).hasSize(299).doesNotContainKey("app-2/device-137");
+        assertThat(rows.get("app-3/device-138")).containsExactly(Map.entry("k", "v138"));
+        List<ConsumerRecord<byte[], byte[]>> dead = stack.readAll(stack.config().kafka().deadLettersTopic());
+        assertThat(dead).hasSize(1);
+        ConsumerRecord<byte[], byte[]> d = dead.get(0);
+        assertThat(header(d, DeadLetterSerializer.STAGE)).isEqualTo("shard-write");
+        int shard = stack.config().router().shardOf("app-2");
+        assertThat(header(d, DeadLetterSerializer.REASON)).startsWith("shard " + shard + " rejected the row: ").contains("SQLSTATE 22");
+        assertThat(header(d, DeadLetterSerializer.TOPIC)).isEqualTo(stack.config().kafka().subscriptionUpdatesTopic());
+        assertThat(new String(d.key())).isEqualTo("app-2");
+        assertThat(new String(d.value())).contains("\"subscription_id\":\"device-137\"");
+    }
+
+    @Test
+    void withAnOperatorThrowingATaskManagerLostAndShardConnectionsKilledTheRowsStillEqualTheOracleAndNeverMoveBackwards(
+            TestStack base, @InjectMiniCluster MiniCluster cluster) throws Exception {
+        TestStack stack = base.fresh(Map.of("generator.count", "110000", "generator.update-fraction", "1", "generator.apps", "40",
+                "generator.subscriptions-per-app", "2000", "generator.hot-key", "true", "subscriptions.parallelism", "2",
+                // small flushes, so a replay after a restore is written in many batches, each older than what the shard
+                // already holds: without the version guard the sampled reads see rows move backwards
+                "subscriptions.flush-interval", "200ms", "subscriptions.flush-max-rows", "200"));
+        Faults.throwOnceAfter(15_000);
+        JobClient job = startUnbounded(stack, new Faults.ThrowOnceSink<>(SubscriptionJob.sink(stack.config())));
+        List<String> injected = new ArrayList<>();
+        try (LoadGenerator g = new LoadGenerator(stack.config(), stack.generator(), stack.schemaIds(), 5_000, 1_700_000_000_000L, false).start();
+             ReadSampler sampler = new ReadSampler(stack, List.of(RecordSequence.appId(1), RecordSequence.appId(7)),
+                     "SELECT subscription_id, version, properties::text FROM subscriptions WHERE app_id = ?")) {
+            // 1: the sink operator throws after 15,000 rows (the job restarts from its last checkpoint)
+            await(Faults::thrown, "the sink to throw once");
+            injected.add("sink threw after 15,000 rows at " + g.acked() + " records sent");
+            // 2: the TaskManager is lost and a new one joins (every task restarts from the last checkpoint)
+            await(() -> g.acked() >= 45_000, "45,000 records sent");
+            cluster.terminateTaskManager(0).get();
+            cluster.startTaskManager();
+            injected.add("task manager replaced at " + g.acked() + " records sent");
+            // 3, 4: every connection to both shards killed while batches flow (the sink retries, no restart)
+            for (long at : new long[] {75_000, 95_000}) {
+                await(() -> g.acked() >= at, at + " records sent");
+                int killed = killConnections(stack, 0) + killConnections(stack, 1);
+                assertThat(killed).as("shard connections killed").isPositive();
+                injected.add(killed + " shard connections killed at " + g.acked() + " records sent");
+            }
+            Oracle oracle = g.awaitDone().oracle();
+            Map<String, Map<String, String>> expected = TestStack.expectedRows(oracle);
+            Map<String, Map<String, String>> actual = stack.awaitSubscriptionRows(expected, 180_000);
+            assertEqual(actual, expected, injected.toString());
+            sampler.assertNoRowMovedBackwards();
+        } finally {
+            Faults.disarm();
+            job.cancel().get();
+        }
+    }
+
+    @Test
+    void aShardStoppedForSecondsMidRunLosesNothing(TestStack base) throws Exception {
+        TestStack stack = base.fresh(Map.of("generator.count", "40000", "generator.update-fraction", "1", "generator.apps", "40",
+                "generator.subscriptions-per-app", "500", "subscriptions.parallelism", "2", "subscriptions.flush-interval", "200ms"));
+        JobClient job = startUnbounded(stack, SubscriptionJob.sink(stack.config()));
+        try (LoadGenerator g = new LoadGenerator(stack.config(), stack.generator(), stack.schemaIds(), 4_000, 1_700_000_000_000L, false).start()) {
+            await(() -> g.acked() >= 10_000, "10,000 records sent");
+            stack.stack().postgres.stop(1);
+            long stoppedAt = g.acked();
+            Thread.sleep(6_000);
+            stack.stack().postgres.restart(1);
+            Oracle oracle = g.awaitDone().oracle();
+            assertThat(g.acked() - stoppedAt).as("records sent while shard 1 was down").isGreaterThan(10_000);
+            Map<String, Map<String, String>> expected = TestStack.expectedRows(oracle);
+            assertEqual(stack.awaitSubscriptionRows(expected, 120_000), expected, "shard 1 down for 6 s");
+        } finally {
+            job.cancel().get();
+        }
+    }
+
+    private static void runBounded(TestStack stack) throws Exception {
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        env.enableCheckpointing(500);
+        SubscriptionJob.defineWorkflow(env, stack.config(), SubscriptionJob.source(stack.config(), true),
+                SubscriptionJob.sink(stack.config()), KafkaIo.deadLetterSink(stack.config()));
+        env.execute("subscriptions-test");
+    }
+
+    private static JobClient startUnbounded(TestStack stack, Sink<SubscriptionDelta> sink) throws Exception {
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        env.enableCheckpointing(500);
+        SubscriptionJob.defineWorkflow(env, stack.config(), SubscriptionJob.source(stack.config(), false), sink, KafkaIo.deadLetterSink(stack.config()));
+        return env.executeAsync("subscriptions-failures");
+    }
+
+    private static void assertEqual(Map<String, Map<String, String>> actual, Map<String, Map<String, String>> expected, String context) {
+        assertThat(actual.keySet()).as(context).isEqualTo(expected.keySet());
+        for (var e : expected.entrySet()) {
+            assertThat(actual.get(e.getKey())).as(e.getKey() + " after " + context).isEqualTo(e.getValue());
+        }
+    }
+}

@@ -1,0 +1,157 @@
+package io.sluice.testkit;
+
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * N real Postgres servers, one process each (the shards), started from the binaries in zonky's
+ * Maven artifact. Each keeps its data directory and port for its lifetime, so {@link #stop(int)} and
+ * {@link #restart(int)} model a shard going down and coming back. {@code max_prepared_transactions}
+ * is 0: Sluice never needs XA. Superuser {@code postgres}, trust authentication on loopback.
+ */
+public final class PostgresShards implements AutoCloseable {
+    public static final String USER = "postgres";
+
+    private final Path root;
+    private final List<Shard> shards = new ArrayList<>();
+
+    private PostgresShards(Path root) {
+        this.root = root;
+    }
+
+    /** Starts {@code count} servers in parallel under a fresh temporary directory. */
+    public static PostgresShards start(int count) throws Exception {
+        PostgresShards all = new PostgresShards(Files.createTempDirectory("sluice-pg-"));
+        try {
+            List<Thread> starters = new ArrayList<>();
+            List<Exception> failures = new ArrayList<>();
+            for (int i = 0; i < count; i++) {
+                Shard s = new Shard(i, all.root.resolve("shard-" + i), LocalMachine.freePort());
+                all.shards.add(s);
+                Thread t = new Thread(() -> {
+                    try {
+                        s.start();
+                    } catch (Exception e) {
+                        synchronized (failures) {
+                            failures.add(e);
+                        }
+                    }
+                }, "pg-start-" + i);
+                t.start();
+                starters.add(t);
+            }
+            for (Thread t : starters) {
+                t.join();
+            }
+            if (!failures.isEmpty()) {
+                throw failures.get(0);
+            }
+            return all;
+        } catch (Exception e) {
+            all.close();
+            throw e;
+        }
+    }
+
+    public int count() {
+        return shards.size();
+    }
+
+    public int port(int shard) {
+        return shards.get(shard).port;
+    }
+
+    public String jdbcUrl(int shard, String database) {
+        return "jdbc:postgresql://127.0.0.1:" + port(shard) + "/" + database;
+    }
+
+    /** Creates {@code database} on every shard if it does not exist yet. */
+    public void createDatabase(String database) throws SQLException {
+        for (int i = 0; i < shards.size(); i++) {
+            try (Connection c = DriverManager.getConnection(jdbcUrl(i, "postgres"), USER, null);
+                 Statement s = c.createStatement()) {
+                var rs = s.executeQuery("SELECT 1 FROM pg_database WHERE datname = '" + database.replace("'", "''") + "'");
+                if (!rs.next()) {
+                    s.execute("CREATE DATABASE \"" + database.replace("\"", "") + "\"");
+                }
+            }
+        }
+    }
+
+    /** Stops shard {@code i}'s server process (fast shutdown: open connections are cut). */
+    public void stop(int i) throws IOException {
+        shards.get(i).stop();
+    }
+
+    /** Starts shard {@code i} again on the same port and data directory. */
+    public void restart(int i) throws IOException {
+        shards.get(i).start();
+    }
+
+    @Override
+    public void close() {
+        for (Shard s : shards) {
+            try {
+                s.stop();
+            } catch (IOException | RuntimeException e) {
+                System.err.println("could not stop postgres shard " + s.index + ": " + e);
+            }
+        }
+        try {
+            LocalMachine.deleteRecursively(root);
+        } catch (IOException ignored) {
+            // best effort: it is a temp directory
+        }
+    }
+
+    private static final class Shard {
+        final int index;
+        final Path dataDir;
+        final int port;
+        EmbeddedPostgres pg;
+
+        Shard(int index, Path dataDir, int port) {
+            this.index = index;
+            this.dataDir = dataDir;
+            this.port = port;
+        }
+
+        synchronized void start() throws IOException {
+            if (pg != null) {
+                return;
+            }
+            pg = EmbeddedPostgres.builder()
+                    .setDataDirectory(dataDir)
+                    .setCleanDataDirectory(false)
+                    .setPort(port)
+                    .setServerConfig("max_prepared_transactions", "0")
+                    .setServerConfig("max_connections", "200")
+                    .setServerConfig("shared_buffers", "128MB")
+                    .setServerConfig("fsync", "off")
+                    .setServerConfig("synchronous_commit", "off")
+                    .setServerConfig("full_page_writes", "off")
+                    .setOutputRedirector(ProcessBuilder.Redirect.DISCARD)
+                    .setErrorRedirector(ProcessBuilder.Redirect.DISCARD)
+                    .start();
+        }
+
+        synchronized void stop() throws IOException {
+            if (pg != null) {
+                try {
+                    pg.close();
+                } finally {
+                    pg = null;
+                }
+            }
+        }
+    }
+}

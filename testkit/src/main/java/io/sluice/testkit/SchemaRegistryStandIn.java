@@ -1,0 +1,241 @@
+package io.sluice.testkit;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import org.apache.flink.avro.shaded.org.apache.avro.Schema;
+import org.apache.flink.avro.shaded.org.apache.avro.SchemaCompatibility;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.URLDecoder;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * DEVELOPMENT STAND-IN for a Confluent Schema Registry, for local runs and tests only (no registry
+ * server can be installed on Sluice's build machines). In production point {@code registry.url} at
+ * your real registry.
+ *
+ * <p>It speaks the subset of the Confluent REST API that the Confluent client (as relocated inside
+ * Flink's avro-confluent format) and operators use, with the same paths, bodies, status codes and
+ * error codes: register ({@code POST /subjects/{s}/versions}, the same schema text gets the same
+ * id), look up ({@code POST /subjects/{s}}), fetch by id ({@code GET /schemas/ids/{id}}), list
+ * ({@code GET /subjects}, {@code GET /subjects/{s}/versions}, {@code GET /subjects/{s}/versions/{v|latest}}),
+ * and {@code GET /config}. New versions are checked for BACKWARD compatibility against the latest
+ * one (the registry's default) and refused with HTTP 409 when incompatible. State is in memory.
+ */
+public final class SchemaRegistryStandIn implements AutoCloseable {
+    private static final String CONTENT_TYPE = "application/vnd.schemaregistry.v1+json";
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final Pattern SUBJECT_VERSIONS = Pattern.compile("/subjects/([^/]+)/versions/?");
+    private static final Pattern SUBJECT_VERSION = Pattern.compile("/subjects/([^/]+)/versions/([^/]+)");
+    private static final Pattern SUBJECT = Pattern.compile("/subjects/([^/]+)/?");
+    private static final Pattern SCHEMA_BY_ID = Pattern.compile("/schemas/ids/(\\d+)(/schema)?");
+
+    private final HttpServer server;
+    private final Map<Integer, String> schemasById = new LinkedHashMap<>();
+    private final Map<String, Integer> idsByCanonical = new LinkedHashMap<>();
+    private final Map<String, List<Integer>> versionsBySubject = new LinkedHashMap<>();
+
+    private SchemaRegistryStandIn(HttpServer server) {
+        this.server = server;
+    }
+
+    /** Starts on {@code port} of the loopback interface (0 = any free port). */
+    public static SchemaRegistryStandIn start(int port) throws IOException {
+        HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 64);
+        SchemaRegistryStandIn registry = new SchemaRegistryStandIn(server);
+        server.createContext("/", registry::handle);
+        server.setExecutor(Executors.newFixedThreadPool(4, r -> {
+            Thread t = new Thread(r, "schema-registry-stand-in");
+            t.setDaemon(true);
+            return t;
+        }));
+        server.start();
+        return registry;
+    }
+
+    public String url() {
+        return "http://127.0.0.1:" + server.getAddress().getPort();
+    }
+
+    @Override
+    public void close() {
+        server.stop(0);
+        ((java.util.concurrent.ExecutorService) server.getExecutor()).shutdownNow();
+    }
+
+    private void handle(HttpExchange ex) throws IOException {
+        try (ex) {
+            String path = ex.getRequestURI().getPath();
+            String method = ex.getRequestMethod();
+            Matcher m;
+            synchronized (this) {
+                if (method.equals("GET") && (path.equals("/subjects") || path.equals("/subjects/"))) {
+                    reply(ex, 200, JSON.valueToTree(new ArrayList<>(versionsBySubject.keySet())));
+                } else if (method.equals("GET") && (path.equals("/config") || path.startsWith("/config/"))) {
+                    reply(ex, 200, JSON.createObjectNode().put("compatibilityLevel", "BACKWARD"));
+                } else if ((m = SCHEMA_BY_ID.matcher(path)).matches() && method.equals("GET")) {
+                    String schema = schemasById.get(Integer.parseInt(m.group(1)));
+                    if (schema == null) {
+                        error(ex, 404, 40403, "Schema " + m.group(1) + " not found");
+                    } else if (m.group(2) != null) {
+                        reply(ex, 200, JSON.readTree(schema));
+                    } else {
+                        reply(ex, 200, JSON.createObjectNode().put("schema", schema));
+                    }
+                } else if ((m = SUBJECT_VERSIONS.matcher(path)).matches() && method.equals("POST")) {
+                    register(ex, decode(m.group(1)));
+                } else if (m.matches() && method.equals("GET")) {
+                    List<Integer> versions = versionsBySubject.get(decode(m.group(1)));
+                    if (versions == null) {
+                        error(ex, 404, 40401, "Subject '" + decode(m.group(1)) + "' not found.");
+                    } else {
+                        List<Integer> numbers = new ArrayList<>();
+                        for (int i = 1; i <= versions.size(); i++) {
+                            numbers.add(i);
+                        }
+                        reply(ex, 200, JSON.valueToTree(numbers));
+                    }
+                } else if ((m = SUBJECT_VERSION.matcher(path)).matches() && method.equals("GET")) {
+                    version(ex, decode(m.group(1)), m.group(2));
+                } else if ((m = SUBJECT.matcher(path)).matches() && method.equals("POST")) {
+                    lookup(ex, decode(m.group(1)));
+                } else {
+                    error(ex, 404, 404, "HTTP 404 Not Found: " + method + " " + path + " is not served by this development stand-in");
+                }
+            }
+        } catch (RuntimeException e) {
+            error(ex, 500, 50001, "Error in the backend data store: " + e);
+        }
+    }
+
+    private void register(HttpExchange ex, String subject) throws IOException {
+        Schema schema = parseBody(ex);
+        if (schema == null) {
+            return;
+        }
+        String canonical = schema.toString();
+        List<Integer> versions = versionsBySubject.computeIfAbsent(subject, s -> new ArrayList<>());
+        Integer existing = idsByCanonical.get(canonical);
+        if (existing != null && versions.contains(existing)) {
+            reply(ex, 200, JSON.createObjectNode().put("id", existing));
+            return;
+        }
+        if (!versions.isEmpty()) {
+            Schema latest = new Schema.Parser().parse(schemasById.get(versions.get(versions.size() - 1)));
+            var result = SchemaCompatibility.checkReaderWriterCompatibility(schema, latest);
+            if (result.getType() != SchemaCompatibility.SchemaCompatibilityType.COMPATIBLE) {
+                error(ex, 409, 409, "Schema being registered is incompatible with an earlier schema for subject \"" + subject
+                        + "\", details: " + result.getResult().getIncompatibilities());
+                return;
+            }
+        }
+        int id = existing != null ? existing : schemasById.size() + 1;
+        schemasById.put(id, canonical);
+        idsByCanonical.put(canonical, id);
+        versions.add(id);
+        reply(ex, 200, JSON.createObjectNode().put("id", id));
+    }
+
+    private void lookup(HttpExchange ex, String subject) throws IOException {
+        Schema schema = parseBody(ex);
+        if (schema == null) {
+            return;
+        }
+        List<Integer> versions = versionsBySubject.get(subject);
+        if (versions == null) {
+            error(ex, 404, 40401, "Subject '" + subject + "' not found.");
+            return;
+        }
+        Integer id = idsByCanonical.get(schema.toString());
+        int index = id == null ? -1 : versions.indexOf(id);
+        if (index < 0) {
+            error(ex, 404, 40403, "Schema not found");
+            return;
+        }
+        reply(ex, 200, versionNode(subject, index));
+    }
+
+    private void version(HttpExchange ex, String subject, String which) throws IOException {
+        List<Integer> versions = versionsBySubject.get(subject);
+        if (versions == null) {
+            error(ex, 404, 40401, "Subject '" + subject + "' not found.");
+            return;
+        }
+        int index;
+        if (which.equals("latest") || which.equals("-1")) {
+            index = versions.size() - 1;
+        } else {
+            try {
+                index = Integer.parseInt(which) - 1;
+            } catch (NumberFormatException e) {
+                error(ex, 422, 42202, "The specified version '" + which + "' is not a valid version id.");
+                return;
+            }
+        }
+        if (index < 0 || index >= versions.size()) {
+            error(ex, 404, 40402, "Version " + which + " not found.");
+            return;
+        }
+        reply(ex, 200, versionNode(subject, index));
+    }
+
+    private ObjectNode versionNode(String subject, int index) {
+        int id = versionsBySubject.get(subject).get(index);
+        return JSON.createObjectNode().put("subject", subject).put("version", index + 1).put("id", id)
+                .put("schemaType", "AVRO").put("schema", schemasById.get(id));
+    }
+
+    private Schema parseBody(HttpExchange ex) throws IOException {
+        JsonNode body;
+        try {
+            body = JSON.readTree(ex.getRequestBody());
+        } catch (IOException e) {
+            error(ex, 422, 42201, "Request body is not JSON: " + e.getMessage());
+            return null;
+        }
+        JsonNode type = body == null ? null : body.get("schemaType");
+        if (type != null && !type.asText().equals("AVRO")) {
+            error(ex, 422, 42201, "Only AVRO schemas are supported by this development stand-in, got " + type.asText());
+            return null;
+        }
+        if (body == null || !body.hasNonNull("schema")) {
+            error(ex, 422, 42201, "Request body needs a \"schema\" field");
+            return null;
+        }
+        try {
+            return new Schema.Parser().parse(body.get("schema").asText());
+        } catch (RuntimeException e) {
+            error(ex, 422, 42201, "Invalid schema: " + e.getMessage());
+            return null;
+        }
+    }
+
+    private static String decode(String s) {
+        return URLDecoder.decode(s, StandardCharsets.UTF_8);
+    }
+
+    private static void error(HttpExchange ex, int status, int code, String message) throws IOException {
+        reply(ex, status, JSON.createObjectNode().put("error_code", code).put("message", message));
+    }
+
+    private static void reply(HttpExchange ex, int status, JsonNode body) throws IOException {
+        byte[] bytes = JSON.writeValueAsBytes(body);
+        ex.getResponseHeaders().set("Content-Type", CONTENT_TYPE);
+        ex.sendResponseHeaders(status, bytes.length);
+        try (OutputStream out = ex.getResponseBody()) {
+            out.write(bytes);
+        }
+    }
+}

@@ -1,0 +1,171 @@
+package io.sluice.testkit;
+
+import io.sluice.core.config.SluiceConfig;
+import io.sluice.core.setup.StackSetup;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.ListOffsetsResult;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import io.sluice.core.kafka.KafkaClients;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.sql.Timestamp;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Reads what the pipeline has done from the systems themselves, for the local command's progress
+ * lines and summary: end offsets and consumer-group lag from Kafka, and per shard the rows in each
+ * table and the jobs' {@code sluice_progress} (records committed, newest committed event time).
+ */
+public final class StackProbe implements AutoCloseable {
+    private final SluiceConfig config;
+    private final Admin admin;
+    private final Map<Integer, Connection> connections = new HashMap<>();
+
+    public StackProbe(SluiceConfig config) {
+        this.config = config;
+        this.admin = StackSetup.admin(config);
+    }
+
+    /**
+     * Every record of {@code topic} a {@code read_committed} consumer sees, up to the end offsets at
+     * the call, partition by partition in offset order; fails if they cannot be read within 60 s.
+     */
+    public static List<ConsumerRecord<byte[], byte[]>> readCommitted(SluiceConfig config, String topic) {
+        Properties p = KafkaClients.clientProperties(config);
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+            List<TopicPartition> parts = c.partitionsFor(topic).stream().map(i -> new TopicPartition(topic, i.partition())).toList();
+            c.assign(parts);
+            c.seekToBeginning(parts);
+            Map<TopicPartition, Long> end = c.endOffsets(parts);
+            List<ConsumerRecord<byte[], byte[]>> out = new ArrayList<>();
+            long deadline = System.currentTimeMillis() + 60_000;
+            while (parts.stream().anyMatch(tp -> c.position(tp) < end.get(tp))) {
+                if (System.currentTimeMillis() > deadline) {
+                    throw new IllegalStateException("could not read " + topic + " to its end offsets " + end + " within 60 s");
+                }
+                c.poll(Duration.ofMillis(200)).forEach(out::add);
+            }
+            out.sort((a, b) -> a.partition() != b.partition() ? Integer.compare(a.partition(), b.partition()) : Long.compare(a.offset(), b.offset()));
+            return out;
+        }
+    }
+
+    /** Sum of the end offsets of {@code topic} (records ever written, for non-transactional topics). */
+    public long endOffsetSum(String topic) throws Exception {
+        return endOffsets(topic).values().stream().mapToLong(Long::longValue).sum();
+    }
+
+    private Map<TopicPartition, Long> endOffsets(String topic) throws Exception {
+        var desc = admin.describeTopics(java.util.List.of(topic)).allTopicNames().get(10, TimeUnit.SECONDS).get(topic);
+        Map<TopicPartition, OffsetSpec> request = new HashMap<>();
+        desc.partitions().forEach(p -> request.put(new TopicPartition(topic, p.partition()), OffsetSpec.latest()));
+        Map<TopicPartition, Long> out = new HashMap<>();
+        for (Map.Entry<TopicPartition, ListOffsetsResult.ListOffsetsResultInfo> e : admin.listOffsets(request).all().get(10, TimeUnit.SECONDS).entrySet()) {
+            out.put(e.getKey(), e.getValue().offset());
+        }
+        return out;
+    }
+
+    /** Records in {@code topic} that consumer group {@code group} has not committed yet (message lag). */
+    public long messageLag(String group, String topic) throws Exception {
+        Map<TopicPartition, Long> end = endOffsets(topic);
+        Map<TopicPartition, OffsetAndMetadata> committed = admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(10, TimeUnit.SECONDS);
+        long lag = 0;
+        for (Map.Entry<TopicPartition, Long> e : end.entrySet()) {
+            OffsetAndMetadata c = committed.get(e.getKey());
+            lag += e.getValue() - (c == null ? 0 : c.offset());
+        }
+        return lag;
+    }
+
+    /** Per job: records committed across shards and the newest committed event time (epoch ms, 0 if none). */
+    public Map<String, long[]> jobProgress() throws SQLException {
+        Map<String, long[]> out = new TreeMap<>();
+        for (SluiceConfig.Shard shard : config.shards().list()) {
+            try (Statement s = connection(shard).createStatement();
+                 ResultSet rs = s.executeQuery("SELECT job, sum(records), max(newest_event_at) FROM sluice_progress GROUP BY job")) {
+                while (rs.next()) {
+                    long[] v = out.computeIfAbsent(rs.getString(1), k -> new long[2]);
+                    v[0] += rs.getLong(2);
+                    Timestamp t = rs.getTimestamp(3);
+                    v[1] = Math.max(v[1], t == null ? 0 : t.getTime());
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Per shard, in shard order: the newest event time {@code job} committed there (epoch ms, 0 if none). */
+    public long[] newestCommittedPerShard(String job) throws SQLException {
+        List<SluiceConfig.Shard> shards = config.shards().list();
+        long[] out = new long[shards.size()];
+        for (int i = 0; i < out.length; i++) {
+            try (PreparedStatement s = connection(shards.get(i)).prepareStatement("SELECT max(newest_event_at) FROM sluice_progress WHERE job = ?")) {
+                s.setString(1, job);
+                try (ResultSet rs = s.executeQuery()) {
+                    rs.next();
+                    Timestamp t = rs.getTimestamp(1);
+                    out[i] = t == null ? 0 : t.getTime();
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Rows per table per shard. */
+    public Map<Integer, Map<String, Long>> rowCounts() throws SQLException {
+        Map<Integer, Map<String, Long>> out = new TreeMap<>();
+        for (SluiceConfig.Shard shard : config.shards().list()) {
+            Map<String, Long> counts = new LinkedHashMap<>();
+            for (String table : new String[] {"subscriptions", "user_event_counts"}) {
+                try (Statement s = connection(shard).createStatement(); ResultSet rs = s.executeQuery("SELECT count(*) FROM " + table)) {
+                    rs.next();
+                    counts.put(table, rs.getLong(1));
+                }
+            }
+            out.put(shard.index(), counts);
+        }
+        return out;
+    }
+
+    private Connection connection(SluiceConfig.Shard shard) throws SQLException {
+        Connection c = connections.get(shard.index());
+        if (c == null || !c.isValid(2)) {
+            c = shard.connect();
+            connections.put(shard.index(), c);
+        }
+        return c;
+    }
+
+    @Override
+    public void close() {
+        admin.close();
+        for (Connection c : connections.values()) {
+            try {
+                c.close();
+            } catch (SQLException ignored) {
+                // closing anyway
+            }
+        }
+    }
+}

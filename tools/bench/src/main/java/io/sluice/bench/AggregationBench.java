@@ -1,0 +1,218 @@
+package io.sluice.bench;
+
+import io.sluice.bench.BenchSupport.Drain;
+import io.sluice.core.config.RawConfig;
+import io.sluice.core.config.SluiceConfig;
+import io.sluice.testkit.EmbeddedStack;
+import io.sluice.testkit.FlinkRest;
+import io.sluice.local.LocalFlink;
+import io.sluice.testkit.StackProbe;
+import io.sluice.testkit.generator.LoadGenerator;
+import io.sluice.jobs.aggregation.AggregationJob;
+import io.sluice.jobs.common.KafkaIo;
+import io.sluice.udfs.ShardOf;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.table.api.StatementSet;
+import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
+
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+import static io.sluice.bench.BenchSupport.awaitWithProgress;
+import static io.sluice.bench.BenchSupport.check;
+import static io.sluice.bench.BenchSupport.drain;
+import static io.sluice.bench.BenchSupport.fmt;
+import static io.sluice.bench.BenchSupport.percentile;
+import static io.sluice.bench.BenchSupport.q;
+
+/**
+ * The aggregation job's benchmark, on one embedded stack:
+ * <ol>
+ * <li>drain: pre-fill {@code bench.drain-events} user events (Zipf-skewed over
+ *     {@code bench.drain-users} users, 10% out of order, generator campaigns unpaced) and drain them
+ *     with the job; then the same topic with the aggregation written as a Flink SQL window TVF
+ *     {@code INSERT INTO} a {@code 'connector' = 'jdbc'} table per shard. Push jobs per second are the
+ *     jobs committed to {@code push-queue} over the drain time.</li>
+ * <li>sustained: the generator at {@code bench.sustained-rate}/s for {@code bench.sustained-seconds}
+ *     over {@code bench.sustained-users} users (uniform, so ~all of them have a window in state), the
+ *     job running with the local stack's 1 s exactly-once checkpoints. Result latency = now − the newest
+ *     event time committed to the shards ({@code sluice_progress}, per shard, every 100 ms: the age of
+ *     the freshest result a reader can see); checkpoint durations from REST; state keys = the
+ *     {@code stateKeys} gauge at the end.</li>
+ * </ol>
+ */
+final class AggregationBench implements Bench.Scenario {
+    private static final long EPOCH = 1_700_000_000_000L;
+
+    private final int drainEvents;
+    private final int drainUsers;
+    private final int sustainedRate;
+    private final int sustainedSeconds;
+    private final int sustainedUsers;
+    private final int parallelism;
+    private final List<String> phases;
+
+    AggregationBench(RawConfig raw) {
+        drainEvents = raw.integer("bench.drain-events", 3_000_000, 1_000, 100_000_000);
+        drainUsers = raw.integer("bench.drain-users", 200_000, 100, 100_000_000);
+        sustainedRate = raw.integer("bench.sustained-rate", 20_000, 100, 1_000_000);
+        sustainedSeconds = raw.integer("bench.sustained-seconds", 120, 5, 3600);
+        sustainedUsers = raw.integer("bench.sustained-users", 1_000_000, 100, 100_000_000);
+        parallelism = raw.integer("bench.parallelism", 2, 1, 64);
+        phases = raw.list("bench.phases").isEmpty() ? List.of("drain", "sustained") : raw.list("bench.phases");
+    }
+
+    @Override
+    public String run(EmbeddedStack stack, LocalFlink flink) throws Exception {
+        FlinkRest rest = new FlinkRest(flink.restAddress());
+        Map<String, String> result = new LinkedHashMap<>();
+        if (phases.contains("drain")) {
+            drainPhase(stack, flink, rest, result);
+        }
+        if (phases.contains("sustained")) {
+            sustainedPhase(stack, flink, rest, result);
+        }
+        result.put("parallelism", String.valueOf(parallelism));
+        StringBuilder b = new StringBuilder();
+        result.forEach((k, v) -> b.append(b.length() == 0 ? "" : " ").append(k).append('=').append(v));
+        return b.toString();
+    }
+
+    private Map<String, String> settings(int count, int users, double zipf, int nominalRate) {
+        Map<String, String> m = new HashMap<>();
+        m.put("generator.count", String.valueOf(count));
+        m.put("generator.update-fraction", "0");
+        m.put("generator.apps", "100");
+        m.put("generator.users", String.valueOf(users));
+        m.put("generator.zipf-exponent", String.valueOf(zipf));
+        m.put("generator.rate", String.valueOf(nominalRate)); // event time advances at this rate
+        m.put("generator.campaign-max-per-second", "1000000");
+        m.put("aggregation.parallelism", String.valueOf(parallelism));
+        return m;
+    }
+
+    private void drainPhase(EmbeddedStack stack, LocalFlink flink, FlinkRest rest, Map<String, String> result) throws Exception {
+        Map<String, String> s = settings(drainEvents, drainUsers, 1.1, 20_000);
+        s.put("generator.out-of-order-fraction", "0.1");
+        s.put("generator.out-of-order-max", "4s");
+        var ns = stack.namespace("bench-agg-drain-", 4, s);
+        SluiceConfig config = ns.config();
+        long t0 = System.nanoTime();
+        long events;
+        try (LoadGenerator g = new LoadGenerator(config, ns.generator(), ns.schemaIds(), 0, EPOCH, false).start()) {
+            events = g.awaitDone().oracle().good(config.kafka().userEventsTopic());
+        }
+        System.out.printf(Locale.ROOT, "[1/2 drain] pre-filled %,d events in %.1f s%n", events, (System.nanoTime() - t0) / 1e9);
+        StreamExecutionEnvironment env = flink.environment();
+        AggregationJob.defineWorkflow(env, config, AggregationJob.eventSource(config, true), AggregationJob.campaignSource(config, true),
+                AggregationJob.sink(config), AggregationJob.pushSink(config), KafkaIo.deadLetterSink(config));
+        JobClient job = env.executeAsync("bench-aggregation-drain");
+        Drain d;
+        long rows;
+        try (StackProbe probe = new StackProbe(config)) {
+            awaitWithProgress("1/2 drain", job, () -> BenchSupport.committed(probe, AggregationJob.NAME));
+            d = drain("1/2 drain", "Sluice", rest, job.getJobID().toString(), events);
+            long committed = BenchSupport.committed(probe, AggregationJob.NAME);
+            check(committed == events, "drain: " + committed + " events committed of " + events);
+            rows = windowRows(probe);
+            result.put("events_per_s", fmt(d.perSecond()));
+            result.put("window_rows", String.valueOf(rows));
+        }
+        long jobs = StackProbe.readCommitted(config, config.kafka().pushQueueTopic()).size();
+        System.out.printf(Locale.ROOT, "[1/2 drain] %,d window rows, %,d push jobs committed%n", rows, jobs);
+        result.put("push_jobs", String.valueOf(jobs));
+        result.put("push_jobs_per_s", fmt(jobs / d.seconds()));
+
+        var sqlNs = stack.namespace("bench-agg-sql-", 4, Map.of());
+        Drain sql = drainFlinkSqlWindow(flink, rest, config, sqlNs.config(), events);
+        long sqlRows;
+        try (StackProbe probe = new StackProbe(sqlNs.config())) {
+            sqlRows = windowRows(probe);
+        }
+        System.out.printf(Locale.ROOT, "[1/2 drain] row writes for %,d windows: Sluice %,d, Flink SQL %,d%n", sqlRows,
+                BenchSupport.rowsWritten(config, "user_event_counts"), BenchSupport.rowsWritten(sqlNs.config(), "user_event_counts"));
+        check(sqlRows == rows, "Flink SQL wrote " + sqlRows + " window rows, Sluice " + rows);
+        result.put("flink_sql_window_events_per_s", fmt(sql.perSecond()));
+        result.put("vs_flink_sql_window", String.format(Locale.ROOT, "%.2f", d.perSecond() / sql.perSecond()));
+    }
+
+    /** The same aggregation as a Flink SQL window TVF, one {@code INSERT INTO} a JDBC table per shard, one job. */
+    private Drain drainFlinkSqlWindow(LocalFlink flink, FlinkRest rest, SluiceConfig source, SluiceConfig target, long events) throws Exception {
+        StreamExecutionEnvironment env = flink.environment();
+        env.setParallelism(parallelism);
+        StreamTableEnvironment t = StreamTableEnvironment.create(env);
+        t.createTemporarySystemFunction("SHARD_OF", ShardOf.class);
+        t.executeSql("""
+                CREATE TABLE events (
+                  app_id STRING NOT NULL, user_id STRING NOT NULL, name STRING NOT NULL,
+                  occurred_at TIMESTAMP(3) NOT NULL, `value` DOUBLE,
+                  properties MAP<STRING NOT NULL, STRING NOT NULL>,
+                  WATERMARK FOR occurred_at AS occurred_at - INTERVAL '%d' SECOND
+                ) WITH (
+                  'connector' = 'kafka', 'topic' = '%s', 'properties.bootstrap.servers' = '%s',
+                  'properties.group.id' = 'bench-flink-sql-window', 'scan.startup.mode' = 'earliest-offset',
+                  'scan.bounded.mode' = 'latest-offset', 'format' = 'avro-confluent', 'avro-confluent.url' = '%s'
+                )""".formatted(source.aggregation().outOfOrdernessMs() / 1000, q(source.kafka().userEventsTopic()), q(source.kafka().bootstrap()),
+                q(source.registry().url())));
+        StatementSet inserts = t.createStatementSet();
+        for (SluiceConfig.Shard shard : target.shards().list()) {
+            t.executeSql("""
+                    CREATE TABLE counts_%d (
+                      app_id STRING, user_id STRING, event_name STRING, window_start TIMESTAMP(3), window_end TIMESTAMP(3), `count` BIGINT, `sum` DOUBLE,
+                      PRIMARY KEY (app_id, user_id, event_name, window_start) NOT ENFORCED
+                    ) WITH (
+                      'connector' = 'jdbc', 'url' = '%s', 'table-name' = 'user_event_counts', 'username' = '%s', 'password' = '%s',
+                      'sink.buffer-flush.max-rows' = '2000', 'sink.buffer-flush.interval' = '200ms'
+                    )""".formatted(shard.index(), q(shard.jdbcUrl() + "?reWriteBatchedInserts=true"), q(shard.user()),
+                    q(shard.password() == null ? "" : shard.password())));
+            inserts.addInsertSql("""
+                    INSERT INTO counts_%d
+                    SELECT app_id, user_id, name, window_start, window_end, COUNT(*), SUM(COALESCE(`value`, 0.0))
+                    FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(occurred_at), INTERVAL '%d' SECOND))
+                    WHERE SHARD_OF(app_id, %d, %d) = %d
+                    GROUP BY app_id, user_id, name, window_start, window_end
+                    ON CONFLICT DO DEDUPLICATE""".formatted(shard.index(), source.aggregation().windowMs() / 1000, source.routing().buckets(),
+                    target.shards().list().size(), shard.index()));
+        }
+        JobClient job = inserts.execute().getJobClient().orElseThrow();
+        awaitWithProgress("1/2 drain", job, () -> -1);
+        return drain("1/2 drain", "Flink SQL window TVF + JDBC connector (2,000-row batches)", rest, job.getJobID().toString(), events);
+    }
+
+    private void sustainedPhase(EmbeddedStack stack, LocalFlink flink, FlinkRest rest, Map<String, String> result) throws Exception {
+        var ns = stack.namespace("bench-agg-sustained-", 4, settings(sustainedRate * sustainedSeconds, sustainedUsers, 0, sustainedRate));
+        SluiceConfig config = ns.config();
+        StreamExecutionEnvironment env = flink.environment();
+        AggregationJob.defineWorkflow(env, config, AggregationJob.eventSource(config, false), AggregationJob.campaignSource(config, false),
+                AggregationJob.sink(config), AggregationJob.pushSink(config), KafkaIo.deadLetterSink(config));
+        JobClient job = env.executeAsync("bench-aggregation-sustained");
+        String jobId = job.getJobID().toString();
+        BenchSupport.Sustained run;
+        double stateKeys;
+        try {
+            run = BenchSupport.sustain("2/2 sustained", rest, job, ns, AggregationJob.NAME, config.kafka().userEventsTopic(), sustainedRate, 10_000,
+                    () -> String.format(Locale.ROOT, ", windows in state %.0f", rest.metric(jobId, "count windows", "stateWindows", "sum")));
+            stateKeys = rest.metric(jobId, "count windows", "stateWindows", "sum");
+        } finally {
+            job.cancel().get();
+        }
+        long[] lat = run.lags();
+        long[] cp = run.checkpoints();
+        System.out.printf(Locale.ROOT, "[2/2 sustained] %,d events/s for %d s over %,d users: result latency p50 %d ms, p99 %d ms (%,d samples); "
+                        + "checkpoints p50 %d ms, p99 %d ms (%d); %,.0f windows in state at the end%n", sustainedRate, sustainedSeconds, sustainedUsers,
+                percentile(lat, 0.5), percentile(lat, 0.99), lat.length, percentile(cp, 0.5), percentile(cp, 0.99), cp.length, stateKeys);
+        result.put("sustained_rate", String.valueOf(sustainedRate));
+        result.put("p99_result_latency_ms", String.valueOf(percentile(lat, 0.99)));
+        result.put("state_keys", fmt(stateKeys));
+        result.put("checkpoint_ms_p50", String.valueOf(percentile(cp, 0.5)));
+        result.put("checkpoint_ms_p99", String.valueOf(percentile(cp, 0.99)));
+    }
+
+    private static long windowRows(StackProbe probe) throws Exception {
+        return probe.rowCounts().values().stream().mapToLong(t -> t.get("user_event_counts")).sum();
+    }
+}

@@ -1,0 +1,159 @@
+package io.sluice.bench;
+
+import io.sluice.testkit.EmbeddedStack;
+import io.sluice.testkit.FlinkRest;
+import io.sluice.testkit.StackProbe;
+import io.sluice.testkit.generator.LoadGenerator;
+import org.apache.flink.core.execution.JobClient;
+
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/** Measuring helpers every scenario uses: drain rates from task time, progress while a job runs, percentiles, result checks. */
+final class BenchSupport {
+    private BenchSupport() {
+    }
+
+    record Drain(double seconds, double perSecond) {
+    }
+
+    /** The drain rate of a finished job: {@code events} over its task time (first task start to last task end, from REST). */
+    static Drain drain(String phase, String who, FlinkRest rest, String jobId, long events) throws Exception {
+        long[] w = rest.activeWindow(jobId);
+        double seconds = (w[1] - w[0]) / 1000.0;
+        Drain d = new Drain(seconds, events / seconds);
+        System.out.printf(Locale.ROOT, "[%s] %s drained %,d records in %.1f s of task time: %,.0f records/s%n", phase, who, events, seconds, d.perSecond);
+        return d;
+    }
+
+    interface Count {
+        long get() throws Exception;
+    }
+
+    /** Waits for a bounded job to finish, printing a progress line every 5 s ({@code progress} < 0: no count). */
+    static void awaitWithProgress(String phase, JobClient job, Count progress) throws Exception {
+        var done = job.getJobExecutionResult();
+        long t0 = System.nanoTime();
+        while (!done.isDone()) {
+            try {
+                done.get(5, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (java.util.concurrent.TimeoutException e) {
+                long n = progress.get();
+                System.out.printf(Locale.ROOT, "[%s] ... %.0f s%s%n", phase, (System.nanoTime() - t0) / 1e9, n < 0 ? "" : String.format(Locale.ROOT, ", %,d records committed", n));
+            }
+        }
+        done.get();
+    }
+
+    /** What a sustained run measured: time-lag samples and checkpoint durations (ms), both sorted. */
+    record Sustained(long[] lags, long[] checkpoints) {
+    }
+
+    /** A figure for the progress line, read while the run goes on. */
+    interface Extra {
+        String get() throws Exception;
+    }
+
+    /**
+     * Runs the namespace's generator at {@code rate}/s (event times = wall clock) against the running
+     * {@code job} until its {@code generator.count} is sent, then waits up to 60 s for every record of
+     * {@code inputTopic} to be committed. Samples time lag (now − newest event time committed to each shard, from
+     * {@code sluice_progress}) every 100 ms after {@code warmupMs}, and completed checkpoints from REST;
+     * prints a progress line every 5 s.
+     */
+    static Sustained sustain(String phase, FlinkRest rest, JobClient job, EmbeddedStack.Namespace ns, String jobName, String inputTopic, int rate,
+                             long warmupMs, Extra extra) throws Exception {
+        String jobId = job.getJobID().toString();
+        List<Long> lags = new ArrayList<>();
+        Map<Long, Long> checkpoints = new LinkedHashMap<>();
+        try (StackProbe probe = new StackProbe(ns.config())) {
+            while (!rest.get("/jobs/" + jobId).path("state").asText().equals("RUNNING")) {
+                Thread.sleep(100);
+            }
+            Thread.sleep(2000); // tasks initialised, source assigned
+            long start = System.currentTimeMillis();
+            long sent;
+            try (LoadGenerator g = new LoadGenerator(ns.config(), ns.generator(), ns.schemaIds(), rate, start, false).start()) {
+                long nextPrint = start + 5000;
+                long nextCheckpointPoll = start;
+                while (g.isRunning()) {
+                    long now = System.currentTimeMillis();
+                    if (now - start >= warmupMs) {
+                        for (long newest : probe.newestCommittedPerShard(jobName)) {
+                            if (newest > 0) {
+                                lags.add(System.currentTimeMillis() - newest);
+                            }
+                        }
+                    }
+                    if (now >= nextCheckpointPoll) {
+                        checkpoints.putAll(rest.completedCheckpoints(jobId));
+                        nextCheckpointPoll = now + 2000;
+                    }
+                    if (now >= nextPrint) {
+                        System.out.printf(Locale.ROOT, "[%s] ... %d s, %,d sent, %,d committed, time lag now %s ms%s%n", phase, (now - start) / 1000,
+                                g.acked(), committed(probe, jobName), lags.isEmpty() ? "-" : lags.get(lags.size() - 1), extra.get());
+                        nextPrint = now + 5000;
+                    }
+                    Thread.sleep(100);
+                }
+                sent = g.awaitDone().acked(inputTopic);
+            }
+            checkpoints.putAll(rest.completedCheckpoints(jobId));
+            long deadline = System.currentTimeMillis() + 60_000;
+            while (committed(probe, jobName) < sent && System.currentTimeMillis() < deadline) {
+                Thread.sleep(200);
+            }
+            check(committed(probe, jobName) >= sent, phase + ": only " + committed(probe, jobName) + " of " + sent + " records committed within 60 s of the end");
+        }
+        return new Sustained(lags.stream().mapToLong(Long::longValue).sorted().toArray(),
+                checkpoints.values().stream().mapToLong(Long::longValue).sorted().toArray());
+    }
+
+    /** Records committed so far by a job, from {@code sluice_progress} on every shard. */
+    static long committed(StackProbe probe, String jobName) throws SQLException {
+        return probe.jobProgress().getOrDefault(jobName, new long[2])[0];
+    }
+
+    /** Row inserts + updates Postgres itself counted on {@code table} over all shards, after its statistics settle. */
+    static long rowsWritten(io.sluice.core.config.SluiceConfig config, String table) throws Exception {
+        Thread.sleep(1500);
+        long sum = 0;
+        for (io.sluice.core.config.SluiceConfig.Shard s : config.shards().list()) {
+            try (java.sql.Connection c = s.connect(); var st = c.prepareStatement(
+                    "SELECT coalesce(sum(n_tup_ins + n_tup_upd), 0) FROM pg_stat_user_tables WHERE relname = ?")) {
+                st.setString(1, table);
+                try (var rs = st.executeQuery()) {
+                    rs.next();
+                    sum += rs.getLong(1);
+                }
+            }
+        }
+        return sum;
+    }
+
+    /** A string literal's content for Flink SQL. */
+    static String q(String s) {
+        return s.replace("'", "''");
+    }
+
+    static long percentile(long[] sorted, double p) {
+        if (sorted.length == 0) {
+            return -1;
+        }
+        return sorted[Math.min(sorted.length - 1, (int) Math.ceil(p * sorted.length) - 1)];
+    }
+
+    static void check(boolean ok, String what) {
+        if (!ok) {
+            throw new IllegalStateException("benchmark result is wrong: " + what);
+        }
+    }
+
+    static String fmt(double v) {
+        return String.valueOf(Math.round(v));
+    }
+}

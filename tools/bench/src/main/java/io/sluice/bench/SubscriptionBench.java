@@ -1,0 +1,343 @@
+package io.sluice.bench;
+
+import io.sluice.bench.BenchSupport.Drain;
+import io.sluice.core.config.RawConfig;
+import io.sluice.core.config.SluiceConfig;
+import io.sluice.core.model.SubscriptionUpdate;
+import io.sluice.testkit.EmbeddedStack;
+import io.sluice.testkit.FlinkRest;
+import io.sluice.local.LocalFlink;
+import io.sluice.testkit.StackProbe;
+import io.sluice.testkit.generator.GeneratorConfig;
+import io.sluice.testkit.generator.LoadGenerator;
+import io.sluice.testkit.generator.Oracle;
+import io.sluice.testkit.generator.RecordSequence;
+import io.sluice.jobs.common.KafkaIo;
+import io.sluice.jobs.subscriptions.SubscriptionDelta;
+import io.sluice.jobs.subscriptions.SubscriptionJob;
+import io.sluice.jobs.subscriptions.SubscriptionTable;
+import io.sluice.udfs.ShardOf;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.table.api.StatementSet;
+import org.apache.flink.table.api.TableResult;
+import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
+
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+import static io.sluice.bench.BenchSupport.awaitWithProgress;
+import static io.sluice.bench.BenchSupport.check;
+import static io.sluice.bench.BenchSupport.drain;
+import static io.sluice.bench.BenchSupport.fmt;
+import static io.sluice.bench.BenchSupport.percentile;
+import static io.sluice.bench.BenchSupport.q;
+
+/**
+ * The subscription job's benchmark, four phases on one embedded stack:
+ * <ol>
+ * <li>distinct: pre-fill {@code bench.distinct-events} updates spread uniformly over 10M subscriptions
+ *     (nearly every update a distinct row, so coalescing cannot help), then the job drains them;</li>
+ * <li>ceiling: the same updates written straight to the shards with the sink's statement, batch size
+ *     and connections, no Kafka and no Flink: what Postgres on this machine can take;</li>
+ * <li>skewed: {@code bench.skewed-events} Zipf-skewed updates with hot-key bursts, drained by the job
+ *     and by the pipeline a Flink user writes first (Flink SQL, Kafka avro-confluent table,
+ *     {@code INSERT INTO} a {@code 'connector' = 'jdbc'} upsert table per shard);</li>
+ * <li>sustained: the generator at {@code bench.sustained-rate}/s for {@code bench.sustained-seconds}
+ *     with the job running; time lag (now − newest committed {@code sent_at}, per shard, sampled every
+ *     100 ms from {@code sluice_progress}) and checkpoint durations (REST).</li>
+ * </ol>
+ * Drain rates use the job's task time from the REST API (first task start to last task end), the same
+ * for both pipelines. Rows written are Postgres' own counts ({@code pg_stat_user_tables}).
+ */
+final class SubscriptionBench implements Bench.Scenario {
+    private static final long EPOCH = 1_700_000_000_000L;
+
+    private final int distinctEvents;
+    private final int skewedEvents;
+    private final int sustainedRate;
+    private final int sustainedSeconds;
+    private final int parallelism;
+    private final List<String> phases;
+
+    SubscriptionBench(RawConfig raw) {
+        distinctEvents = raw.integer("bench.distinct-events", 600_000, 1_000, 50_000_000);
+        skewedEvents = raw.integer("bench.skewed-events", 400_000, 1_000, 50_000_000);
+        sustainedRate = raw.integer("bench.sustained-rate", 15_000, 100, 1_000_000);
+        sustainedSeconds = raw.integer("bench.sustained-seconds", 30, 5, 3600);
+        parallelism = raw.integer("bench.parallelism", 2, 1, 64);
+        phases = raw.list("bench.phases").isEmpty() ? List.of("distinct", "skewed", "sustained") : raw.list("bench.phases");
+    }
+
+    private Map<String, String> distinct(int count) {
+        return Map.of("generator.count", String.valueOf(count), "generator.update-fraction", "1", "generator.apps", "1000",
+                "generator.subscriptions-per-app", "10000", "generator.zipf-exponent", "0", "subscriptions.parallelism", String.valueOf(parallelism));
+    }
+
+    @Override
+    public String run(EmbeddedStack stack, LocalFlink flink) throws Exception {
+        FlinkRest rest = new FlinkRest(flink.restAddress());
+        Map<String, String> result = new LinkedHashMap<>();
+
+        if (phases.contains("distinct")) {
+            distinctPhase(stack, flink, rest, result);
+        }
+        if (phases.contains("skewed")) {
+            skewedPhase(stack, flink, rest, result);
+        }
+        if (phases.contains("sustained")) {
+            Sustained st = sustained(stack, flink, rest);
+            result.put("sustained_rate", String.valueOf(sustainedRate));
+            result.put("p99_time_lag_ms", String.valueOf(st.p99LagMs));
+            result.put("checkpoint_ms_p50", String.valueOf(st.checkpointP50));
+            result.put("checkpoint_ms_p99", String.valueOf(st.checkpointP99));
+        }
+        result.put("parallelism", String.valueOf(parallelism));
+        StringBuilder b = new StringBuilder();
+        result.forEach((k, v) -> b.append(b.length() == 0 ? "" : " ").append(k).append('=').append(v));
+        return b.toString();
+    }
+
+    /** Phases 1 and 2: distinct rows, and the Postgres ceiling for the same rows. */
+    private void distinctPhase(EmbeddedStack stack, LocalFlink flink, FlinkRest rest, Map<String, String> result) throws Exception {
+        var ns = stack.namespace("bench-distinct-", 4, distinct(distinctEvents));
+        Oracle oracle = prefill("1/4 distinct", ns);
+        long distinctUpdates = oracle.good(ns.config().kafka().subscriptionUpdatesTopic());
+        Drain d;
+        long actualRows;
+        try (StackProbe probe = new StackProbe(ns.config())) {
+            d = drainSluice("1/4 distinct", flink, rest, ns.config(), probe, distinctUpdates);
+            actualRows = rowCount(probe);
+        }
+        long rows = rowsWritten(ns.config());
+        long expectedRows = oracle.subscriptions().size();
+        check(actualRows == expectedRows, "distinct run: " + actualRows + " rows in the shards, the oracle has " + expectedRows);
+        System.out.printf(Locale.ROOT, "[1/4 distinct] %,d rows written by Postgres' count (%,.0f rows/s); %,d rows in the shards = oracle%n",
+                rows, rows / d.seconds(), actualRows);
+        result.put("events_per_s", fmt(d.perSecond()));
+        result.put("rows_written_per_s", fmt(rows / d.seconds()));
+
+        // 2: the Postgres ceiling for the same rows
+        var ceilingNs = stack.namespace("bench-ceiling-", 4, distinct(distinctEvents));
+        double ceiling = pgCeiling(ceilingNs.config(), ceilingNs.generator(), ceilingNs.schemaIds(), distinctUpdates);
+        result.put("pg_ceiling_events_per_s", fmt(ceiling));
+        result.put("of_pg_ceiling", String.format(Locale.ROOT, "%.2f", d.perSecond() / ceiling));
+    }
+
+    /** Phase 3: skewed updates, Sluice against Flink SQL + JDBC connector on the same topic. */
+    private void skewedPhase(EmbeddedStack stack, LocalFlink flink, FlinkRest rest, Map<String, String> result) throws Exception {
+        var skewed = stack.namespace("bench-skewed-", 4, Map.of("generator.count", String.valueOf(skewedEvents),
+                "generator.update-fraction", "1", "generator.hot-key", "true", "subscriptions.parallelism", String.valueOf(parallelism)));
+        Oracle skewedOracle = prefill("3/4 skewed", skewed);
+        long skewedUpdates = skewedOracle.good(skewed.config().kafka().subscriptionUpdatesTopic());
+        Drain s;
+        try (StackProbe probe = new StackProbe(skewed.config())) {
+            s = drainSluice("3/4 skewed", flink, rest, skewed.config(), probe, skewedUpdates);
+            check(rowCount(probe) == skewedOracle.subscriptions().size(), "skewed run: row count differs from the oracle");
+        }
+        long skewedRows = rowsWritten(skewed.config());
+        var sqlNs = stack.namespace("bench-sql-", 4, Map.of());
+        Drain sql = drainFlinkSql(flink, rest, skewed.config(), sqlNs.config(), skewedUpdates, false);
+        var tunedNs = stack.namespace("bench-sql-tuned-", 4, Map.of());
+        Drain tuned = drainFlinkSql(flink, rest, skewed.config(), tunedNs.config(), skewedUpdates, true);
+        System.out.printf(Locale.ROOT, "[3/4 skewed] row writes for %,d updates: Sluice %,d (coalescing %.1fx), Flink SQL JDBC %,d, tuned %,d%n",
+                skewedUpdates, skewedRows, (double) skewedUpdates / skewedRows, rowsWritten(sqlNs.config()), rowsWritten(tunedNs.config()));
+        result.put("skewed_events_per_s", fmt(s.perSecond()));
+        result.put("coalescing_ratio", String.format(Locale.ROOT, "%.1f", (double) skewedUpdates / skewedRows));
+        result.put("flink_sql_jdbc_events_per_s", fmt(sql.perSecond()));
+        result.put("vs_flink_sql_jdbc", String.format(Locale.ROOT, "%.2f", s.perSecond() / sql.perSecond()));
+        result.put("flink_sql_jdbc_tuned_events_per_s", fmt(tuned.perSecond()));
+        result.put("vs_flink_sql_jdbc_tuned", String.format(Locale.ROOT, "%.2f", s.perSecond() / tuned.perSecond()));
+
+    }
+
+    private Oracle prefill(String phase, EmbeddedStack.Namespace ns) throws Exception {
+        long t0 = System.nanoTime();
+        try (LoadGenerator g = new LoadGenerator(ns.config(), ns.generator(), ns.schemaIds(), 0, EPOCH, false).start()) {
+            Oracle o = g.awaitDone().oracle();
+            double s = (System.nanoTime() - t0) / 1e9;
+            System.out.printf(Locale.ROOT, "[%s] pre-filled %,d updates in %.1f s%n", phase, g.acked(), s);
+            return o;
+        }
+    }
+
+    private Drain drainSluice(String phase, LocalFlink flink, FlinkRest rest, SluiceConfig config, StackProbe probe, long events) throws Exception {
+        StreamExecutionEnvironment env = flink.environment();
+        SubscriptionJob.defineWorkflow(env, config, SubscriptionJob.source(config, true), SubscriptionJob.sink(config), KafkaIo.deadLetterSink(config));
+        JobClient job = env.executeAsync("bench-subscriptions-" + phase.replaceAll("\\W+", "-"));
+        awaitWithProgress(phase, job, () -> committed(probe));
+        return drain(phase, "Sluice", rest, job.getJobID().toString(), events);
+    }
+
+    /**
+     * Flink SQL's obvious version: Kafka table → {@code INSERT INTO} one JDBC upsert table per shard, in
+     * one job. {@code tuned}: with the connector's defaults (100-row batches, 1 s) as a user writes it
+     * first, or tuned like Sluice's sink (2,000-row batches, 200 ms, {@code reWriteBatchedInserts}).
+     * It is not even correct: it overwrites {@code properties} with the latest {@code set} (no merge, no
+     * {@code unset}) and has no version guard, so it bounds from above what the naive pipeline costs.
+     */
+    private Drain drainFlinkSql(LocalFlink flink, FlinkRest rest, SluiceConfig source, SluiceConfig target, long events, boolean tuned) throws Exception {
+        StreamExecutionEnvironment env = flink.environment();
+        env.setParallelism(parallelism);
+        StreamTableEnvironment t = StreamTableEnvironment.create(env);
+        t.createTemporarySystemFunction("SHARD_OF", ShardOf.class);
+        t.getConfig().set("table.exec.sink.upsert-materialize", "NONE");
+        t.executeSql("""
+                CREATE TABLE updates (
+                  app_id STRING NOT NULL,
+                  subscription_id STRING NOT NULL,
+                  `set` MAP<STRING NOT NULL, STRING NOT NULL> NOT NULL,
+                  `unset` ARRAY<STRING NOT NULL> NOT NULL,
+                  sent_at TIMESTAMP(3) NOT NULL,
+                  `offset` BIGINT METADATA VIRTUAL
+                ) WITH (
+                  'connector' = 'kafka',
+                  'topic' = '%s',
+                  'properties.bootstrap.servers' = '%s',
+                  'properties.group.id' = 'bench-flink-sql-%s',
+                  'scan.startup.mode' = 'earliest-offset',
+                  'scan.bounded.mode' = 'latest-offset',
+                  'format' = 'avro-confluent',
+                  'avro-confluent.url' = '%s'
+                )""".formatted(q(source.kafka().subscriptionUpdatesTopic()), q(source.kafka().bootstrap()), tuned ? "tuned" : "defaults", q(source.registry().url())));
+        StatementSet inserts = t.createStatementSet();
+        for (SluiceConfig.Shard shard : target.shards().list()) {
+            t.executeSql("""
+                    CREATE TABLE subscriptions_%d (
+                      app_id STRING, subscription_id STRING, properties STRING, updated_at TIMESTAMP(3), version BIGINT,
+                      PRIMARY KEY (app_id, subscription_id) NOT ENFORCED
+                    ) WITH (
+                      'connector' = 'jdbc',
+                      'url' = '%s',
+                      'table-name' = 'subscriptions',
+                      'username' = '%s',
+                      'password' = '%s'%s
+                    )""".formatted(shard.index(), q(shard.jdbcUrl() + "?stringtype=unspecified" + (tuned ? "&reWriteBatchedInserts=true" : "")),
+                    q(shard.user()), q(shard.password() == null ? "" : shard.password()),
+                    tuned ? ",\n  'sink.buffer-flush.max-rows' = '2000',\n  'sink.buffer-flush.interval' = '200ms'" : ""));
+            inserts.addInsertSql("""
+                    INSERT INTO subscriptions_%d
+                    SELECT app_id, subscription_id, JSON_STRING(`set`), sent_at, `offset` FROM updates
+                    WHERE SHARD_OF(app_id, %d, %d) = %d""".formatted(shard.index(), source.routing().buckets(), target.shards().list().size(), shard.index()));
+        }
+        TableResult r = inserts.execute();
+        JobClient job = r.getJobClient().orElseThrow();
+        awaitWithProgress("3/4 skewed", job, () -> -1);
+        return drain("3/4 skewed", "Flink SQL + JDBC connector" + (tuned ? " (tuned)" : " (defaults)"), rest, job.getJobID().toString(), events);
+    }
+
+    /** The same updates, written by the sink's statement over 2 connections per shard, no Kafka, no Flink. */
+    private double pgCeiling(SluiceConfig config, GeneratorConfig generator, Map<String, Integer> schemaIds, long updates) throws Exception {
+        Oracle o = new Oracle(false, true);
+        RecordSequence seq = new RecordSequence(config, generator, schemaIds, EPOCH, o);
+        while (o.updates().size() < updates) {
+            seq.next();
+        }
+        int shards = config.shards().list().size();
+        int perShard = config.shards().maxConnections();
+        int batchRows = config.subscriptions().flushMaxRows();
+        List<List<List<SubscriptionDelta>>> work = new ArrayList<>(); // per writer: its batches
+        List<Map<String, SubscriptionDelta>> open = new ArrayList<>();
+        for (int i = 0; i < shards * perShard; i++) {
+            work.add(new ArrayList<>());
+            open.add(new LinkedHashMap<>());
+        }
+        long offset = 0;
+        for (SubscriptionUpdate u : o.updates()) {
+            SubscriptionDelta delta = SubscriptionDelta.of(u, 0, offset++);
+            int writer = config.router().shardOf(u.appId()) * perShard + Math.floorMod(delta.key().hashCode(), perShard);
+            Map<String, SubscriptionDelta> batch = open.get(writer);
+            SubscriptionDelta before = batch.get(delta.key());
+            if (before == null) {
+                batch.put(delta.key(), delta);
+            } else {
+                before.merge(delta);
+            }
+            if (batch.size() >= batchRows) {
+                work.get(writer).add(new ArrayList<>(batch.values()));
+                batch.clear();
+            }
+        }
+        for (int i = 0; i < open.size(); i++) {
+            if (!open.get(i).isEmpty()) {
+                work.get(i).add(new ArrayList<>(open.get(i).values()));
+            }
+        }
+        SubscriptionTable table = new SubscriptionTable(config.kafka().subscriptionUpdatesTopic());
+        ExecutorService pool = Executors.newFixedThreadPool(work.size());
+        long t0 = System.nanoTime();
+        try {
+            List<Future<?>> futures = new ArrayList<>();
+            for (int i = 0; i < work.size(); i++) {
+                SluiceConfig.Shard shard = config.shards().list().get(i / perShard);
+                List<List<SubscriptionDelta>> batches = work.get(i);
+                futures.add(pool.submit(() -> {
+                    try (Connection c = shard.connect()) {
+                        c.setAutoCommit(false);
+                        for (List<SubscriptionDelta> b : batches) {
+                            table.write(c, b);
+                            c.commit();
+                        }
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> f : futures) {
+                f.get();
+            }
+        } finally {
+            pool.shutdown();
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        double rate = o.updates().size() / seconds;
+        System.out.printf(Locale.ROOT, "[2/4 ceiling] the same %,d updates straight into the shards (%d connections each, %,d-row batches): %.1f s, %,.0f updates/s%n",
+                o.updates().size(), perShard, batchRows, seconds, rate);
+        return rate;
+    }
+
+    private record Sustained(long p99LagMs, long checkpointP50, long checkpointP99) {
+    }
+
+    private Sustained sustained(EmbeddedStack stack, LocalFlink flink, FlinkRest rest) throws Exception {
+        Map<String, String> settings = new java.util.HashMap<>(distinct(sustainedRate * sustainedSeconds));
+        settings.put("generator.rate", String.valueOf(sustainedRate)); // sent_at advances at the sending rate
+        var ns = stack.namespace("bench-sustained-", 4, settings);
+        SluiceConfig config = ns.config();
+        StreamExecutionEnvironment env = flink.environment();
+        SubscriptionJob.defineWorkflow(env, config, SubscriptionJob.source(config, false), SubscriptionJob.sink(config), KafkaIo.deadLetterSink(config));
+        JobClient job = env.executeAsync("bench-subscriptions-sustained");
+        BenchSupport.Sustained run;
+        try {
+            run = BenchSupport.sustain("4/4 sustained", rest, job, ns, SubscriptionJob.NAME, config.kafka().subscriptionUpdatesTopic(), sustainedRate, 5_000, () -> "");
+        } finally {
+            job.cancel().get();
+        }
+        long[] lag = run.lags();
+        long[] cp = run.checkpoints();
+        Sustained s = new Sustained(percentile(lag, 0.99), percentile(cp, 0.5), percentile(cp, 0.99));
+        System.out.printf(Locale.ROOT, "[4/4 sustained] %,d updates/s for %d s: time lag p50 %d ms, p99 %d ms, max %d ms (%,d samples); "
+                        + "checkpoints p50 %d ms, p99 %d ms (%d checkpoints)%n", sustainedRate, sustainedSeconds, percentile(lag, 0.5), s.p99LagMs,
+                lag.length == 0 ? 0 : lag[lag.length - 1], lag.length, s.checkpointP50, s.checkpointP99, cp.length);
+        return s;
+    }
+
+    private static long committed(StackProbe probe) throws SQLException {
+        return BenchSupport.committed(probe, SubscriptionJob.NAME);
+    }
+
+    private static long rowCount(StackProbe probe) throws SQLException {
+        return probe.rowCounts().values().stream().mapToLong(t -> t.get("subscriptions")).sum();
+    }
+
+    private static long rowsWritten(SluiceConfig config) throws Exception {
+        return BenchSupport.rowsWritten(config, "subscriptions");
+    }
+}

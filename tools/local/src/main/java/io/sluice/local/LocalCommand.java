@@ -1,0 +1,304 @@
+package io.sluice.local;
+
+import io.sluice.testkit.LocalMachine;
+import io.sluice.core.config.ConfigException;
+import io.sluice.core.config.RawConfig;
+import io.sluice.core.config.SluiceConfig;
+import io.sluice.testkit.EmbeddedStack;
+import io.sluice.testkit.StackProbe;
+import io.sluice.testkit.generator.GeneratorConfig;
+import io.sluice.testkit.generator.LoadGenerator;
+import io.sluice.jobs.SluiceJob;
+import io.sluice.jobs.SluiceJobs;
+import io.sluice.core.kafka.KafkaClients;
+import io.sluice.core.setup.StackSetup;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * {@code ./sluice local}: the whole pipeline on this machine. Starts the embedded stack (or uses
+ * the infrastructure given with {@code --bootstrap}, {@code --registry}, {@code --shard-urls}),
+ * creates topics, registers schemas, migrates the shards, starts Flink with its web UI, submits every
+ * Sluice job and runs the load generator; prints the endpoints, a progress line every few seconds
+ * and, at the end ({@code --duration} or Ctrl-C), a summary. Stops everything it started.
+ */
+public final class LocalCommand {
+    static final Map<String, String> ALIASES = new HashMap<>(SluiceConfig.ALIASES);
+
+    static {
+        ALIASES.putAll(GeneratorConfig.ALIASES);
+        ALIASES.put("duration", "local.duration");
+        ALIASES.put("shards", "local.shards");
+        ALIASES.put("web-port", "local.web-port");
+        ALIASES.put("registry-port", "local.registry-port");
+        ALIASES.put("jobs", "local.jobs");
+    }
+
+    private final PrintStream out;
+    private volatile boolean stopRequested;
+
+    LocalCommand(PrintStream out) {
+        this.out = out;
+    }
+
+    public static void main(String[] args) throws Exception {
+        if (List.of(args).contains("--help") || List.of(args).contains("-h")) {
+            System.out.println(usage());
+            return;
+        }
+        int code;
+        try {
+            code = new LocalCommand(System.out).run(args);
+        } catch (ConfigException e) {
+            System.err.println("sluice local: " + e.getMessage());
+            code = 2;
+        }
+        System.exit(code);
+    }
+
+    static String usage() {
+        return String.join("\n",
+                "usage: ./sluice local [options] [--<config.key> value ...]",
+                "  --duration SECONDS     stop by itself after this long and print a summary (default: run until Ctrl-C)",
+                "  --rate N               records per second from the load generator (default 1000)",
+                "  --apps N --users N     how many apps and users the generator spreads load over (Zipf-skewed)",
+                "  --seed N               generator seed; the same seed gives the same records",
+                "  --shards N             embedded Postgres shards to start (default 2)",
+                "  --web-port N           Flink web UI / REST port (default 8081)",
+                "  --jobs all|none        none: no Flink here, only the stack and the generator, for jobs on a",
+                "                         standalone cluster (./sluice cluster start; ./sluice cluster submit all)",
+                "  --bootstrap H:P        use this Kafka instead of the embedded broker",
+                "  --registry URL         use this schema registry instead of the stand-in",
+                "  --shard-urls U0,U1     use these Postgres shards (JDBC URLs) instead of embedded ones",
+                "  --config FILE          a YAML or .properties file of Sluice settings (see README, Configuration)");
+    }
+
+    int run(String[] args) throws Exception {
+        RawConfig raw = RawConfig.fromArgs(args, System.getenv(), ALIASES);
+        LocalOptions options = LocalOptions.from(raw);
+        long durationS = options.durationS();
+        int shardCount = options.shards();
+        int webPort = options.webPort();
+        long progressMs = options.progressMs();
+        Path workDir = options.workDir();
+        boolean runFlink = options.runFlink();
+        boolean embedded = !raw.has("kafka.bootstrap") && !raw.has("registry.url") && !raw.has("shards.urls");
+        if (!embedded && !(raw.has("kafka.bootstrap") && raw.has("registry.url") && raw.has("shards.urls"))) {
+            throw new ConfigException("to use existing infrastructure give all of --bootstrap, --registry and --shard-urls"
+                    + " (or none of them for the embedded stack)");
+        }
+
+        List<AutoCloseable> toClose = new ArrayList<>();
+        CountDownLatch finished = new CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+            stopRequested = true;
+            try {
+                finished.await(90, TimeUnit.SECONDS);
+            } catch (InterruptedException ignored) {
+                Thread.currentThread().interrupt();
+            }
+        }, "sluice-local-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        long t0 = System.nanoTime();
+        try {
+            LocalMachine.deleteRecursively(workDir);
+            Files.createDirectories(workDir);
+            out.println("sluice local: starting" + (embedded ? " the embedded stack (" + shardCount + " Postgres shards)" : " against existing infrastructure") + " ...");
+            EmbeddedStack stack = null;
+            var flinkStart = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                if (!runFlink) {
+                    return null;
+                }
+                try {
+                    return LocalFlink.start(workDir, webPort, 8);
+                } catch (Exception e) {
+                    throw new RuntimeException("Flink did not start (is port " + webPort + " free? use --web-port): " + e.getMessage(), e);
+                }
+            });
+            long flinkT0 = System.nanoTime();
+            if (embedded) {
+                stack = EmbeddedStack.start(shardCount, options.registryPort());
+                toClose.add(stack);
+                stack.connect(raw, "sluice");
+            }
+            LocalFlink flink;
+            try {
+                flink = flinkStart.join();
+            } catch (RuntimeException e) {
+                throw new IllegalStateException(e.getCause().getMessage(), e.getCause());
+            }
+            long flinkMs = (System.nanoTime() - flinkT0) / 1_000_000;
+            if (flink != null) {
+                toClose.add(0, flink);
+            }
+            SluiceConfig config = SluiceConfig.from(raw);
+            GeneratorConfig gen = GeneratorConfig.from(raw);
+            raw.rejectUnread();
+
+            var setup = StackSetup.run(config);
+            Path connection = writeConnectionFile(workDir, config);
+            double startupS = (System.nanoTime() - t0) / 1e9;
+            out.printf(Locale.ROOT, "sluice local: up in %.1f s%s%n", startupS,
+                    stack == null ? "" : " (kafka " + stack.startMillis.get("kafka") + " ms, postgres " + stack.startMillis.get("postgres")
+                            + " ms, registry " + stack.startMillis.get("registry") + " ms" + (flink == null ? "" : ", flink " + flinkMs + " ms")
+                            + ", in parallel)");
+            out.println("  Flink web UI     " + (flink == null ? "none here (--jobs none): submit the jobs with ./sluice cluster submit all" : flink.restAddress()));
+            out.println("  Kafka bootstrap  " + config.kafka().bootstrap());
+            out.println("  Schema registry  " + config.registry().url() + (embedded ? "   (development stand-in)" : ""));
+            for (SluiceConfig.Shard s : config.shards().list()) {
+                out.println("  Postgres shard " + s.index() + " " + s.jdbcUrl() + "   (user " + s.user() + ")");
+            }
+            out.println("  topics           " + String.join(", ", config.kafka().allTopics()) + " (" + config.kafka().partitions() + " partitions"
+                    + (setup.createdTopics().isEmpty() ? ", already there)" : ")"));
+            out.println("  schema ids       " + setup.schemaIds());
+            out.println("  connection file  " + connection + "   (--config for other Sluice commands)");
+
+            Map<String, JobClient> jobs = new LinkedHashMap<>();
+            for (SluiceJob job : flink == null ? List.<SluiceJob>of() : SluiceJobs.all()) {
+                StreamExecutionEnvironment env = flink.environment();
+                job.build(env, config);
+                jobs.put(job.name(), env.executeAsync("sluice-" + job.name()));
+                out.println("  job              sluice-" + job.name() + " submitted (" + jobs.get(job.name()).getJobID() + ")");
+            }
+            if (jobs.isEmpty()) {
+                out.println("  jobs             none here; progress lines show the jobs' committed progress wherever they run");
+            }
+            // cancelled before Flink stops, so their tasks end cleanly instead of losing their JobManager
+            toClose.add(0, () -> {
+                for (JobClient j : jobs.values()) {
+                    j.cancel().get(30, TimeUnit.SECONDS);
+                }
+                for (JobClient j : jobs.values()) {
+                    j.getJobExecutionResult().handle((r, e) -> null).get(30, TimeUnit.SECONDS);
+                }
+            });
+
+            long epoch = gen.epochMs() > 0 ? gen.epochMs() : System.currentTimeMillis();
+            LoadGenerator generator = new LoadGenerator(config, gen, setup.schemaIds(), gen.rate(), epoch, false).start();
+            toClose.add(0, generator);
+            out.printf(Locale.ROOT, "  load generator   %.0f records/s, %d apps, %d users, seed %d%s%n", gen.rate(),
+                    gen.apps(), gen.users(), gen.seed(),
+                    durationS > 0 ? "; stopping after " + durationS + " s" : "; Ctrl-C to stop");
+
+            try (StackProbe probe = new StackProbe(config)) {
+                progressLoop(config, generator, probe, jobs, durationS, progressMs);
+                generator.close();
+                if (gen.oracleFile() != null) {
+                    Path oracleFile = Path.of(gen.oracleFile());
+                    generator.oracle().writeSubscriptions(oracleFile);
+                    out.println("  oracle           expected subscription rows written to " + oracleFile.toAbsolutePath());
+                }
+                summary(config, generator, probe, jobs, (System.nanoTime() - t0) / 1e9);
+            }
+            return generator.failure() == null ? 0 : 1;
+        } finally {
+            for (AutoCloseable c : toClose) {
+                try {
+                    c.close();
+                } catch (Exception e) {
+                    out.println("sluice local: while stopping: " + e);
+                }
+            }
+            LocalMachine.deleteRecursively(workDir.resolve("connection.yaml"));
+            out.println("sluice local: stopped");
+            finished.countDown();
+            if (!stopRequested) {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            }
+        }
+    }
+
+    private void progressLoop(SluiceConfig config, LoadGenerator generator, StackProbe probe, Map<String, JobClient> jobs,
+                              long durationS, long progressMs) throws Exception {
+        long start = System.nanoTime();
+        long end = durationS > 0 ? start + TimeUnit.SECONDS.toNanos(durationS) : Long.MAX_VALUE;
+        long lastProduced = 0;
+        Map<String, Long> lastCommitted = new HashMap<>();
+        long lastT = start;
+        long nextTick = start + TimeUnit.MILLISECONDS.toNanos(progressMs);
+        while (!stopRequested && System.nanoTime() < end) {
+            long sleep = Math.min(nextTick, end) - System.nanoTime();
+            if (sleep > 0) {
+                Thread.sleep(Math.min(TimeUnit.NANOSECONDS.toMillis(sleep) + 1, 200));
+                continue;
+            }
+            nextTick += TimeUnit.MILLISECONDS.toNanos(progressMs);
+            long now = System.nanoTime();
+            double dt = (now - lastT) / 1e9;
+            long produced = generator.acked();
+            StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "[%4ds] produced %,.0f/s (total %,d)",
+                    TimeUnit.NANOSECONDS.toSeconds(now - start), (produced - lastProduced) / dt, produced));
+            Map<String, long[]> progress = probe.jobProgress();
+            for (SluiceJob job : SluiceJobs.all()) {
+                long[] p = progress.getOrDefault(job.name(), new long[2]);
+                long prev = lastCommitted.getOrDefault(job.name(), 0L);
+                lastCommitted.put(job.name(), p[0]);
+                String status = jobs.containsKey(job.name()) ? " " + jobs.get(job.name()).getJobStatus().get(5, TimeUnit.SECONDS).name() : "";
+                line.append(String.format(Locale.ROOT, " | %s%s: committed %,.0f/s, message lag %,d, time lag %s", job.name(),
+                        status.toLowerCase(Locale.ROOT), (p[0] - prev) / dt, probe.messageLag(KafkaClients.groupId(config, job.name()), job.inputTopic(config)),
+                        p[1] == 0 ? "n/a" : String.format(Locale.ROOT, "%.1f s", (System.currentTimeMillis() - p[1]) / 1000.0)));
+            }
+            line.append(String.format(Locale.ROOT, " | dead letters %,d", probe.endOffsetSum(config.kafka().deadLettersTopic())));
+            out.println(line);
+            if (generator.failure() != null) {
+                out.println("sluice local: the load generator failed: " + generator.failure());
+                return;
+            }
+            lastProduced = produced;
+            lastT = now;
+        }
+    }
+
+    private void summary(SluiceConfig config, LoadGenerator generator, StackProbe probe, Map<String, JobClient> jobs, double seconds) throws Exception {
+        out.printf(Locale.ROOT, "sluice local: summary after %.0f s%n", seconds);
+        out.printf(Locale.ROOT, "  produced         %,d records: %,d user events, %,d subscription updates, %,d campaigns%n", generator.acked(),
+                generator.acked(config.kafka().userEventsTopic()), generator.acked(config.kafka().subscriptionUpdatesTopic()),
+                generator.acked(config.kafka().campaignsTopic()));
+        try {
+            Map<String, long[]> progress = probe.jobProgress();
+            for (SluiceJob job : SluiceJobs.all()) {
+                long[] p = progress.getOrDefault(job.name(), new long[2]);
+                out.printf(Locale.ROOT, "  job %-12s %s%,d records committed%n", job.name(),
+                        jobs.containsKey(job.name()) ? jobs.get(job.name()).getJobStatus().get(5, TimeUnit.SECONDS) + ", " : "", p[0]);
+            }
+            for (var e : probe.rowCounts().entrySet()) {
+                out.println("  shard " + e.getKey() + "          " + e.getValue());
+            }
+        } catch (java.sql.SQLException | java.util.concurrent.ExecutionException e) {
+            // on SIGTERM the embedded postgres servers' own shutdown hooks run alongside ours
+            out.println("  shards/jobs      not readable any more (already stopping): " + e.getMessage());
+        }
+        out.printf(Locale.ROOT, "  dead letters     %,d%n", probe.endOffsetSum(config.kafka().deadLettersTopic()));
+        if (generator.failure() != null) {
+            out.println("  load generator failed: " + generator.failure());
+        }
+    }
+
+    /** The endpoints of this run as a Sluice config file, so other commands can use {@code --config} with it. */
+    static Path writeConnectionFile(Path workDir, SluiceConfig config) throws IOException {
+        Path file = workDir.resolve("connection.yaml");
+        StringBuilder y = new StringBuilder("# Written by ./sluice local while it runs; deleted when it stops.\n");
+        y.append("kafka:\n  bootstrap: ").append(config.kafka().bootstrap()).append('\n');
+        y.append("registry:\n  url: ").append(config.registry().url()).append('\n');
+        y.append("shards:\n  user: ").append(config.shards().list().get(0).user()).append('\n');
+        y.append("  urls: ");
+        y.append(String.join(",", config.shards().list().stream().map(SluiceConfig.Shard::jdbcUrl).toList())).append('\n');
+        Files.writeString(file, y.toString());
+        return file;
+    }
+
+
+}
