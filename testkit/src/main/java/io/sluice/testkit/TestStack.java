@@ -23,6 +23,7 @@ import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -153,9 +154,28 @@ public record TestStack(EmbeddedStack stack, EmbeddedStack.Namespace namespace) 
         return expected;
     }
 
-    /** Polls {@link #subscriptionRows()} until it equals {@code expected} or {@code timeoutMs} passes; returns the last read. */
+    /**
+     * Polls {@link #subscriptionRows()} until it equals {@code expected}; returns it. After {@code timeoutMs} fails
+     * with how the last read differs (rows missing, extra and different, with examples).
+     */
     public Map<String, Map<String, String>> awaitSubscriptionRows(Map<String, Map<String, String>> expected, long timeoutMs) throws Exception {
-        return Faults.poll(this::subscriptionRows, expected::equals, timeoutMs, 500);
+        try {
+            return Await.until("subscription rows equal to the expected " + expected.size() + " rows", Duration.ofMillis(timeoutMs),
+                    Duration.ofMillis(500), this::subscriptionRows, expected::equals);
+        } catch (AssertionError timedOut) {
+            Map<String, Map<String, String>> actual = subscriptionRows();
+            List<String> missing = expected.keySet().stream().filter(k -> !actual.containsKey(k)).sorted().toList();
+            List<String> extra = actual.keySet().stream().filter(k -> !expected.containsKey(k)).sorted().toList();
+            List<String> different = expected.keySet().stream().filter(k -> actual.containsKey(k) && !actual.get(k).equals(expected.get(k)))
+                    .sorted().map(k -> k + " expected " + expected.get(k) + " but was " + actual.get(k)).toList();
+            throw new AssertionError("timed out after " + timeoutMs + " ms waiting for subscription rows equal to the expected "
+                    + expected.size() + ": " + missing.size() + " missing " + first(missing) + ", " + extra.size() + " extra "
+                    + first(extra) + ", " + different.size() + " different " + first(different), timedOut);
+        }
+    }
+
+    private static List<String> first(List<String> l) {
+        return l.subList(0, Math.min(5, l.size()));
     }
 
     /** A header of a record as text. */

@@ -23,8 +23,6 @@ import org.apache.flink.api.common.typeinfo.TypeHint;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.connector.sink2.Sink;
 import org.apache.flink.api.connector.source.Source;
-import org.apache.flink.configuration.Configuration;
-import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
@@ -108,8 +106,7 @@ public final class AggregationJob implements SluiceJob {
                                       Source<Decoded<UserEvent>, ?, ?> events, Source<Decoded<Campaign>, ?, ?> campaigns,
                                       Sink<WindowCount> rows, Sink<PushJob> pushQueue, Sink<DeadLetter> deadLetters) {
         SluiceConfig.Aggregation a = config.aggregation();
-        // every operator emits fresh records and none changes its input, so chained operators can skip Flink's copies
-        env.configure(new Configuration().set(PipelineOptions.OBJECT_REUSE, true));
+        SluiceJob.configure(env);
         if (a.parallelism() > 0) {
             env.setParallelism(a.parallelism());
         }

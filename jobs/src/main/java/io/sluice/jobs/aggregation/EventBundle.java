@@ -1,10 +1,10 @@
 package io.sluice.jobs.aggregation;
 
 import io.sluice.core.model.UserEvent;
+import io.sluice.jobs.common.FormatVersionedSnapshot;
 import io.sluice.jobs.common.HandWrittenSerializer;
 import io.sluice.jobs.common.SerializerTypeInfo;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
-import org.apache.flink.api.common.typeutils.SimpleTypeSerializerSnapshot;
 import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
 import org.apache.flink.core.memory.DataInputView;
 import org.apache.flink.core.memory.DataOutputView;
@@ -115,9 +115,12 @@ public final class EventBundle {
             return new Snapshot();
         }
 
-        public static final class Snapshot extends SimpleTypeSerializerSnapshot<EventBundle> {
+        /** Format 1. Network-only today; versioned so unaligned checkpoints, which store records in flight, stay readable. */
+        public static final class Snapshot extends FormatVersionedSnapshot<EventBundle> {
+            public static final int FORMAT = 1;
+
             public Snapshot() {
-                super(() -> INSTANCE);
+                super("event bundles (EventBundle)", FORMAT, format -> format == 1 ? INSTANCE : null);
             }
         }
     }

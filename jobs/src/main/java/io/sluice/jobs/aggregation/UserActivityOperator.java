@@ -56,7 +56,7 @@ import java.util.Map;
  *
  * <p>Metrics: {@code eventsIn}, {@code rowsOut}, {@code bufferedWindows} ((user, window) entries buffered),
  * {@code stateWindows} ((user, event name, window) counts in state, counted from this subtask's start, so it reads low after a restore),
- * {@code activeCampaigns}, {@code pushJobs}.
+ * {@code activeCampaigns}, {@code campaignUpdates} (definitions and tombstones applied), {@code pushJobs}.
  */
 public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
         implements TwoInputStreamOperator<EventBundle, Campaign, WindowCount>, BoundedMultiInput {
@@ -91,6 +91,7 @@ public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
     private transient InternalTimerService<VoidNamespace> segmentCleanup;
     private transient volatile int active;
     private transient Counter pushJobs;
+    private transient Counter campaignUpdates;
 
     /** A window of one user, with the ids needed to write its rows. */
     private record Buffered(String userKey, String appId, String userId, long windowStart) {
@@ -152,6 +153,7 @@ public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
         });
         pushJobs = getMetricGroup().counter("pushJobs");
         getMetricGroup().gauge("activeCampaigns", () -> active);
+        campaignUpdates = getMetricGroup().counter("campaignUpdates");
     }
 
     @Override
@@ -178,6 +180,7 @@ public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
             campaigns.put(c.campaignId(), c);
         }
         index();
+        campaignUpdates.inc();
     }
 
     @Override

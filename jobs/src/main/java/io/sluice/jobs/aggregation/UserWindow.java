@@ -1,9 +1,9 @@
 package io.sluice.jobs.aggregation;
 
+import io.sluice.jobs.common.FormatVersionedSnapshot;
 import io.sluice.jobs.common.HandWrittenSerializer;
 import io.sluice.jobs.common.SerializerTypeInfo;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
-import org.apache.flink.api.common.typeutils.SimpleTypeSerializerSnapshot;
 import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
 import org.apache.flink.core.memory.DataInputView;
 import org.apache.flink.core.memory.DataOutputView;
@@ -89,9 +89,12 @@ public final class UserWindow {
             return new Snapshot();
         }
 
-        public static final class Snapshot extends SimpleTypeSerializerSnapshot<UserWindow> {
+        /** Format 1: the layout above. The class name is in every savepoint: keep it. */
+        public static final class Snapshot extends FormatVersionedSnapshot<UserWindow> {
+            public static final int FORMAT = 1;
+
             public Snapshot() {
-                super(() -> INSTANCE);
+                super("user windows (UserWindow)", FORMAT, format -> format == 1 ? INSTANCE : null);
             }
         }
     }

@@ -16,8 +16,6 @@ import org.apache.flink.api.common.typeinfo.TypeHint;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.connector.sink2.Sink;
 import org.apache.flink.api.connector.source.Source;
-import org.apache.flink.configuration.Configuration;
-import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
@@ -73,8 +71,7 @@ public final class SubscriptionJob implements SluiceJob {
     public static void defineWorkflow(StreamExecutionEnvironment env, SluiceConfig config, Source<Decoded<SubscriptionUpdate>, ?, ?> source,
                                       Sink<SubscriptionDelta> rows, Sink<DeadLetter> deadLetters) {
         SluiceConfig.Subscriptions s = config.subscriptions();
-        // every operator emits fresh records and none changes its input, so chained operators can skip Flink's copies
-        env.configure(new Configuration().set(PipelineOptions.OBJECT_REUSE, true));
+        SluiceJob.configure(env);
         if (s.parallelism() > 0) {
             env.setParallelism(s.parallelism());
         }

@@ -9,6 +9,7 @@ import io.sluice.testkit.StackProbe;
 import io.sluice.testkit.generator.LoadGenerator;
 import io.sluice.testkit.generator.Oracle;
 import io.sluice.testkit.generator.RecordSequence;
+import io.sluice.testkit.Await;
 import io.sluice.testkit.Faults;
 import io.sluice.testkit.ReadSampler;
 import io.sluice.testkit.SluiceStackExtension;
@@ -28,6 +29,8 @@ import org.apache.flink.runtime.minicluster.MiniCluster;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.InjectMiniCluster;
 import org.apache.flink.test.junit5.MiniClusterExtension;
+import org.apache.flink.testutils.junit.SharedObjectsExtension;
+import org.apache.flink.testutils.junit.SharedReference;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -36,6 +39,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -44,7 +48,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import java.util.stream.Collectors;
 
-import static io.sluice.testkit.Faults.await;
+import static io.sluice.testkit.Await.until;
 import static io.sluice.testkit.Faults.killConnections;
 import static io.sluice.testkit.TestStack.header;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -57,6 +61,10 @@ class AggregationJobITCase {
 
     @RegisterExtension
     static final MiniClusterExtension FLINK = TestFlink.miniCluster();
+
+    /** What a test and its job in the MiniCluster share (the injected fault), per test. */
+    @RegisterExtension
+    final SharedObjectsExtension shared = SharedObjectsExtension.create();
 
     /** Generated load: events only, out of order by up to 4 s, none late; event time advances 200 per second, so the run spans ~9 windows. */
     private static Map<String, String> load(String count) {
@@ -94,7 +102,7 @@ class AggregationJobITCase {
     }
 
     @Test
-    void aLateEventWithinTheAllowedLatenessUpdatesItsRowAndALaterOneIsADeadLetter(TestStack base) throws Exception {
+    void aLateEventWithinTheAllowedLatenessUpdatesItsRowAndALaterOneIsADeadLetter(TestStack base, @InjectMiniCluster MiniCluster cluster) throws Exception {
         TestStack stack = base.fresh(Map.of("kafka.partitions", "1", "aggregation.parallelism", "1", "aggregation.out-of-orderness", "0s",
                 "aggregation.allowed-lateness", "2m", "aggregation.emit-interval", "100ms"));
         JobClient job = startUnbounded(stack, AggregationJob.sink(stack.config()));
@@ -105,7 +113,9 @@ class AggregationJobITCase {
             String a = key("app", "u1", "open", EPOCH + 10_000);
             String b = key("app", "u1", "open", EPOCH + 125_000);
             awaitRows(stack, rows -> rows.size() == 3, "the first three rows");
-            Thread.sleep(1_000); // periodic watermarks (200 ms) catch up with the third event
+            // periodic watermarks (200 ms) catch up with the third event: the keyed operator's input watermark shows it
+            TestFlink.awaitMetric(new FlinkRest(cluster.getRestAddress().get()), job.getJobID().toString(), "detect segment entries",
+                    "currentInputWatermark", "min", w -> w >= EPOCH + 200_000);
             // window A ended before +60 s and took events until +179.999 s: the watermark is past that
             // window B ended before +180 s and takes events until +299.999 s: an event for it is late but allowed
             stack.send(new UserEvent("app", "u1", "open", EPOCH + 130_000, 8.0, null),
@@ -134,21 +144,21 @@ class AggregationJobITCase {
                 new Campaign("browsers", RecordSequence.appId(2), "view", 3, MINUTE, "Still looking?", 2_000, true),
                 new Campaign("paused", RecordSequence.appId(1), "open", 1, MINUTE, "never sent", 2_000, false));
         stack.send(campaigns.toArray(new Campaign[0]));
-        Faults.throwOnceAfter(10_000);
-        JobClient job = startUnbounded(stack, new Faults.ThrowOnceSink<>(AggregationJob.sink(stack.config())));
+        SharedReference<Faults.ThrowOnce> fault = shared.add(new Faults.ThrowOnce(10_000));
+        JobClient job = startUnbounded(stack, new Faults.ThrowOnceSink<>(AggregationJob.sink(stack.config()), fault));
         FlinkRest rest = new FlinkRest(cluster.getRestAddress().get());
         awaitMetric(rest, job, "activeCampaigns", 2);
         List<String> injected = new ArrayList<>();
         try (LoadGenerator g = new LoadGenerator(stack.config(), stack.generator(), stack.schemaIds(), 4_000, EPOCH, true).start();
              ReadSampler sampler = new ReadSampler(stack, List.of(RecordSequence.appId(1), RecordSequence.appId(3)),
                      "SELECT user_id || '/' || event_name || '/' || window_start, count, sum::text FROM user_event_counts WHERE app_id = ?")) {
-            await(Faults::thrown, "the sink to throw once");
+            until("the sink to throw once", Duration.ofMinutes(2), () -> fault.get().thrown());
             injected.add("sink threw after 10,000 rows at " + g.acked() + " events sent");
-            await(() -> g.acked() >= 40_000, "40,000 events sent");
+            until("40,000 events sent", Duration.ofMinutes(2), () -> g.acked() >= 40_000);
             cluster.terminateTaskManager(0).get();
             cluster.startTaskManager();
             injected.add("task manager replaced at " + g.acked() + " events sent");
-            await(() -> g.acked() >= 70_000, "70,000 events sent");
+            until("70,000 events sent", Duration.ofMinutes(2), () -> g.acked() >= 70_000);
             int killed = killConnections(stack, 0) + killConnections(stack, 1);
             assertThat(killed).as("shard connections killed").isPositive();
             injected.add(killed + " shard connections killed at " + g.acked() + " events sent");
@@ -171,7 +181,7 @@ class AggregationJobITCase {
             }
             sampler.assertNoRowMovedBackwards();
         } finally {
-            Faults.disarm();
+            fault.get().disarm();
             job.cancel().get();
         }
     }
@@ -235,18 +245,19 @@ class AggregationJobITCase {
         awaitPushJobs(stack, 1);
 
         stack.send(new Campaign("c1", "app", "purchase", 4, 10 * MINUTE, "hi", 100, true)); // raise min_count to 4
-        Thread.sleep(1_000);
+        awaitMetric(rest, job, "campaignUpdates", 3);
         stack.send(purchase("u2", ++t), purchase("u2", ++t), purchase("u2", ++t));
-        Thread.sleep(2_000);
-        assertThat(stack.pushJobs()).as("u2 has 3 of 4").hasSize(1);
+        // a sentinel after u2's events in the same partition: once its push is committed, u2's events were processed
+        t = sendSentinel(stack, "s1", t);
+        assertThat(pushes(awaitPushJobs(stack, 2))).as("u2 has 3 of 4").containsExactly("c1/u1", "c2/s1");
         stack.send(purchase("u2", ++t));
-        assertThat(awaitPushJobs(stack, 2).get(1).userId()).isEqualTo("u2");
+        assertThat(awaitPushJobs(stack, 3).get(2).userId()).isEqualTo("u2");
 
         stack.send(new Campaign("c1", "app", "purchase", 1, 10 * MINUTE, "hi", 100, false)); // deactivate
         awaitMetric(rest, job, "activeCampaigns", 1);
         stack.send(purchase("u3", ++t));
-        Thread.sleep(2_000);
-        assertThat(stack.pushJobs()).as("inactive: nothing for u3").hasSize(2);
+        t = sendSentinel(stack, "s2", t);
+        assertThat(pushes(awaitPushJobs(stack, 4))).as("inactive: nothing for u3").containsExactly("c1/u1", "c2/s1", "c1/u2", "c2/s2");
 
         String savepoint = job.stopWithSavepoint(false, savepoints.toUri().toString(), SavepointFormatType.CANONICAL).get(60, TimeUnit.SECONDS);
         Configuration fromSavepoint = new Configuration();
@@ -255,15 +266,14 @@ class AggregationJobITCase {
         try {
             // c2 was defined before the savepoint and is not read again: only the restored broadcast state knows it
             stack.send(new UserEvent("app", "u6", "signup", ++t, null, null), new UserEvent("app", "u6", "signup", ++t, null, null));
-            assertThat(awaitPushJobs(stack, 3).get(2).campaignId()).isEqualTo("c2");
+            assertThat(awaitPushJobs(stack, 5).get(4).campaignId()).isEqualTo("c2");
             stack.send(new Campaign("c1", "app", "purchase", 1, 10 * MINUTE, "hi", 100, true)); // reactivate c1 with min_count 1
             awaitMetric(rest, restarted, "activeCampaigns", 2);
             stack.send(purchase("u1", ++t), purchase("u4", ++t));
-            awaitPushJobs(stack, 4);
-            Thread.sleep(2_000);
-            assertThat(stack.pushJobs().stream().map(j -> j.campaignId() + "/" + j.userId()).toList())
+            t = sendSentinel(stack, "s3", t);
+            assertThat(pushes(awaitPushJobs(stack, 7)))
                     .as("u1 entered c1's segment in this window before the savepoint, so only u4 is new")
-                    .containsExactly("c1/u1", "c1/u2", "c2/u6", "c1/u4");
+                    .containsExactly("c1/u1", "c2/s1", "c1/u2", "c2/s2", "c2/u6", "c1/u4", "c2/s3");
             String u1Purchases = key("app", "u1", "purchase", EPOCH);
             assertThat(stack.windowRows().get(u1Purchases).count()).as("counts continue across the savepoint").isEqualTo(3);
         } finally {
@@ -272,6 +282,20 @@ class AggregationJobITCase {
     }
 
     // ---- helpers ----
+
+    /**
+     * Two signups of a new user, which enter campaign c2's segment (min_count 2): a positive sentinel. Sent after
+     * other events to the one partition, its push is committed only after those events were processed.
+     */
+    private static long sendSentinel(TestStack stack, String user, long t) throws Exception {
+        stack.send(new UserEvent("app", user, "signup", ++t, null, null), new UserEvent("app", user, "signup", ++t, null, null));
+        return t;
+    }
+
+    /** Committed push jobs as campaign/user, in offset order (one partition). */
+    private static List<String> pushes(List<PushJob> jobs) {
+        return jobs.stream().map(j -> j.campaignId() + "/" + j.userId()).toList();
+    }
 
     private static UserEvent purchase(String user, long at) {
         return new UserEvent("app", user, "purchase", at, 1.0, null);
@@ -282,23 +306,25 @@ class AggregationJobITCase {
     }
 
     private static Map<String, Oracle.WindowRow> awaitRows(TestStack stack, Predicate<Map<String, Oracle.WindowRow>> done, String what) throws Exception {
-        return Faults.poll(stack::windowRows, done, 180_000, 500);
+        return Await.until(what, Duration.ofMinutes(3), Duration.ofMillis(500), stack::windowRows, done);
     }
 
     private static List<ConsumerRecord<byte[], byte[]>> awaitDeadLetters(TestStack stack, int n) throws Exception {
-        var dead = Faults.poll(() -> stack.readAll(stack.config().kafka().deadLettersTopic()), r -> r.size() >= n, 60_000, 300);
+        var dead = Await.until(n + " dead letters", Duration.ofMinutes(1), Duration.ofMillis(300),
+                () -> stack.readAll(stack.config().kafka().deadLettersTopic()), r -> r.size() >= n);
         assertThat(dead).hasSize(n);
         return dead;
     }
 
     private static List<PushJob> awaitPushJobs(TestStack stack, int n) throws Exception {
-        List<PushJob> jobs = Faults.poll(stack::pushJobs, j -> j.size() >= n, 180_000, 500);
+        List<PushJob> jobs = Await.until(n + " committed push jobs", Duration.ofMinutes(3), Duration.ofMillis(500), stack::pushJobs, j -> j.size() >= n);
         assertThat(jobs).hasSizeGreaterThanOrEqualTo(n);
         return jobs;
     }
 
     private static List<ConsumerRecord<byte[], byte[]>> awaitPushRecords(TestStack stack, int n) throws Exception {
-        var records = Faults.poll(() -> stack.readAll(stack.config().kafka().pushQueueTopic()), r -> r.size() >= n, 120_000, 500);
+        var records = Await.until(n + " committed push-queue records", Duration.ofMinutes(2), Duration.ofMillis(500),
+                () -> stack.readAll(stack.config().kafka().pushQueueTopic()), r -> r.size() >= n);
         assertThat(records).hasSize(n);
         return records;
     }

@@ -3,12 +3,14 @@ package io.sluice.jobs.aggregation;
 import org.apache.flink.api.common.serialization.SerializerConfigImpl;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeutils.TypeSerializer;
+import io.sluice.jobs.common.FormatVersionedSnapshot;
 import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
 import org.apache.flink.core.memory.DataInputDeserializer;
 import org.apache.flink.core.memory.DataOutputSerializer;
 import org.junit.jupiter.api.Test;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** {@link EventBundle} (the shuffle) and {@link UserWindow} (keyed state) through their hand-written serializers. */
 class HandWrittenSerializersTest {
@@ -94,5 +96,25 @@ class HandWrittenSerializersTest {
         TypeSerializerSnapshot<T> snapshot = serializer.snapshotConfiguration();
         assertThat(snapshot.restoreSerializer()).isEqualTo(serializer);
         assertThat(serializer.snapshotConfiguration().resolveSchemaCompatibility(snapshot).isCompatibleAsIs()).isTrue();
+    }
+
+    @Test
+    void aSnapshotRecordsItsFormatAndAFormatThisBuildCannotReadIsRefusedByName() throws Exception {
+        DataOutputSerializer out = new DataOutputSerializer(64);
+        TypeSerializerSnapshot.writeVersionedSnapshot(out, UserWindow.Serializer.INSTANCE.snapshotConfiguration());
+        TypeSerializerSnapshot<UserWindow> read = TypeSerializerSnapshot.readVersionedSnapshot(
+                new DataInputDeserializer(out.getCopyOfBuffer()), getClass().getClassLoader());
+        assertThat(((FormatVersionedSnapshot<UserWindow>) read).format()).isEqualTo(UserWindow.Serializer.Snapshot.FORMAT);
+        assertThat(UserWindow.Serializer.INSTANCE.snapshotConfiguration().resolveSchemaCompatibility(read).isCompatibleAsIs()).isTrue();
+
+        // a snapshot from a later build: format 2
+        DataOutputSerializer later = new DataOutputSerializer(8);
+        later.writeInt(2);
+        UserWindow.Serializer.Snapshot future = new UserWindow.Serializer.Snapshot();
+        future.readSnapshot(future.getCurrentVersion(), new DataInputDeserializer(later.getCopyOfBuffer()), getClass().getClassLoader());
+        assertThat(UserWindow.Serializer.INSTANCE.snapshotConfiguration().resolveSchemaCompatibility(future).isIncompatible()).isTrue();
+        assertThatThrownBy(future::restoreSerializer).hasMessageContaining("user windows (UserWindow)").hasMessageContaining("format 2");
+        assertThatThrownBy(() -> future.readSnapshot(99, new DataInputDeserializer(new byte[0]), getClass().getClassLoader()))
+                .hasMessageContaining("snapshot version 99");
     }
 }

@@ -5,20 +5,32 @@ import io.sluice.core.model.UserEvent;
 import io.sluice.jobs.campaigns.PendingPush;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
-import org.apache.flink.streaming.api.watermark.Watermark;
+import org.apache.flink.streaming.runtime.watermarkstatus.WatermarkStatus;
 import org.apache.flink.streaming.util.KeyedTwoInputStreamOperatorTestHarness;
 
 import java.util.List;
 import java.util.Objects;
 
-/** {@link UserActivityOperator} in Flink's keyed two-input test harness, with the campaigns input's watermark at its maximum as in the job. */
+/**
+ * {@link UserActivityOperator} in Flink's keyed two-input test harness, with the campaigns input marked idle as in the
+ * job ({@code BroadcastWatermarks}): the events' watermarks alone move event time.
+ */
 final class UserActivityHarness {
     final KeyedTwoInputStreamOperatorTestHarness<String, EventBundle, Campaign, WindowCount> h;
 
     UserActivityHarness(long windowMs, long lateness) throws Exception {
-        h = create(windowMs, lateness);
+        this(open(create(windowMs, lateness)));
+    }
+
+    /** Around a harness already opened (e.g. after restoring a snapshot); marks the campaigns input idle. */
+    UserActivityHarness(KeyedTwoInputStreamOperatorTestHarness<String, EventBundle, Campaign, WindowCount> opened) throws Exception {
+        h = opened;
+        h.processWatermarkStatus2(WatermarkStatus.IDLE);
+    }
+
+    private static <H extends KeyedTwoInputStreamOperatorTestHarness<String, EventBundle, Campaign, WindowCount>> H open(H h) throws Exception {
         h.open();
-        h.processWatermark2(new Watermark(Long.MAX_VALUE));
+        return h;
     }
 
     /** A harness around a new operator, not yet opened (to restore a snapshot into). */

@@ -5,6 +5,7 @@ import io.sluice.testkit.StackProbe;
 import io.sluice.testkit.generator.LoadGenerator;
 import io.sluice.testkit.generator.Oracle;
 import io.sluice.testkit.generator.RecordSequence;
+import io.sluice.testkit.Await;
 import io.sluice.testkit.Faults;
 import io.sluice.testkit.ReadSampler;
 import io.sluice.testkit.SluiceStackExtension;
@@ -20,6 +21,8 @@ import org.apache.flink.runtime.minicluster.MiniCluster;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.InjectMiniCluster;
 import org.apache.flink.test.junit5.MiniClusterExtension;
+import org.apache.flink.testutils.junit.SharedObjectsExtension;
+import org.apache.flink.testutils.junit.SharedReference;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -28,12 +31,13 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.sql.Connection;
 import java.sql.ResultSet;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
-import static io.sluice.testkit.Faults.await;
+import static io.sluice.testkit.Await.until;
 import static io.sluice.testkit.Faults.killConnections;
 import static io.sluice.testkit.TestStack.header;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -43,6 +47,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 class SubscriptionJobITCase {
     @RegisterExtension
     static final MiniClusterExtension FLINK = TestFlink.miniCluster();
+
+    /** What a test and its job in the MiniCluster share (the injected fault), per test. */
+    @RegisterExtension
+    final SharedObjectsExtension shared = SharedObjectsExtension.create();
 
     @Test
     void eightToTenThenEightToTwentyEndsAsTwentyInOneFlushAndInSeparateFlushes(TestStack base) throws Exception {
@@ -139,23 +147,23 @@ class SubscriptionJobITCase {
                 // small flushes, so a replay after a restore is written in many batches, each older than what the shard
                 // already holds: without the version guard the sampled reads see rows move backwards
                 "subscriptions.flush-interval", "200ms", "subscriptions.flush-max-rows", "200"));
-        Faults.throwOnceAfter(15_000);
-        JobClient job = startUnbounded(stack, new Faults.ThrowOnceSink<>(SubscriptionJob.sink(stack.config())));
+        SharedReference<Faults.ThrowOnce> fault = shared.add(new Faults.ThrowOnce(15_000));
+        JobClient job = startUnbounded(stack, new Faults.ThrowOnceSink<>(SubscriptionJob.sink(stack.config()), fault));
         List<String> injected = new ArrayList<>();
         try (LoadGenerator g = new LoadGenerator(stack.config(), stack.generator(), stack.schemaIds(), 5_000, 1_700_000_000_000L, false).start();
              ReadSampler sampler = new ReadSampler(stack, List.of(RecordSequence.appId(1), RecordSequence.appId(7)),
                      "SELECT subscription_id, version, properties::text FROM subscriptions WHERE app_id = ?")) {
             // 1: the sink operator throws after 15,000 rows (the job restarts from its last checkpoint)
-            await(Faults::thrown, "the sink to throw once");
+            until("the sink to throw once", Duration.ofMinutes(2), () -> fault.get().thrown());
             injected.add("sink threw after 15,000 rows at " + g.acked() + " records sent");
             // 2: the TaskManager is lost and a new one joins (every task restarts from the last checkpoint)
-            await(() -> g.acked() >= 45_000, "45,000 records sent");
+            until("45,000 records sent", Duration.ofMinutes(2), () -> g.acked() >= 45_000);
             cluster.terminateTaskManager(0).get();
             cluster.startTaskManager();
             injected.add("task manager replaced at " + g.acked() + " records sent");
             // 3, 4: every connection to both shards killed while batches flow (the sink retries, no restart)
             for (long at : new long[] {75_000, 95_000}) {
-                await(() -> g.acked() >= at, at + " records sent");
+                until(at + " records sent", Duration.ofMinutes(2), () -> g.acked() >= at);
                 int killed = killConnections(stack, 0) + killConnections(stack, 1);
                 assertThat(killed).as("shard connections killed").isPositive();
                 injected.add(killed + " shard connections killed at " + g.acked() + " records sent");
@@ -166,7 +174,7 @@ class SubscriptionJobITCase {
             assertEqual(actual, expected, injected.toString());
             sampler.assertNoRowMovedBackwards();
         } finally {
-            Faults.disarm();
+            fault.get().disarm();
             job.cancel().get();
         }
     }
@@ -177,10 +185,11 @@ class SubscriptionJobITCase {
                 "generator.subscriptions-per-app", "500", "subscriptions.parallelism", "2", "subscriptions.flush-interval", "200ms"));
         JobClient job = startUnbounded(stack, SubscriptionJob.sink(stack.config()));
         try (LoadGenerator g = new LoadGenerator(stack.config(), stack.generator(), stack.schemaIds(), 4_000, 1_700_000_000_000L, false).start()) {
-            await(() -> g.acked() >= 10_000, "10,000 records sent");
+            until("10,000 records sent", Duration.ofMinutes(2), () -> g.acked() >= 10_000);
             stack.stack().postgres.stop(1);
             long stoppedAt = g.acked();
-            Thread.sleep(6_000);
+            // about 6 s at 4,000 records/s: a positive condition instead of a sleep
+            until("24,000 records sent while shard 1 is down", Duration.ofMinutes(1), () -> g.acked() - stoppedAt >= 24_000);
             stack.stack().postgres.restart(1);
             Oracle oracle = g.awaitDone().oracle();
             assertThat(g.acked() - stoppedAt).as("records sent while shard 1 was down").isGreaterThan(10_000);

@@ -7,7 +7,7 @@ import io.sluice.testkit.FlinkRest;
 import io.sluice.testkit.generator.LoadGenerator;
 import io.sluice.testkit.generator.Oracle;
 import io.sluice.testkit.generator.RecordSequence;
-import io.sluice.testkit.Faults;
+import io.sluice.testkit.Await;
 import io.sluice.testkit.ReadSampler;
 import io.sluice.testkit.SluiceStackExtension;
 import io.sluice.testkit.TestFlink;
@@ -22,6 +22,7 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -85,8 +86,8 @@ class ClusterITCase {
             assertThat(jobIds).containsOnlyKeys("subscriptions", "aggregation");
             System.out.println("submission: " + submitted.lines().filter(l -> l.contains("submitted in")).toList());
             FlinkRest rest = new FlinkRest(URI.create("http://localhost:" + webPort));
-            String listed = Faults.poll(() -> sluiceCluster(common, "list"), l -> jobIds.values().stream().allMatch(id -> l.contains(id + "  RUNNING")),
-                    60_000, 250);
+            String listed = Await.until("both jobs RUNNING in ./sluice cluster list", Duration.ofMinutes(1),
+                    () -> sluiceCluster(common, "list"), l -> jobIds.values().stream().allMatch(id -> l.contains(id + "  RUNNING")));
             assertThat(listed).contains(jobIds.get("subscriptions") + "  RUNNING").contains(jobIds.get("aggregation") + "  RUNNING");
             awaitMetric(rest, jobIds.get("aggregation"), "detect segment entries", "activeCampaigns", v -> v == 2);
 
@@ -96,7 +97,7 @@ class ClusterITCase {
                          "SELECT subscription_id, version, properties::text FROM subscriptions WHERE app_id = ?");
                  ReadSampler windows = new ReadSampler(stack, List.of(RecordSequence.appId(1), RecordSequence.appId(3)),
                          "SELECT user_id || '/' || event_name || '/' || window_start, count, sum::text FROM user_event_counts WHERE app_id = ?")) {
-                Faults.await(() -> g.acked() >= 25_000, "25,000 records sent");
+                Await.until("25,000 records sent", Duration.ofMinutes(2), () -> g.acked() >= 25_000);
                 assertCustomMetrics(rest, jobIds);
 
                 // the upgrade: both jobs stop with a savepoint while records keep coming, and come back from it with a changed setting
@@ -116,7 +117,8 @@ class ClusterITCase {
                 }
                 assertThat(g.acked()).as("records sent while the jobs were stopped").isGreaterThan(sentWhileStopped - 1);
                 for (var job : upgraded.entrySet()) {
-                    String restored = Faults.poll(() -> restoredFrom(rest, job.getValue()), p -> !p.isEmpty(), 60_000, 250);
+                    String restored = Await.until("the upgraded " + job.getKey() + " job to report its restore", Duration.ofMinutes(1),
+                            () -> restoredFrom(rest, job.getValue()), p -> !p.isEmpty());
                     assertThat(restored).as("the upgraded " + job.getKey() + " job restored from").isEqualTo(savepoints.get(job.getKey()));
                 }
                 oracle = g.awaitDone().oracle();
@@ -124,14 +126,16 @@ class ClusterITCase {
                 Map<String, Map<String, String>> expectedSubscriptions = TestStack.expectedRows(oracle);
                 assertThat(stack.awaitSubscriptionRows(expectedSubscriptions, 180_000)).as("subscription rows after the upgrade").isEqualTo(expectedSubscriptions);
                 Map<String, Oracle.WindowRow> expectedWindows = oracle.windowCounts(MINUTE);
-                Map<String, Oracle.WindowRow> actual = Faults.poll(stack::windowRows, r -> r.size() == expectedWindows.size()
+                Map<String, Oracle.WindowRow> actual = Await.until("window rows equal to the oracle's " + expectedWindows.size(),
+                        Duration.ofMinutes(3), Duration.ofMillis(500), stack::windowRows, r -> r.size() == expectedWindows.size()
                         && r.entrySet().stream().allMatch(e -> expectedWindows.containsKey(e.getKey())
-                        && expectedWindows.get(e.getKey()).count() == e.getValue().count()), 180_000, 500);
+                        && expectedWindows.get(e.getKey()).count() == e.getValue().count()));
                 TestStack.assertWindowRows(actual, expectedWindows, "an upgrade from savepoints");
 
                 Map<String, String> expectedJobs = oracle.pushJobs(campaigns);
                 assertThat(expectedJobs).hasSizeGreaterThan(50);
-                List<PushJob> pushed = Faults.poll(stack::pushJobs, j -> j.size() >= expectedJobs.size(), 120_000, 500);
+                List<PushJob> pushed = Await.until(expectedJobs.size() + " committed push jobs", Duration.ofMinutes(2), Duration.ofMillis(500),
+                        stack::pushJobs, j -> j.size() >= expectedJobs.size());
                 Map<String, Long> perId = pushed.stream().collect(Collectors.groupingBy(PushJob::jobId, Collectors.counting()));
                 assertThat(perId.entrySet().stream().filter(e -> e.getValue() > 1).map(Map.Entry::getKey).toList())
                         .as("push jobs emitted again after the upgrade").isEmpty();

@@ -3,7 +3,7 @@ package io.sluice.local;
 import io.sluice.testkit.LocalMachine;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.sluice.testkit.generator.LoadGenerator;
-import io.sluice.testkit.Faults;
+import io.sluice.testkit.Await;
 import io.sluice.testkit.FlinkRest;
 import io.sluice.testkit.SluiceStackExtension;
 import io.sluice.testkit.TestStack;
@@ -21,6 +21,7 @@ import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.Statement;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -55,8 +56,8 @@ class BackpressureITCase {
             String jobId = job.getJobID().toString();
             FlinkRest rest = new FlinkRest(flink.restAddress());
             try (LoadGenerator g = new LoadGenerator(stack.config(), stack.generator(), stack.schemaIds(), 3_000, System.currentTimeMillis(), false).start()) {
-                Faults.poll(() -> committed(stack, 0) > 0 && committed(stack, 1) > 0, ok -> ok, 60_000, 250);
-                assertThat(committed(stack, 0)).as("shard 0 commits before the lock").isPositive();
+                Await.until("both shards committing before the lock", Duration.ofMinutes(1),
+                        () -> committed(stack, 0) > 0 && committed(stack, 1) > 0, ok -> ok);
 
                 try (Connection lock = stack.shard(0)) {
                     lock.setAutoCommit(false);
@@ -68,8 +69,8 @@ class BackpressureITCase {
                     long t0 = System.nanoTime();
 
                     String source = rest.vertexId(jobId, "Source: subscription-updates");
-                    String level = Faults.poll(() -> backpressure(rest, jobId, source), "high"::equals, 60_000, 500);
-                    assertThat(level).as("backpressure level of the source vertex while shard 0 is locked").isEqualTo("high");
+                    Await.until("backpressure level HIGH on the source vertex while shard 0 is locked", Duration.ofMinutes(1),
+                            Duration.ofMillis(500), () -> backpressure(rest, jobId, source), "high"::equals);
                     long shard1Later = committed(stack, 1);
                     System.out.printf("shard 0 locked: backpressure HIGH after %d ms; shard 1 committed %,d records at the lock, %,d after%n",
                             TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0), shard1AtLock, shard1Later);
@@ -77,7 +78,8 @@ class BackpressureITCase {
                     assertThat(shard1Later).as("shard 1 commits its part of the flush in flight while shard 0 is locked").isGreaterThan(shard1AtLock);
 
                     // the web UI shows the job graph with the backpressured source (its metrics reach the UI every few seconds)
-                    String dom = Faults.poll(() -> chromium("--dump-dom", jobUrl(webPort, jobId)), d -> maxBackpressuredPercent(d) >= 50, 90_000, 1_000);
+                    String dom = Await.until("'Backpressured (max)' >= 50% on the job graph in the web UI", Duration.ofSeconds(90),
+                            Duration.ofSeconds(1), () -> chromium("--dump-dom", jobUrl(webPort, jobId)), d -> maxBackpressuredPercent(d) >= 50);
                     assertThat(dom).contains("sluice-subscriptions").contains("Source: subscription-updates").contains("upsert into shards");
                     assertThat(maxBackpressuredPercent(dom)).as("'Backpressured (max)' on the job graph").isGreaterThanOrEqualTo(50);
                     Files.deleteIfExists(SCREENSHOT);
@@ -88,7 +90,7 @@ class BackpressureITCase {
                     lock.rollback();
                 }
                 long released = committed(stack, 0);
-                assertThat(Faults.poll(() -> committed(stack, 0), c -> c > released, 60_000, 250)).as("shard 0 catches up after the lock").isGreaterThan(released);
+                Await.until("shard 0 to catch up after the lock", Duration.ofMinutes(1), () -> committed(stack, 0), c -> c > released);
             } finally {
                 job.cancel().get(60, TimeUnit.SECONDS);
             }

@@ -1,0 +1,53 @@
+package io.sluice.jobs;
+
+import io.sluice.core.config.RawConfig;
+import io.sluice.core.config.SluiceConfig;
+import org.apache.flink.api.common.functions.MapFunction;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
+import org.apache.flink.streaming.api.graph.StreamGraph;
+import org.apache.flink.streaming.api.graph.StreamNode;
+import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * Every Sluice job builds its graph with auto-generated uids off ({@link SluiceJob#configure}), so an operator
+ * added without {@code .uid()} fails here, in the fast tier, instead of at the first savepoint upgrade.
+ */
+class JobGraphTest {
+    private static SluiceConfig config() {
+        return SluiceConfig.from(RawConfig.empty().put("kafka.bootstrap", "localhost:1", "test")
+                .put("registry.url", "http://localhost:1", "test")
+                .put("shards.urls", "jdbc:postgresql://localhost:1/a,jdbc:postgresql://localhost:1/b", "test"));
+    }
+
+    @Test
+    void everyOperatorOfEveryJobHasAUidAndAName() throws Exception {
+        for (SluiceJob job : SluiceJobs.all()) {
+            StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+            job.build(env, config());
+            StreamGraph graph = env.getStreamGraph(); // throws for an operator without a uid
+            assertThat(graph.getStreamNodes()).as(job.name() + " operators").isNotEmpty();
+            for (StreamNode node : graph.getStreamNodes()) {
+                assertThat(node.getOperatorName()).as("name of an operator of " + job.name()).isNotBlank();
+            }
+        }
+    }
+
+    @Test
+    void anOperatorWithoutAUidIsRefused() {
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        SluiceJob.configure(env);
+        env.fromData(1, 2, 3).uid("numbers").map(new Identity()).sinkTo(new DiscardingSink<>()).uid("discard");
+        assertThatThrownBy(env::getStreamGraph).hasMessageContaining("no UID");
+    }
+
+    private static final class Identity implements MapFunction<Integer, Integer> {
+        @Override
+        public Integer map(Integer value) {
+            return value;
+        }
+    }
+}

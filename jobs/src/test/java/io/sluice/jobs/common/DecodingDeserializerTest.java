@@ -1,0 +1,101 @@
+package io.sluice.jobs.common;
+
+import io.sluice.core.avro.ConfluentWire;
+import io.sluice.core.avro.RegistryDecoder;
+import io.sluice.core.avro.SluiceAvro;
+import io.sluice.core.model.SubscriptionUpdate;
+import io.sluice.core.model.UserEvent;
+import io.sluice.core.setup.StackSetup;
+import io.sluice.testkit.SchemaRegistryStandIn;
+import org.apache.flink.util.Collector;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Which bytes become which decode dead letter, without a job around them: {@link RegistryDecoder} against the
+ * registry stand-in (a real HTTP endpoint, as the Confluent client needs) through the source's deserializer.
+ */
+class DecodingDeserializerTest {
+    private static final String TOPIC = "user-events";
+    private static SchemaRegistryStandIn registry;
+    private static int eventSchemaId;
+    private static int updateSchemaId;
+
+    @BeforeAll
+    static void startRegistry() throws Exception {
+        registry = SchemaRegistryStandIn.start(0);
+        eventSchemaId = StackSetup.register(registry.url(), TOPIC + "-value", SluiceAvro.USER_EVENT.schemaJson());
+        updateSchemaId = StackSetup.register(registry.url(), "subscription-updates-value", SluiceAvro.SUBSCRIPTION_UPDATE.schemaJson());
+    }
+
+    @AfterAll
+    static void stopRegistry() {
+        registry.close();
+    }
+
+    /** Decodes one record at partition 3, offset 42 of user-events; returns what the source would emit. */
+    private static Decoded<UserEvent> decode(byte[] value) {
+        DecodingDeserializer<UserEvent> d = new DecodingDeserializer<>(new RegistryDecoder<>(SluiceAvro.USER_EVENT, registry.url()), null);
+        List<Decoded<UserEvent>> out = new ArrayList<>();
+        d.deserialize(new ConsumerRecord<>(TOPIC, 3, 42L, "app:u".getBytes(StandardCharsets.UTF_8), value), new Collector<>() {
+            @Override
+            public void collect(Decoded<UserEvent> record) {
+                out.add(record);
+            }
+
+            @Override
+            public void close() {
+            }
+        });
+        assertThat(out).hasSize(1);
+        return out.get(0);
+    }
+
+    private static byte[] event(UserEvent e) {
+        return new ConfluentWire(eventSchemaId, SluiceAvro.USER_EVENT.schema()).encode(SluiceAvro.USER_EVENT.toAvro(e));
+    }
+
+    private static void assertDeadLetter(Decoded<UserEvent> d, byte[] value, String reasonStart) {
+        assertThat(d.value).isNull();
+        DeadLetter dl = d.deadLetter;
+        assertThat(dl.stage()).isEqualTo("decode");
+        assertThat(dl.reason()).startsWith(reasonStart);
+        assertThat(dl.sourceTopic()).isEqualTo(TOPIC);
+        assertThat(dl.partition()).isEqualTo(3);
+        assertThat(dl.offset()).isEqualTo(42);
+        assertThat(dl.value()).as("the original bytes, untouched").isEqualTo(value);
+        assertThat(new String(dl.key(), StandardCharsets.UTF_8)).isEqualTo("app:u");
+    }
+
+    @Test
+    void theDecoderNamesWhyBytesAreNotAnEvent() {
+        UserEvent e = new UserEvent("app", "u", "open", 1_000, 1.5, Map.of("k", "v"));
+        byte[] good = event(e);
+        Decoded<UserEvent> ok = decode(good);
+        assertThat(ok.deadLetter).isNull();
+        assertThat(ok.value).isEqualTo(e);
+        assertThat(ok.offset).isEqualTo(42);
+
+        assertDeadLetter(decode(new byte[0]), new byte[0], "empty-value: ");
+        byte[] json = "{\"app_id\":\"app\"}".getBytes(StandardCharsets.UTF_8);
+        assertDeadLetter(decode(json), json, "not-wire-format: ");
+        byte[] unknownId = good.clone();
+        unknownId[1] = 0x7f; // a schema id never registered
+        assertDeadLetter(decode(unknownId), unknownId, "unknown-schema-id: schema id " + ConfluentWire.schemaIdOf(unknownId));
+        byte[] truncated = Arrays.copyOf(good, 9);
+        assertDeadLetter(decode(truncated), truncated, "undecodable: schema id " + eventSchemaId);
+        byte[] otherSchema = new ConfluentWire(updateSchemaId, SluiceAvro.SUBSCRIPTION_UPDATE.schema()).encode(SluiceAvro.SUBSCRIPTION_UPDATE.toAvro(
+                new SubscriptionUpdate("app", "s", Map.of("a", "b"), List.of(), 1_000)));
+        assertDeadLetter(decode(otherSchema), otherSchema, "undecodable: schema id " + updateSchemaId);
+    }
+}
