@@ -5,7 +5,7 @@ import org.apache.kafka.common.test.TestKitNodes;
 
 /**
  * A real single-node Kafka (KRaft, combined broker + controller) inside this JVM, with
- * transactions usable on one node (STACK.md trap 4). Listens on an ephemeral port: read
+ * transactions usable on one node (docs/stack.md). Listens on an ephemeral port: read
  * {@link #bootstrap()}. Its log directories are deleted on {@link #close()}.
  */
 public final class EmbeddedKafka implements AutoCloseable {

@@ -12,8 +12,9 @@ import java.io.UncheckedIOException;
 
 /**
  * Writes the Confluent wire format: magic byte 0, the 4-byte big-endian schema id, then Avro binary.
- * Used by the load generator, which registers its schemas once and then encodes at full speed; Flink
- * jobs read and write the same bytes through Flink's {@code ConfluentRegistryAvro*Schema}.
+ * Used by the load generator, which registers its schemas once and then encodes at full speed. The jobs
+ * read the same bytes with {@link RegistryDecoder} and write the push queue with Flink's
+ * {@code ConfluentRegistryAvroSerializationSchema}.
  */
 public final class ConfluentWire {
     public static final byte MAGIC = 0;

@@ -101,6 +101,16 @@ public final class RawConfig {
         return java.util.Collections.unmodifiableMap(sources);
     }
 
+    /** Every key a reader asked for so far, whether it was given or not (the configuration docs are checked against these). */
+    public Set<String> keysAsked() {
+        return java.util.Collections.unmodifiableSet(new TreeSet<>(read));
+    }
+
+    /** The prefixes whose keys pass through unchecked ({@link #allowPrefix}). */
+    public List<String> openPrefixes() {
+        return List.copyOf(openPrefixes);
+    }
+
     /** Every key given so far (arguments, file, put), in the order given; the environment is not included. */
     public Map<String, String> values() {
         return java.util.Collections.unmodifiableMap(values);

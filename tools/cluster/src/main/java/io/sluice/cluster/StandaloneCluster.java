@@ -33,7 +33,7 @@ import java.util.regex.Pattern;
 /**
  * A standalone Flink session cluster on this machine: one JobManager process and one TaskManager
  * process, started the way Flink's {@code bin/jobmanager.sh} and {@code bin/taskmanager.sh} start
- * them, but from Maven-resolved jars instead of a distribution (STACK.md trap 7): the memory
+ * them, but from Maven-resolved jars instead of a distribution (docs/stack.md): the memory
  * arguments come from {@code BashJavaUtils}, the JVM options from {@code env.java.opts.*} of the
  * configuration directory ({@code flink-conf/}), logs go to {@code WORK_DIR/log/}.
  *

@@ -14,6 +14,7 @@ import io.sluice.core.kafka.KafkaClients;
 import io.sluice.core.setup.StackSetup;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -87,6 +88,9 @@ public final class LocalCommand {
     }
 
     int run(String[] args) throws Exception {
+        // SLF4J binds on first use; Flink, Kafka and Postgres start on parallel threads below, and a binding that
+        // happens under them prints a "substitute loggers" warning for every logger created meanwhile
+        LoggerFactory.getILoggerFactory();
         RawConfig raw = RawConfig.fromArgs(args, System.getenv(), ALIASES);
         LocalOptions options = LocalOptions.from(raw);
         long durationS = options.durationS();
