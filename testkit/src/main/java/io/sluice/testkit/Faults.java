@@ -16,7 +16,7 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * Failure injection for job tests: a sink that throws once, and killed shard connections. The sink's
  * trigger is shared between the test and the job running in the test's MiniCluster through Flink's
- * {@code SharedObjectsExtension} (register one per test class with {@code @RegisterExtension}), not
+ * {@code SharedObjectsExtension} (a non-static {@code @RegisterExtension} field, so one per test), not
  * through static fields, so two tests never arm each other's fault.
  */
 public final class Faults {

@@ -16,7 +16,7 @@ import java.util.Map;
  * remove (disjoint), and {@code version}, the Kafka offset of the newest update merged in. Merging a
  * newer delta keeps last-writer-wins per key, so applying a merged delta equals applying its
  * updates one by one; and re-applying a delta whose prefix a row already reflects changes nothing
- * the row did not already have (see README, "Ordering and exactly-once").
+ * the row did not already have (see docs/subscriptions.md).
  */
 @TypeInfo(SubscriptionDelta.Types.class)
 public class SubscriptionDelta {

@@ -43,7 +43,10 @@ class UserActivityStateFormatTest {
     @Test
     @EnabledIfSystemProperty(named = "sluice.write-state-snapshots", matches = "true")
     void writeSnapshotOfThisBuild() throws Exception {
-        Path file = Path.of("src/test/resources").resolve(System.getProperty("sluice.state-snapshot-file", FORMAT_1));
+        String name = System.getProperty("sluice.state-snapshot-file");
+        assertThat(name).as("-Dsluice.state-snapshot-file=state/user-activity-format-N.snapshot (a new file)").isNotNull();
+        Path file = Path.of("src/test/resources").resolve(name);
+        assertThat(file).as("a checked-in snapshot is never overwritten: it is what older builds wrote").doesNotExist();
         Files.createDirectories(file.getParent());
         OperatorSnapshotUtil.writeStateHandle(scenario(), file.toString());
     }

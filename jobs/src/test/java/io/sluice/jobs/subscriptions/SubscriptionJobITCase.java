@@ -188,8 +188,7 @@ class SubscriptionJobITCase {
             until("10,000 records sent", Duration.ofMinutes(2), () -> g.acked() >= 10_000);
             stack.stack().postgres.stop(1);
             long stoppedAt = g.acked();
-            // about 6 s at 4,000 records/s: a positive condition instead of a sleep
-            until("24,000 records sent while shard 1 is down", Duration.ofMinutes(1), () -> g.acked() - stoppedAt >= 24_000);
+            Thread.sleep(6_000); // the outage's length; the assertions after it are positive
             stack.stack().postgres.restart(1);
             Oracle oracle = g.awaitDone().oracle();
             assertThat(g.acked() - stoppedAt).as("records sent while shard 1 was down").isGreaterThan(10_000);

@@ -72,7 +72,7 @@ public final class Bench {
                 "                  --bench.sustained-seconds N (120) --bench.sustained-users N (1000000) --bench.phases drain,sustained");
     }
 
-    /** Cores, memory, OS and Java, for the README next to the figures. */
+    /** Cores, memory, OS and Java, for docs/benchmarks.md next to the figures. */
     static String machine() {
         String cpu = "?";
         try (BufferedReader r = Files.newBufferedReader(Path.of("/proc/cpuinfo"))) {

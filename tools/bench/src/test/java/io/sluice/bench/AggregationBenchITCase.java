@@ -14,7 +14,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * Keeps {@code ./sluice bench aggregation} working: both phases at a tiny size, checking that the
- * RESULT line carries every figure the README quotes. Not a performance test: the figures are not judged.
+ * RESULT line carries every figure docs/benchmarks.md quotes. Not a performance test: the figures are not judged.
  */
 class AggregationBenchITCase {
     @Test

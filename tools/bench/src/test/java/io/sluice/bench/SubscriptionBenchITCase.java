@@ -14,7 +14,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * Keeps {@code ./sluice bench subscriptions} working: every phase at a tiny size, checking that the
- * RESULT line carries every figure the README quotes. Not a performance test: the figures are not judged.
+ * RESULT line carries every figure docs/benchmarks.md quotes. Not a performance test: the figures are not judged.
  */
 class SubscriptionBenchITCase {
     @Test

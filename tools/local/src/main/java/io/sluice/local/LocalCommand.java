@@ -84,7 +84,7 @@ public final class LocalCommand {
                 "  --bootstrap H:P        use this Kafka instead of the embedded broker",
                 "  --registry URL         use this schema registry instead of the stand-in",
                 "  --shard-urls U0,U1     use these Postgres shards (JDBC URLs) instead of embedded ones",
-                "  --config FILE          a YAML or .properties file of Sluice settings (see README, Configuration)");
+                "  --config FILE          a YAML or .properties file of Sluice settings (see docs/configuration.md)");
     }
 
     int run(String[] args) throws Exception {
