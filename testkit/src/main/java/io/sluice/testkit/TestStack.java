@@ -163,14 +163,24 @@ public record TestStack(EmbeddedStack stack, EmbeddedStack.Namespace namespace) 
             return Await.until("subscription rows equal to the expected " + expected.size() + " rows", Duration.ofMillis(timeoutMs),
                     Duration.ofMillis(500), this::subscriptionRows, expected::equals);
         } catch (AssertionError timedOut) {
-            Map<String, Map<String, String>> actual = subscriptionRows();
-            List<String> missing = expected.keySet().stream().filter(k -> !actual.containsKey(k)).sorted().toList();
-            List<String> extra = actual.keySet().stream().filter(k -> !expected.containsKey(k)).sorted().toList();
-            List<String> different = expected.keySet().stream().filter(k -> actual.containsKey(k) && !actual.get(k).equals(expected.get(k)))
-                    .sorted().map(k -> k + " expected " + expected.get(k) + " but was " + actual.get(k)).toList();
-            throw new AssertionError("timed out after " + timeoutMs + " ms waiting for subscription rows equal to the expected "
-                    + expected.size() + ": " + missing.size() + " missing " + first(missing) + ", " + extra.size() + " extra "
-                    + first(extra) + ", " + different.size() + " different " + first(different), timedOut);
+            assertSubscriptionRows(subscriptionRows(), expected, "waiting " + timeoutMs + " ms");
+            throw timedOut; // equal on the read after the deadline: still a timeout
+        }
+    }
+
+    /**
+     * Fails unless {@code actual} subscription rows are exactly {@code expected}, saying how many rows are missing,
+     * extra and different, with the first five of each.
+     */
+    public static void assertSubscriptionRows(Map<String, Map<String, String>> actual, Map<String, Map<String, String>> expected, String context) {
+        List<String> missing = expected.keySet().stream().filter(k -> !actual.containsKey(k)).sorted().toList();
+        List<String> extra = actual.keySet().stream().filter(k -> !expected.containsKey(k)).sorted().toList();
+        List<String> different = expected.keySet().stream().filter(k -> actual.containsKey(k) && !actual.get(k).equals(expected.get(k)))
+                .sorted().map(k -> k + " expected " + expected.get(k) + " but was " + actual.get(k)).toList();
+        if (!missing.isEmpty() || !extra.isEmpty() || !different.isEmpty()) {
+            throw new AssertionError("subscription rows after " + context + " differ from the expected " + expected.size() + ": "
+                    + missing.size() + " missing " + first(missing) + ", " + extra.size() + " extra " + first(extra) + ", "
+                    + different.size() + " different " + first(different));
         }
     }
 

@@ -18,7 +18,8 @@ import java.util.function.IntFunction;
  * return a reader for every older version (the state is then migrated: read with the old one, written
  * with the new one), and check in a snapshot of the new format beside the old ones' (see
  * {@code UserActivityStateFormatTest}). Snapshots written before formats were versioned are Flink's
- * {@code SimpleTypeSerializerSnapshot} (snapshot versions 2 and 3, no payload) and read as format 1.
+ * {@code SimpleTypeSerializerSnapshot} (snapshot version 2, whose payload is the serializer's class name, or 3,
+ * which has none) and read as format 1.
  */
 public abstract class FormatVersionedSnapshot<T> implements TypeSerializerSnapshot<T> {
     /** Snapshot layout: 2 and 3 were {@code SimpleTypeSerializerSnapshot}'s; 4 adds the format version. */
