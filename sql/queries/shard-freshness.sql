@@ -1,6 +1,6 @@
 -- Which shard is behind? Per shard and table: rows, the newest time written (update time, or the start
 -- of the newest counted window) and how far that is behind the wall clock; per shard and job: records
--- committed and the newest event time committed (the time lag the local command and the metrics report). Reads the shards through JDBC once,
+-- committed (per partition the highest offset committed there + 1, summed) and the newest event time committed (the time lag the local command and the metrics report). Reads the shards through JDBC once,
 -- as a batch query: one final row per shard and table.
 SET 'execution.runtime-mode' = 'batch';
 SELECT shard, 'subscriptions' AS what, COUNT(*) AS row_count,

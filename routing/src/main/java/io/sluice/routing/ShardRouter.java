@@ -3,41 +3,135 @@ package io.sluice.routing;
 import java.io.Serializable;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
-import java.util.zip.CRC32;
 
 /**
  * The one rule that maps an app to a Postgres shard, used by the jobs, the SQL UDFs and the docs:
- * {@code bucket = CRC-32(UTF-8 bytes of app_id) mod buckets}, then {@code shard = bucketToShard[bucket]}.
- * CRC-32 is chosen because every language and Postgres can compute it the same way; the bucket ->
- * shard table lives in configuration, so moving buckets re-shards without touching code.
+ * {@code bucket = hash(UTF-8 bytes of app_id) mod buckets} (unsigned), then {@code shard = bucketToShard[bucket]}.
+ * The hash is named ({@link Hash}): {@code murmur3-32} (MurmurHash3 x86 32-bit, seed 0, the default) spreads
+ * short sequential ids such as {@code app-0}..{@code app-49} evenly; {@code crc32} is what Sluice used before
+ * routing was recorded, and clusters such ids. Both exist in every language. The bucket -> shard table lives in
+ * configuration and is recorded on the shards with the hash; changing either is a re-shard
+ * ({@code ./sluice reshard}), not a config edit.
+ *
+ * <p>A routing spec reads {@code <hash>@<ranges>}, e.g. {@code murmur3-32@0-511:0,512-1023:1}; without
+ * {@code <hash>@} it means the default hash.
  */
 public final class ShardRouter implements Serializable {
     private static final long serialVersionUID = 1L;
 
+    /** The bucket hashes a routing can name. */
+    public enum Hash {
+        MURMUR3_32("murmur3-32"),
+        CRC32("crc32");
+
+        public static final Hash DEFAULT = MURMUR3_32;
+        private final String id;
+
+        Hash(String id) {
+            this.id = id;
+        }
+
+        /** The name recorded on the shards and written in specs. */
+        public String id() {
+            return id;
+        }
+
+        public static Hash of(String id) {
+            for (Hash h : values()) {
+                if (h.id.equals(id)) {
+                    return h;
+                }
+            }
+            throw new IllegalArgumentException("unknown bucket hash '" + id + "'; known: murmur3-32, crc32");
+        }
+
+        /** The unsigned 32-bit hash of {@code bytes}. */
+        public long hash(byte[] bytes) {
+            if (this == CRC32) {
+                java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+                crc.update(bytes);
+                return crc.getValue();
+            }
+            return murmur3x86x32(bytes) & 0xffff_ffffL;
+        }
+    }
+
+    private final Hash hash;
     private final int[] bucketToShard;
     private final int shards;
 
-    public ShardRouter(int[] bucketToShard) {
+    public ShardRouter(Hash hash, int[] bucketToShard) {
         if (bucketToShard.length == 0) {
             throw new IllegalArgumentException("a bucket map needs at least one bucket");
         }
+        this.hash = hash;
         this.bucketToShard = bucketToShard.clone();
         this.shards = Arrays.stream(bucketToShard).max().getAsInt() + 1;
     }
 
-    /** Even contiguous ranges: with 1024 buckets and 2 shards, 0-511 go to shard 0 and 512-1023 to shard 1. */
+    /** Even contiguous ranges with the default hash: with 1024 buckets and 2 shards, 0-511 go to shard 0 and 512-1023 to shard 1. */
     public static ShardRouter even(int buckets, int shards) {
-        return new ShardRouter(evenRanges(buckets, shards));
+        return new ShardRouter(Hash.DEFAULT, evenRanges(buckets, shards));
     }
 
+    /** The bucket of an app by the default hash. */
     public static int bucketOf(String appId, int buckets) {
-        CRC32 crc = new CRC32();
-        crc.update(appId.getBytes(StandardCharsets.UTF_8));
-        return (int) (crc.getValue() % buckets);
+        return bucketOf(Hash.DEFAULT, appId, buckets);
+    }
+
+    public static int bucketOf(Hash hash, String appId, int buckets) {
+        return (int) (hash.hash(appId.getBytes(StandardCharsets.UTF_8)) % buckets);
     }
 
     public int bucketOf(String appId) {
-        return bucketOf(appId, bucketToShard.length);
+        return bucketOf(hash, appId, bucketToShard.length);
+    }
+
+    public Hash hash() {
+        return hash;
+    }
+
+    /** MurmurHash3, x86 32-bit variant, seed 0 (as Guava's {@code murmur3_32_fixed}, Python's {@code mmh3.hash}, ...). */
+    static int murmur3x86x32(byte[] data) {
+        final int c1 = 0xcc9e2d51;
+        final int c2 = 0x1b873593;
+        int h = 0;
+        int blocks = data.length / 4;
+        for (int i = 0; i < blocks; i++) {
+            int k = (data[4 * i] & 0xff) | (data[4 * i + 1] & 0xff) << 8 | (data[4 * i + 2] & 0xff) << 16 | (data[4 * i + 3] & 0xff) << 24;
+            k *= c1;
+            k = Integer.rotateLeft(k, 15);
+            k *= c2;
+            h ^= k;
+            h = Integer.rotateLeft(h, 13);
+            h = h * 5 + 0xe6546b64;
+        }
+        int k = 0;
+        int tail = blocks * 4;
+        switch (data.length & 3) {
+            case 3:
+                k ^= (data[tail + 2] & 0xff) << 16;
+                // fall through
+            case 2:
+                k ^= (data[tail + 1] & 0xff) << 8;
+                // fall through
+            case 1:
+                k ^= data[tail] & 0xff;
+                k *= c1;
+                k = Integer.rotateLeft(k, 15);
+                k *= c2;
+                h ^= k;
+                break;
+            default:
+                break;
+        }
+        h ^= data.length;
+        h ^= h >>> 16;
+        h *= 0x85ebca6b;
+        h ^= h >>> 13;
+        h *= 0xc2b2ae35;
+        h ^= h >>> 16;
+        return h;
     }
 
     public int shardOf(String appId) {
@@ -63,12 +157,14 @@ public final class ShardRouter implements Serializable {
         return map;
     }
 
-    /** Parses {@code 0-511:0,512-1023:1}; every bucket must be covered exactly once and every shard used. */
     /**
-     * The router of a complete {@code routing.bucket-map} spec on its own ({@link #bucketMapSpec()} reads back
+     * The router of a complete routing spec on its own, {@code [<hash>@]<ranges>} ({@link #spec()} reads back
      * as it): the buckets and shards are those it names, and it must cover every bucket exactly once.
      */
-    public static ShardRouter ofSpec(String spec) {
+    public static ShardRouter ofSpec(String fullSpec) {
+        int at = fullSpec.indexOf('@');
+        Hash hash = at < 0 ? Hash.DEFAULT : Hash.of(fullSpec.substring(0, at).trim());
+        String spec = fullSpec.substring(at + 1);
         int buckets = 0;
         int shards = 0;
         for (String part : spec.split(",")) {
@@ -77,7 +173,12 @@ public final class ShardRouter implements Serializable {
             buckets = Math.max(buckets, Integer.parseInt(range[range.length - 1].trim()) + 1);
             shards = Math.max(shards, Integer.parseInt(rangeAndShard[rangeAndShard.length - 1].trim()) + 1);
         }
-        return new ShardRouter(parseBucketMap(spec, buckets, shards));
+        return new ShardRouter(hash, parseBucketMap(spec, buckets, shards));
+    }
+
+    /** This router as a full routing spec, {@code <hash>@<ranges>}, as the shards record it and SHARD_OF takes it. */
+    public String spec() {
+        return hash.id() + "@" + bucketMapSpec();
     }
 
     /** This router's table as a {@code routing.bucket-map} spec ({@code 0-511:0,512-1023:1}); {@link #parseBucketMap} reads it back. */

@@ -113,6 +113,7 @@ public final class SqlCommand {
             throw new ConfigException(e.getMessage() + (Files.exists(connection) ? "" : " (is ./sluice local running? it writes " + connection + ")"));
         }
         raw.rejectUnread();
+        checkRouting(config);
         if (!Files.exists(udfJar)) {
             throw new ConfigException("the UDF jar " + udfJar + " is missing: build it with mvn -pl udfs -am package -DskipTests (./sluice sql does)");
         }
@@ -234,5 +235,23 @@ public final class SqlCommand {
         Files.createFile(path, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
         Files.writeString(path, content);
         return path;
+    }
+
+    /**
+     * Refuses a configuration whose routing is not the one the shards record (the SQL views and SHARD_OF would
+     * look for apps on the wrong shard): the same check the jobs make, without recording anything. A shard that
+     * cannot be reached is left to the queries, which report it themselves.
+     */
+    static void checkRouting(SluiceConfig config) {
+        for (SluiceConfig.Shard shard : config.shards().list()) {
+            try (java.sql.Connection c = shard.connect()) {
+                java.util.Optional<String> wrong = io.sluice.core.db.ShardRouting.check(c, shard.index(), config.router(), false);
+                if (wrong.isPresent()) {
+                    throw new ConfigException(wrong.get().replace("the jobs", "the jobs (and ./sluice sql)"));
+                }
+            } catch (java.sql.SQLException e) {
+                System.err.println("sluice sql: could not check the routing recorded on shard " + shard.index() + ": " + e.getMessage());
+            }
+        }
     }
 }

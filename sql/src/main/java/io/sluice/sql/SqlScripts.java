@@ -21,7 +21,7 @@ import java.util.stream.Stream;
  * <p>In: a script, a {@link SluiceConfig} and parameters. Out: SQL Flink runs as is. The template rules:
  * <ul>
  *   <li>{@code ${key}} is a value from the configuration: {@code kafka.bootstrap}, {@code registry.url},
- *   {@code kafka.topics.<name>}, {@code routing.bucket-map}, {@code shards.count},
+ *   {@code kafka.topics.<name>}, {@code routing.bucket-map} (the full routing spec, {@code <hash>@<ranges>}), {@code shards.count},
  *   {@code sql.scan-startup-mode} (default {@code earliest-offset}), {@code sql.scan-bounded-mode}
  *   (default {@code unbounded}), or a parameter given with {@code --set key=value}. {@code ${key:-default}}
  *   has a default. Values are escaped for SQL string literals; outside quotes only a plain number or name
@@ -63,7 +63,7 @@ public final class SqlScripts {
         values.put("kafka.topics.campaigns", k.campaignsTopic());
         values.put("kafka.topics.push-queue", k.pushQueueTopic());
         values.put("kafka.topics.dead-letters", k.deadLettersTopic());
-        values.put("routing.bucket-map", config.router().bucketMapSpec());
+        values.put("routing.bucket-map", config.router().spec()); // <hash>@<ranges>: what SHARD_OF takes
         values.put("routing.buckets", String.valueOf(config.router().buckets()));
         values.put("shards.count", String.valueOf(config.shards().list().size()));
         values.put("sql.scan-startup-mode", "earliest-offset");

@@ -238,7 +238,7 @@ class SqlFilesITCase {
                 expected.put(shard + "/subscriptions", one(c, "SELECT count(*), (extract(epoch FROM max(updated_at)) * 1000)::bigint FROM subscriptions"));
                 expected.put(shard + "/user_event_counts", one(c, "SELECT count(*), (extract(epoch FROM max(window_start)) * 1000)::bigint FROM user_event_counts"));
                 try (ResultSet rs = c.createStatement().executeQuery(
-                        "SELECT job, sum(records), (extract(epoch FROM max(newest_event_at)) * 1000)::bigint FROM sluice_progress GROUP BY job")) {
+                        "SELECT job, sum(records), (extract(epoch FROM max(newest_event_at)) * 1000)::bigint FROM sluice_partition_progress GROUP BY job")) {
                     while (rs.next()) {
                         expected.put(shard + "/committed by " + rs.getString(1), rs.getLong(2) + " rows, newest " + rs.getLong(3));
                     }

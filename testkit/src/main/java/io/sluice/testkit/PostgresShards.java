@@ -87,6 +87,38 @@ public final class PostgresShards implements AutoCloseable {
         }
     }
 
+    /**
+     * Adds login role {@code user} with {@code password} on every shard, authenticated by {@code scram-sha-256}
+     * (a {@code pg_hba.conf} line ahead of the loopback {@code trust} lines, then a reload), so a wrong password
+     * is refused as on a real server. Idempotent.
+     */
+    public void addPasswordRole(String user, String password) throws Exception {
+        if (!user.matches("[a-z_][a-z0-9_]*")) {
+            throw new IllegalArgumentException("a plain role name, got " + user);
+        }
+        for (int i = 0; i < shards.size(); i++) {
+            Path hba = shards.get(i).dataDir.resolve("pg_hba.conf");
+            String lines = "host all " + user + " 127.0.0.1/32 scram-sha-256\nhost all " + user + " ::1/128 scram-sha-256\n";
+            String current = Files.readString(hba);
+            if (!current.contains(lines)) {
+                Files.writeString(hba, lines + current);
+            }
+            try (Connection c = DriverManager.getConnection(jdbcUrl(i, "postgres"), USER, null); Statement s = c.createStatement()) {
+                s.execute("SET password_encryption = 'scram-sha-256'");
+                var rs = s.executeQuery("SELECT 1 FROM pg_roles WHERE rolname = '" + user + "'");
+                boolean exists = rs.next();
+                try (var set = c.prepareStatement("SELECT format(" + (exists ? "'ALTER ROLE %I LOGIN PASSWORD %L'" : "'CREATE ROLE %I LOGIN PASSWORD %L'") + ", ?, ?)")) {
+                    set.setString(1, user);
+                    set.setString(2, password);
+                    var q = set.executeQuery();
+                    q.next();
+                    s.execute(q.getString(1));
+                }
+                s.execute("SELECT pg_reload_conf()");
+            }
+        }
+    }
+
     /** Stops shard {@code i}'s server process (fast shutdown: open connections are cut). */
     public void stop(int i) throws IOException {
         shards.get(i).stop();

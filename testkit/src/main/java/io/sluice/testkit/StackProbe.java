@@ -32,7 +32,7 @@ import java.util.concurrent.TimeUnit;
 /**
  * Reads what the pipeline has done from the systems themselves, for the local command's progress
  * lines and summary: end offsets and consumer-group lag from Kafka, and per shard the rows in each
- * table and the jobs' {@code sluice_progress} (records committed, newest committed event time).
+ * table and the jobs' {@code sluice_progress} (committed count, newest committed event time).
  */
 public final class StackProbe implements AutoCloseable {
     private final SluiceConfig config;
@@ -98,20 +98,28 @@ public final class StackProbe implements AutoCloseable {
         return lag;
     }
 
-    /** Per job: records committed across shards and the newest committed event time (epoch ms, 0 if none). */
+    /**
+     * Per job: the committed count and the newest committed event time (epoch ms, 0 if none). The committed
+     * count is derived from offsets, so replays after a restore never count twice: per source partition, the
+     * highest offset committed on any shard, plus one, summed over partitions; it counts every source record
+     * up to that offset, including the ones that became dead letters or were merged into a later update.
+     */
     public Map<String, long[]> jobProgress() throws SQLException {
+        Map<String, Long> offsets = new TreeMap<>();
         Map<String, long[]> out = new TreeMap<>();
         for (SluiceConfig.Shard shard : config.shards().list()) {
             try (Statement s = connection(shard).createStatement();
-                 ResultSet rs = s.executeQuery("SELECT job, sum(records), max(newest_event_at) FROM sluice_progress GROUP BY job")) {
+                 ResultSet rs = s.executeQuery("SELECT job, topic, source_partition, max(committed_offset), max(newest_event_at)"
+                         + " FROM sluice_progress GROUP BY job, topic, source_partition")) {
                 while (rs.next()) {
+                    offsets.merge(rs.getString(1) + "\0" + rs.getString(2) + "\0" + rs.getInt(3), rs.getLong(4), Math::max);
                     long[] v = out.computeIfAbsent(rs.getString(1), k -> new long[2]);
-                    v[0] += rs.getLong(2);
-                    Timestamp t = rs.getTimestamp(3);
+                    Timestamp t = rs.getTimestamp(5);
                     v[1] = Math.max(v[1], t == null ? 0 : t.getTime());
                 }
             }
         }
+        offsets.forEach((key, offset) -> out.get(key.substring(0, key.indexOf('\0')))[0] += offset + 1);
         return out;
     }
 

@@ -53,6 +53,31 @@ public record TestStack(EmbeddedStack stack, EmbeddedStack.Namespace namespace) 
         return SluiceStackExtension.fresh(stack, overrides);
     }
 
+    /** The same topics and databases with some config keys changed (e.g. {@code subscriptions.source-epoch}); nothing is set up again. */
+    public TestStack with(Map<String, String> changes) {
+        io.sluice.core.config.RawConfig raw = io.sluice.core.config.RawConfig.empty();
+        Map<String, String> settings = new java.util.TreeMap<>(namespace.settings());
+        settings.putAll(changes);
+        settings.forEach((k, v) -> raw.put(k, v, "test stack"));
+        SluiceConfig config = SluiceConfig.from(raw);
+        GeneratorConfig generator = GeneratorConfig.from(raw);
+        raw.rejectUnread();
+        return new TestStack(stack, new EmbeddedStack.Namespace(config, generator, namespace.schemaIds(), Map.copyOf(settings)));
+    }
+
+    /** An update in the wire format of {@code subscription-updates}, for tests that produce records themselves. */
+    public byte[] encode(SubscriptionUpdate u) {
+        return new ConfluentWire(schemaIds().get(config().kafka().subscriptionUpdatesTopic()), SluiceAvro.SUBSCRIPTION_UPDATE.schema())
+                .encode(SluiceAvro.SUBSCRIPTION_UPDATE.toAvro(u));
+    }
+
+    /** A byte-array producer for this stack, with {@code extra} client settings (e.g. a transactional id). */
+    public KafkaProducer<byte[], byte[]> producer(Map<String, String> extra) {
+        java.util.Properties p = KafkaClients.clientProperties(config());
+        p.putAll(extra);
+        return new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
+    }
+
     public Connection shard(int i) throws SQLException {
         return config().shards().list().get(i).connect();
     }

@@ -38,8 +38,8 @@ class StackSetupITCase {
                 while (rs.next()) {
                     tables.add(rs.getString(1));
                 }
-                assertThat(tables).containsExactly("app_hourly_summary", "sluice_progress", "sluice_schema_version", "subscriptions",
-                        "subscriptions_text", "user_event_counts");
+                assertThat(tables).containsExactly("app_hourly_summary", "sluice_partition_progress", "sluice_progress", "sluice_routing",
+                        "sluice_schema_version", "sluice_sources", "subscriptions", "subscriptions_text", "user_event_counts");
             }
             try (Connection c = stack.shard(shard); ResultSet rs = c.createStatement().executeQuery("SHOW max_prepared_transactions")) {
                 rs.next();

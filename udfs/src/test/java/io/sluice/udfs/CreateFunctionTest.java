@@ -38,12 +38,15 @@ class CreateFunctionTest {
 
     @Test
     void routingFunctionsAgreeWithTheJobsRouter() throws Exception {
-        Row r = one("SELECT SHARD_OF('app-42'), SHARD_OF('app-42', 1024, 4), BUCKET_OF('app-42'), BUCKET_OF('app-42', 16), SHARD_OF('app-42', '0-9:1,10-15:0')");
+        Row r = one("SELECT SHARD_OF('app-42'), SHARD_OF('app-42', 1024, 4), BUCKET_OF('app-42'), BUCKET_OF('app-42', 16), SHARD_OF('app-42', '0-9:1,10-15:0'),"
+                + " BUCKET_OF('app-42', 1024, 'crc32'), SHARD_OF('app-42', 'crc32@0-9:1,10-15:0')");
         assertThat(r.getField(0)).isEqualTo(ShardRouter.even(1024, 2).shardOf("app-42"));
         assertThat(r.getField(1)).isEqualTo(ShardRouter.even(1024, 4).shardOf("app-42"));
         assertThat(r.getField(2)).isEqualTo(ShardRouter.bucketOf("app-42", 1024));
         assertThat(r.getField(3)).isEqualTo(ShardRouter.bucketOf("app-42", 16));
-        assertThat(r.getField(4)).isEqualTo(new ShardRouter(ShardRouter.parseBucketMap("0-9:1,10-15:0", 16, 2)).shardOf("app-42"));
+        assertThat(r.getField(4)).isEqualTo(new ShardRouter(ShardRouter.Hash.DEFAULT, ShardRouter.parseBucketMap("0-9:1,10-15:0", 16, 2)).shardOf("app-42"));
+        assertThat(r.getField(5)).isEqualTo(ShardRouter.bucketOf(ShardRouter.Hash.CRC32, "app-42", 1024));
+        assertThat(r.getField(6)).isEqualTo(new ShardRouter(ShardRouter.Hash.CRC32, ShardRouter.parseBucketMap("0-9:1,10-15:0", 16, 2)).shardOf("app-42"));
     }
 
     @Test

@@ -22,7 +22,7 @@ class RoutingFunctionsTest {
     @Test
     void withAConfiguredBucketMapAgreeWithTheRouterTheJobsBuildFromIt() {
         String spec = "0-99:2,100-599:0,600-1023:1";
-        ShardRouter router = new ShardRouter(ShardRouter.parseBucketMap(spec, 1024, 3));
+        ShardRouter router = new ShardRouter(ShardRouter.Hash.DEFAULT, ShardRouter.parseBucketMap(spec, 1024, 3));
         ShardOf f = new ShardOf();
         SplittableRandom r = new SplittableRandom(5);
         int[] perShard = new int[3];

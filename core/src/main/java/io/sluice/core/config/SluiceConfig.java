@@ -59,6 +59,7 @@ public record SluiceConfig(
             String deadLettersTopic,
             String groupPrefix,
             long transactionTimeoutMs,
+            long partitionDiscoveryMs,
             Map<String, String> clientProperties) implements Serializable {
 
         static Kafka from(RawConfig raw) {
@@ -73,6 +74,7 @@ public record SluiceConfig(
                     raw.string("kafka.group-prefix", "sluice"),
                     // must stay <= the broker's transaction.max.timeout.ms (default 15 min)
                     raw.durationMs("kafka.transaction-timeout", 600_000, 1_000, 900_000),
+                    raw.durationMs("kafka.partition-discovery-interval", 60_000, 1_000, 86_400_000),
                     Map.copyOf(raw.subtree("kafka.properties")));
         }
 
@@ -101,11 +103,39 @@ public record SluiceConfig(
         }
     }
 
+    /**
+     * How long a shard may keep a Sluice connection waiting: connecting, on a silent socket (TCP keepalive
+     * is always on), for a row lock, and idle inside an open transaction (the server ends such a session, so
+     * a writer host that vanishes mid-transaction releases its row locks).
+     */
+    public record Timeouts(long connectMs, long socketMs, long lockMs, long idleInTransactionMs) implements Serializable {
+        static Timeouts from(RawConfig raw) {
+            return new Timeouts(
+                    raw.durationMs("shards.connect-timeout", 10_000, 1_000, 600_000),
+                    raw.durationMs("shards.socket-timeout", 300_000, 1_000, 86_400_000),
+                    raw.durationMs("shards.lock-timeout", 10_000, 1, 86_400_000),
+                    raw.durationMs("shards.idle-in-transaction-timeout", 60_000, 1_000, 86_400_000));
+        }
+    }
+
     /** One Postgres shard; the password comes from configuration or the environment, never code. */
-    public record Shard(int index, String jdbcUrl, String user, String password) implements Serializable {
-        /** A new connection to this shard with its credentials. */
+    public record Shard(int index, String jdbcUrl, String user, String password, Timeouts timeouts) implements Serializable {
+        /**
+         * A new connection to this shard with its credentials and {@link Timeouts}: pgjdbc's
+         * {@code connectTimeout}, {@code socketTimeout} and {@code tcpKeepAlive}, and the session's
+         * {@code lock_timeout} and {@code idle_in_transaction_session_timeout}.
+         */
         public java.sql.Connection connect() throws java.sql.SQLException {
-            return java.sql.DriverManager.getConnection(jdbcUrl, user, password);
+            java.util.Properties p = new java.util.Properties();
+            p.setProperty("user", user);
+            if (password != null) {
+                p.setProperty("password", password);
+            }
+            p.setProperty("connectTimeout", String.valueOf(Math.max(1, timeouts.connectMs() / 1000)));
+            p.setProperty("socketTimeout", String.valueOf(Math.max(1, timeouts.socketMs() / 1000)));
+            p.setProperty("tcpKeepAlive", "true");
+            p.setProperty("options", "-c lock_timeout=" + timeouts.lockMs() + " -c idle_in_transaction_session_timeout=" + timeouts.idleInTransactionMs());
+            return java.sql.DriverManager.getConnection(jdbcUrl, p);
         }
 
         @Override
@@ -124,24 +154,28 @@ public record SluiceConfig(
             }
             String user = raw.string("shards.user", "sluice");
             String password = raw.string("shards.password", null);
+            Timeouts timeouts = Timeouts.from(raw);
             List<Shard> list = new ArrayList<>();
             for (int i = 0; i < urls.size(); i++) {
                 String url = urls.get(i);
                 if (!url.startsWith("jdbc:postgresql://")) {
                     throw raw.invalid("shards.urls", url, "JDBC URLs starting with jdbc:postgresql:// (entry " + i + ")");
                 }
-                list.add(new Shard(i, url, raw.string("shards." + i + ".user", user), raw.string("shards." + i + ".password", password)));
+                list.add(new Shard(i, url, raw.string("shards." + i + ".user", user), raw.string("shards." + i + ".password", password), timeouts));
             }
             return new Shards(List.copyOf(list), raw.integer("shards.max-connections", 2, 1, 64));
         }
     }
 
     /**
-     * The app -> bucket -> shard rule: {@code buckets} fixed buckets by CRC-32 of the app id, and a
-     * bucket -> shard table ({@code routing.bucket-map}: {@code 0-511:0,512-1023:1}); default even ranges.
+     * The app -> bucket -> shard rule: {@code buckets} fixed buckets by a named hash of the app id
+     * ({@code routing.hash}, default {@code murmur3-32}), and a bucket -> shard table
+     * ({@code routing.bucket-map}: {@code 0-511:0,512-1023:1}); default even ranges. The shards record the
+     * rule they were written with; a job whose rule differs refuses to start ({@code ./sluice reshard} moves rows).
      */
-    public record Routing(int buckets, int[] bucketToShard) implements Serializable {
+    public record Routing(ShardRouter.Hash hash, int buckets, int[] bucketToShard) implements Serializable {
         static Routing from(RawConfig raw, int shardCount) {
+            ShardRouter.Hash hash = raw.parsed("routing.hash", ShardRouter.Hash.DEFAULT, "murmur3-32 or crc32", ShardRouter.Hash::of);
             int buckets = raw.integer("routing.buckets", 1024, 1, 1 << 20);
             String spec = raw.string("routing.bucket-map", null);
             int[] map = spec == null
@@ -149,11 +183,11 @@ public record SluiceConfig(
                     : raw.parsed("routing.bucket-map", null,
                             "ranges covering buckets 0.." + (buckets - 1) + " exactly once, each 'from-to:shard' with shard < " + shardCount,
                             s -> ShardRouter.parseBucketMap(s, buckets, shardCount));
-            return new Routing(buckets, map);
+            return new Routing(hash, buckets, map);
         }
 
         public ShardRouter router() {
-            return new ShardRouter(bucketToShard);
+            return new ShardRouter(hash, bucketToShard);
         }
     }
 
@@ -163,6 +197,8 @@ public record SluiceConfig(
             int flushMaxRows,
             int maxKeyBytes,
             int maxValueBytes,
+            int maxIdBytes,
+            int sourceEpoch,
             int parallelism) implements Serializable {
         static Subscriptions from(RawConfig raw) {
             return new Subscriptions(
@@ -170,6 +206,9 @@ public record SluiceConfig(
                     raw.integer("subscriptions.flush-max-rows", 2000, 1, 1_000_000),
                     raw.integer("subscriptions.max-key-bytes", 256, 1, 1 << 20),
                     raw.integer("subscriptions.max-value-bytes", 4096, 1, 1 << 24),
+                    // a btree index entry holds at most about 2,700 bytes; app_id and subscription_id share one
+                    raw.integer("subscriptions.max-id-bytes", 512, 1, 1_300),
+                    raw.integer("subscriptions.source-epoch", 0, 0, Integer.MAX_VALUE),
                     raw.integer("subscriptions.parallelism", 0, 0, 4096));
         }
     }

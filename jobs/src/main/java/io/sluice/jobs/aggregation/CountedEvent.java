@@ -13,11 +13,12 @@ public final class CountedEvent {
     public long occurredAt;
     public double value;
     public int partition;
+    public long offset;
 
     public CountedEvent() {
     }
 
-    public static CountedEvent of(UserEvent e, int partition) {
+    public static CountedEvent of(UserEvent e, int partition, long offset) {
         CountedEvent c = new CountedEvent();
         c.appId = e.appId();
         c.userId = e.userId();
@@ -25,6 +26,7 @@ public final class CountedEvent {
         c.occurredAt = e.occurredAt();
         c.value = e.value() == null ? 0.0 : e.value();
         c.partition = partition;
+        c.offset = offset;
         return c;
     }
 }

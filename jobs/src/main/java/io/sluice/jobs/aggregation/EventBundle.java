@@ -26,8 +26,9 @@ public final class EventBundle {
     public String appId;
     public String userId;
     public String name;
-    /** Source partition of the newest event. */
+    /** Source partition and offset of the newest event. */
     public int partition;
+    public long offset;
     public int size;
     public long[] times;
     public double[] values;
@@ -54,6 +55,7 @@ public final class EventBundle {
         values[size] = e.value;
         size++;
         partition = e.partition;
+        offset = e.offset;
     }
 
     /** Drops the unused tail of the arrays before the bundle is serialized. */
@@ -70,10 +72,18 @@ public final class EventBundle {
         return UserEvent.keyOf(appId, userId);
     }
 
-    /** Ids as Flink strings, then partition, size and the size event times and values. */
+    /** Ids as Flink strings, then partition, offset (from format 2), size and the size event times and values. */
     public static final class Serializer extends HandWrittenSerializer<EventBundle> {
         private static final long serialVersionUID = 1L;
-        public static final Serializer INSTANCE = new Serializer();
+        public static final Serializer INSTANCE = new Serializer(2);
+        /** Reads and writes format 1 (no offset), for records in flight in an unaligned checkpoint of an older build. */
+        static final Serializer FORMAT_1 = new Serializer(1);
+
+        private final int format;
+
+        private Serializer(int format) {
+            this.format = format;
+        }
 
         @Override
         public EventBundle createInstance() {
@@ -86,6 +96,9 @@ public final class EventBundle {
             StringValue.writeString(b.userId, out);
             StringValue.writeString(b.name, out);
             out.writeInt(b.partition);
+            if (format >= 2) {
+                out.writeLong(b.offset);
+            }
             out.writeInt(b.size);
             for (int i = 0; i < b.size; i++) {
                 out.writeLong(b.times[i]);
@@ -100,6 +113,7 @@ public final class EventBundle {
             b.userId = StringValue.readString(in);
             b.name = StringValue.readString(in);
             b.partition = in.readInt();
+            b.offset = format >= 2 ? in.readLong() : -1;
             b.size = in.readInt();
             b.times = new long[b.size];
             b.values = new double[b.size];
@@ -115,12 +129,22 @@ public final class EventBundle {
             return new Snapshot();
         }
 
-        /** Format 1. Network-only today; versioned so unaligned checkpoints, which store records in flight, stay readable. */
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Serializer other && other.format == format;
+        }
+
+        @Override
+        public int hashCode() {
+            return format;
+        }
+
+        /** Format 2 (1 had no offset). Network-only today; versioned so unaligned checkpoints, which store records in flight, stay readable. */
         public static final class Snapshot extends FormatVersionedSnapshot<EventBundle> {
-            public static final int FORMAT = 1;
+            public static final int FORMAT = 2;
 
             public Snapshot() {
-                super("event bundles (EventBundle)", FORMAT, format -> format == 1 ? INSTANCE : null);
+                super("event bundles (EventBundle)", FORMAT, format -> format == 2 ? INSTANCE : format == 1 ? FORMAT_1 : null);
             }
         }
     }

@@ -210,7 +210,7 @@ public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
         eventsIn.inc();
         long start = Windows.start(b.times[i], windowMs);
         buffer.computeIfAbsent(new Buffered((String) getCurrentKey(), b.appId, b.userId, start), k -> new UserWindow())
-                .of(b.name).add(b.times[i], b.values[i], b.partition);
+                .of(b.name).add(b.times[i], b.values[i], b.partition, b.offset);
         minBufferedEnd = Math.min(minBufferedEnd, start + windowMs);
     }
 
@@ -237,7 +237,7 @@ public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
                 sum.add(changed);
                 rowsOut.inc();
                 output.collect(new StreamRecord<>(new WindowCount(b.appId(), b.userId(), delta.names[i], b.windowStart(), b.windowStart() + windowMs,
-                        sum.count, sum.sum, changed.count, sum.newestAt, changed.partition)));
+                        sum.count, sum.sum, changed.count, sum.newestAt, changed.partition, changed.offset)));
             }
             stateWindows += total.size - namesBefore;
             windows.update(total);

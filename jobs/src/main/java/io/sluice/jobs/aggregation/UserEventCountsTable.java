@@ -52,11 +52,14 @@ public final class UserEventCountsTable implements ShardTable<WindowCount> {
         WindowCount dropped = kept == newer ? older : newer;
         kept.records += dropped.records;
         kept.newestAt = Math.max(kept.newestAt, dropped.newestAt);
+        if (dropped.partition == kept.partition) {
+            kept.offset = Math.max(kept.offset, dropped.offset);
+        }
         return kept;
     }
 
     @Override
-    public void write(Connection c, List<WindowCount> rows) throws SQLException {
+    public Written<WindowCount> write(Connection c, List<WindowCount> rows) throws SQLException {
         int n = rows.size();
         String[] apps = new String[n];
         String[] users = new String[n];
@@ -83,8 +86,13 @@ public final class UserEventCountsTable implements ShardTable<WindowCount> {
             upsert.setArray(5, c.createArrayOf("bigint", ends));
             upsert.setArray(6, c.createArrayOf("bigint", counts));
             upsert.setArray(7, c.createArrayOf("float8", sums));
-            upsert.executeUpdate();
+            return Written.applied(n - upsert.executeUpdate());
         }
+    }
+
+    @Override
+    public String sourceTopic() {
+        return sourceTopic;
     }
 
     @Override
@@ -93,8 +101,8 @@ public final class UserEventCountsTable implements ShardTable<WindowCount> {
     }
 
     @Override
-    public long records(WindowCount row) {
-        return row.records;
+    public long sourceOffset(WindowCount row) {
+        return row.offset;
     }
 
     @Override
@@ -106,7 +114,7 @@ public final class UserEventCountsTable implements ShardTable<WindowCount> {
     public DeadLetter rejected(WindowCount row, String reason) {
         String value = "{\"app_id\":" + Json.string(row.appId) + ",\"user_id\":" + Json.string(row.userId) + ",\"event_name\":" + Json.string(row.name)
                 + ",\"window_start\":" + row.windowStart + ",\"window_end\":" + row.windowEnd + ",\"count\":" + row.count + ",\"sum\":" + row.sum + "}";
-        return new DeadLetter(sourceTopic, row.partition, -1, bytes(row.appId + ":" + row.userId), bytes(value), "shard-write", reason);
+        return new DeadLetter(sourceTopic, row.partition, row.offset, bytes(row.appId + ":" + row.userId), bytes(value), "shard-write", reason);
     }
 
     private static byte[] bytes(String s) {

@@ -67,7 +67,7 @@ public class ValidateEvents extends ProcessFunction<Decoded<UserEvent>, CountedE
                             + " (aggregation.allowed-lateness " + allowedLatenessMs + " ms)"));
             return;
         }
-        out.collect(CountedEvent.of(e, in.partition));
+        out.collect(CountedEvent.of(e, in.partition, in.offset));
     }
 
     static String problem(UserEvent e) {

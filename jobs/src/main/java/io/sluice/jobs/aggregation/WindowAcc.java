@@ -6,15 +6,18 @@ public final class WindowAcc {
     public double sum;
     public long newestAt;
     public int partition;
+    /** Newest source offset of the buffered events, for the sink's progress; not kept in state (-1 there). */
+    public transient long offset = -1;
 
     public WindowAcc() {
     }
 
-    void add(long occurredAt, double value, int sourcePartition) {
+    void add(long occurredAt, double value, int sourcePartition, long sourceOffset) {
         count++;
         sum += value;
         newestAt = Math.max(newestAt, occurredAt);
         partition = sourcePartition;
+        offset = sourceOffset;
     }
 
     void add(WindowAcc later) {

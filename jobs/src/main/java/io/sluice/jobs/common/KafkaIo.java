@@ -21,7 +21,9 @@ public final class KafkaIo {
     /**
      * A source for {@code topic} in consumer group {@code <group-prefix>-<job>} (offsets committed on
      * checkpoints, so message lag is visible to Kafka tools); starts from the committed offsets, or the
-     * earliest when there are none. {@code bounded} stops at the offsets that exist at start (tests, benchmarks).
+     * earliest when there are none. Reads {@code read_committed}, so records of aborted upstream transactions are
+     * never applied; new partitions are discovered every {@code kafka.partition-discovery-interval}.
+     * {@code bounded} stops at the offsets that exist at start (tests, benchmarks).
      */
     public static <T> KafkaSource<T> source(SluiceConfig config, String job, String topic, KafkaRecordDeserializationSchema<T> deserializer, boolean bounded) {
         KafkaSourceBuilder<T> b = KafkaSource.<T>builder()
@@ -31,7 +33,8 @@ public final class KafkaIo {
                 .setStartingOffsets(OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST))
                 .setDeserializer(deserializer)
                 .setProperties(KafkaClients.clientProperties(config))
-                .setProperty("partition.discovery.interval.ms", "60000");
+                .setProperty("isolation.level", "read_committed")
+                .setProperty("partition.discovery.interval.ms", String.valueOf(config.kafka().partitionDiscoveryMs()));
         if (bounded) {
             b.setBounded(OffsetsInitializer.latest());
         }

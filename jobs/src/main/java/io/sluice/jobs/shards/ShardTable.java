@@ -9,8 +9,8 @@ import java.util.List;
 
 /**
  * What {@link ShardedSink} needs to know about one kind of row: how to route it, how to merge two
- * buffered versions of the same row, how to write a batch (one statement shape, no commit), and what
- * a rejected row looks like on the dead-letter topic. Writes must be idempotent and guarded by a
+ * buffered versions of the same row, how to write a batch (one guarded statement shape, no commit), and
+ * what a rejected row looks like on the dead-letter topic. Writes must be idempotent and guarded by a
  * monotonic version, so that a replay after a restore changes nothing a row already reflects.
  */
 public interface ShardTable<T> extends Serializable {
@@ -20,17 +20,35 @@ public interface ShardTable<T> extends Serializable {
     /** The row's identity within its shard (any value with {@code equals} and {@code hashCode}): buffered rows with the same key are merged. */
     Object key(T row);
 
+    /** Whether two buffered rows with the same key may be merged; when not, both are written, {@code older} first. */
+    default boolean mergeable(T older, T newer) {
+        return true;
+    }
+
     /** {@code older} with {@code newer} folded in (may mutate and return {@code older}). */
     T merge(T older, T newer);
 
-    /** Writes the rows on {@code c} inside the caller's transaction; the caller commits. */
-    void write(Connection c, List<T> rows) throws SQLException;
+    /**
+     * Writes the rows on {@code c} inside the caller's transaction (the caller commits) and says what the
+     * version guard did with those it did not apply.
+     */
+    Written<T> write(Connection c, List<T> rows) throws SQLException;
+
+    /** What a batch write did not apply: no-ops (replays), rows refused as dead letters, rows to write again in the same transaction. */
+    record Written<T>(int noOps, List<DeadLetter> refused, List<T> again) {
+        public static <T> Written<T> applied(int noOps) {
+            return new Written<>(noOps, List.of(), List.of());
+        }
+    }
+
+    /** The topic the rows come from, for {@code sluice_progress}. */
+    String sourceTopic();
 
     /** The Kafka partition the row's newest input came from, for {@code sluice_progress}. */
     int sourcePartition(T row);
 
-    /** How many input records the row stands for. */
-    long records(T row);
+    /** The offset of the row's newest input in that partition (-1 when unknown), for {@code sluice_progress}. */
+    long sourceOffset(T row);
 
     /** Event time of the newest input the row reflects (epoch ms), for time lag. */
     long newestEventAt(T row);

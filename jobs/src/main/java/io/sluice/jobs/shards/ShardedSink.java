@@ -1,10 +1,12 @@
 package io.sluice.jobs.shards;
 
 import io.sluice.core.config.SluiceConfig;
+import io.sluice.core.db.ShardRouting;
 import io.sluice.routing.ShardRouter;
 import io.sluice.jobs.common.CountDeadLetters;
 import io.sluice.jobs.common.DeadLetter;
 import io.sluice.jobs.common.DeadLetterSerializer;
+import io.sluice.jobs.common.Fatal;
 import io.sluice.core.kafka.KafkaClients;
 import io.sluice.jobs.common.PeriodicFlush;
 import org.apache.flink.api.common.operators.ProcessingTimeService;
@@ -15,6 +17,7 @@ import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.MeterView;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.metrics.ThreadSafeSimpleCounter;
+import org.apache.flink.runtime.execution.SuppressRestartsException;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.slf4j.Logger;
@@ -28,36 +31,56 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicLongArray;
 
 /**
  * Writes rows to the shard of their app (the shared app → bucket → shard rule), for any
  * {@link ShardTable}. In: rows, each key's in order (the sink sits right after a keyed operator).
  *
- * <p>Each writer buffers per shard, merging rows with the same key, and flushes when the buffer
+ * <p>Each writer buffers per shard, merging rows with the same key ({@link ShardTable#mergeable}; a row
+ * that may not be merged goes into a later round of the same batch), and flushes when the buffer
  * reaches {@code flushMaxRows}, every {@code flushIntervalMs}, and on Flink's {@code flush} before
  * each checkpoint barrier, so a completed checkpoint means every row before it is committed. A
- * shard's rows go out in one transaction per connection: the table's batch statement plus this
- * job's {@code sluice_progress} rows. Large batches are split by key hash over up to
+ * shard's rows go out in one transaction per connection: the table's guarded statement (once per round)
+ * plus this writer's {@code sluice_progress} rows. Large batches are split by key hash over up to
  * {@code shards.max-connections} connections per shard, written concurrently; shards are written
  * concurrently too. Writes run beside the task: a flush hands its batch over and returns, and only
  * waits for the batch before it (one batch per connection in flight, so rows stay in order per key);
  * Flink's {@code flush} waits for everything.
  *
+ * <p>Progress: per (job, topic, partition) and writer (subtask and connection slot, so concurrent writers
+ * never lock the same row), the highest source offset committed and the newest event time, both kept with
+ * {@code greatest()}: a replay after a restore changes neither.
+ *
  * <p>Failures: an error the row caused (SQLSTATE class 22 data exception, 23 constraint violation,
  * 54 program limit) splits the batch in halves until the one row is found; that row goes to the
- * dead-letter topic (stage {@code shard-write}) and its neighbours are committed. Any other error
- * (shard down, connection killed, deadlock, missing table) retries the batch on a new connection
- * with backoff from 1 s doubling to 30 s; the next flush waits for it meanwhile, which is backpressure, not loss.
+ * dead-letter topic (stage {@code shard-write}) and its neighbours are committed. An error no retry can
+ * fix (class 28 authentication, 3D no database, 42 no table or privilege) stops the job without a
+ * restart, naming the shard and the fix. Any other error (shard down, connection killed, lock timeout,
+ * deadlock) retries the batch on a new connection with backoff from 1 s doubling to 30 s; the next flush
+ * waits for it meanwhile, which is backpressure, not loss. Rows the version guard refuses (see the table)
+ * go to the dead-letter topic after their batch commits.
+ *
+ * <p>When it starts (or, for a shard not reachable then, before its first write there), each writer checks that
+ * every shard was written with this job's routing ({@link ShardRouting}; the first writer records it) and stops
+ * the job, naming {@code ./sluice reshard}, if not.
+ *
+ * <p>{@code close()} stops retries, waits up to 30 s (or {@code shards.socket-timeout} if shorter) for writes
+ * in flight, and never opens a connection afterwards.
  *
  * <p>Metrics per shard ({@code shard=<i>}): rowsWritten, rowsPerSecond, batches, lastBatchRows,
- * lastBatchMillis (write latency), timeLagMs (now − newest committed event time), rejectedRows, retries; and {@code reason.shard-write.deadLetters}.
+ * lastBatchMillis (write latency), timeLagMs (now − newest committed event time), rejectedRows,
+ * refusedRows (by the version guard), noOpWrites (writes the version guard turned into no-ops: replays,
+ * or silent skips if they grow without a restore), retries; and {@code reason.<stage>.deadLetters}.
  */
 public final class ShardedSink<T> implements Sink<T> {
     private static final long serialVersionUID = 1L;
@@ -65,10 +88,10 @@ public final class ShardedSink<T> implements Sink<T> {
     static final int MIN_CHUNK_ROWS = 2_000;
 
     static final String PROGRESS = """
-            INSERT INTO sluice_progress (job, source_partition, records, newest_event_at, committed_at)
-            SELECT ?, p, r, to_timestamp(n / 1000.0), now() FROM unnest(?::int[], ?::bigint[], ?::bigint[]) AS x(p, r, n) ORDER BY p
-            ON CONFLICT (job, source_partition) DO UPDATE
-               SET records = sluice_progress.records + EXCLUDED.records,
+            INSERT INTO sluice_progress (job, topic, source_partition, writer, committed_offset, newest_event_at, committed_at)
+            SELECT ?, ?, p, ?, o, to_timestamp(n / 1000.0), now() FROM unnest(?::int[], ?::bigint[], ?::bigint[]) AS x(p, o, n)
+            ON CONFLICT (job, topic, source_partition, writer) DO UPDATE
+               SET committed_offset = greatest(sluice_progress.committed_offset, EXCLUDED.committed_offset),
                    newest_event_at = greatest(sluice_progress.newest_event_at, EXCLUDED.newest_event_at),
                    committed_at = now()
             """;
@@ -89,7 +112,7 @@ public final class ShardedSink<T> implements Sink<T> {
 
     @Override
     public SinkWriter<T> createWriter(WriterInitContext context) {
-        return new Writer<>(this, context.getProcessingTimeService(), context.metricGroup());
+        return new Writer<>(this, context.getProcessingTimeService(), context.metricGroup(), context.getTaskInfo().getIndexOfThisSubtask());
     }
 
     /** Whether the row itself caused {@code e}, so retrying it can never succeed. */
@@ -106,46 +129,57 @@ public final class ShardedSink<T> implements Sink<T> {
         private final ShardRouter router;
         private final List<SluiceConfig.Shard> shards;
         private final int connectionsPerShard;
-        private final List<Map<Object, T>> buffers = new ArrayList<>();
+        private final int subtask;
+        /** Per shard, the rounds of the next batch: round 0 holds every key, a later round only rows that could not be merged into an earlier one. */
+        private final List<List<Map<Object, T>>> buffers = new ArrayList<>();
         private final Connection[][] connections;
         private final Counter[] rowsWritten;
         private final Counter[] batches;
         private final Counter[] rejectedRows;
+        private final Counter[] refusedRows;
+        private final Counter[] noOpWrites;
         private final Counter[] retries;
         private final AtomicLongArray lastBatchMillis;
         private final AtomicLongArray lastBatchRows;
         private final AtomicLongArray newestCommittedEventAt;
-        private final ProcessingTimeService time;
         private ExecutorService pool;
         private final List<Future<Void>> inFlight = new ArrayList<>();
         private KafkaProducer<byte[], byte[]> deadLetterProducer;
         private DeadLetterSerializer deadLetterSerializer;
         private final CountDeadLetters.ByReason deadLettersByReason;
         private int buffered;
+        private volatile boolean closed;
+        /** 1 for shards whose recorded routing was checked against this job's (set by the writer threads). */
+        private final AtomicIntegerArray routingChecked;
 
-        Writer(ShardedSink<T> sink, ProcessingTimeService time, MetricGroup metrics) {
+        Writer(ShardedSink<T> sink, ProcessingTimeService time, MetricGroup metrics, int subtask) {
             this.sink = sink;
             this.table = sink.table;
             this.router = sink.config.router();
             this.shards = sink.config.shards().list();
             this.connectionsPerShard = sink.config.shards().maxConnections();
+            this.subtask = subtask;
             int n = shards.size();
             this.connections = new Connection[n][connectionsPerShard];
             this.rowsWritten = new Counter[n];
             this.batches = new Counter[n];
             this.rejectedRows = new Counter[n];
+            this.refusedRows = new Counter[n];
+            this.noOpWrites = new Counter[n];
             this.retries = new Counter[n];
             this.lastBatchMillis = new AtomicLongArray(n);
             this.lastBatchRows = new AtomicLongArray(n);
             this.newestCommittedEventAt = new AtomicLongArray(n);
-            this.time = time;
+            this.routingChecked = new AtomicIntegerArray(n);
             for (int i = 0; i < n; i++) {
-                buffers.add(new LinkedHashMap<>());
+                buffers.add(new ArrayList<>(List.of(new LinkedHashMap<>())));
                 MetricGroup g = metrics.addGroup("shard", String.valueOf(i));
                 rowsWritten[i] = g.counter("rowsWritten", new ThreadSafeSimpleCounter());
                 g.meter("rowsPerSecond", new MeterView(rowsWritten[i]));
                 batches[i] = g.counter("batches", new ThreadSafeSimpleCounter());
                 rejectedRows[i] = g.counter("rejectedRows", new ThreadSafeSimpleCounter());
+                refusedRows[i] = g.counter("refusedRows", new ThreadSafeSimpleCounter());
+                noOpWrites[i] = g.counter("noOpWrites", new ThreadSafeSimpleCounter());
                 retries[i] = g.counter("retries", new ThreadSafeSimpleCounter());
                 final int shard = i;
                 g.gauge("lastBatchMillis", () -> lastBatchMillis.get(shard));
@@ -156,19 +190,39 @@ public final class ShardedSink<T> implements Sink<T> {
                 });
             }
             this.deadLettersByReason = new CountDeadLetters.ByReason(metrics);
+            for (int i = 0; i < n; i++) { // refuse a routing the shards were not written with at start, not at the first row
+                try {
+                    connection(i, 0);
+                } catch (SQLException e) {
+                    Optional<SuppressRestartsException> fatal = Fatal.ifTerminal(i, e);
+                    if (fatal.isPresent()) {
+                        throw fatal.get();
+                    }
+                    LOG.warn("shard {} is not reachable yet ({}); its routing is checked at its first write", i, e.getMessage());
+                }
+            }
             PeriodicFlush.schedule(time, sink.flushIntervalMs, this::flushAll);
         }
 
         @Override
         public void write(T row, Context context) throws IOException {
-            Map<Object, T> buffer = buffers.get(router.shardOf(table.appId(row)));
+            List<Map<Object, T>> rounds = buffers.get(router.shardOf(table.appId(row)));
             Object key = table.key(row);
-            T existing = buffer.get(key);
-            if (existing == null) {
-                buffer.put(key, row);
-                buffered++;
-            } else {
-                buffer.put(key, table.merge(existing, row));
+            for (int r = 0; ; r++) {
+                if (r == rounds.size()) {
+                    rounds.add(new LinkedHashMap<>());
+                }
+                Map<Object, T> round = rounds.get(r);
+                T existing = round.get(key);
+                if (existing == null) {
+                    round.put(key, row);
+                    buffered++;
+                    break;
+                }
+                if (table.mergeable(existing, row)) {
+                    round.put(key, table.merge(existing, row));
+                    break;
+                }
             }
             if (buffered >= sink.flushMaxRows) {
                 flushAll();
@@ -193,21 +247,22 @@ public final class ShardedSink<T> implements Sink<T> {
         private void flushAll() throws IOException {
             List<Callable<Void>> writes = new ArrayList<>();
             for (int shard = 0; shard < buffers.size(); shard++) {
-                Map<Object, T> buffer = buffers.get(shard);
-                if (buffer.isEmpty()) {
+                List<Map<Object, T>> rounds = buffers.get(shard);
+                if (rounds.get(0).isEmpty()) {
                     continue;
                 }
-                List<List<T>> chunks = chunks(buffer);
+                List<List<List<T>>> chunks = chunks(rounds);
                 for (int slot = 0; slot < chunks.size(); slot++) {
                     final int s = shard;
                     final int c = slot;
-                    final List<T> rows = chunks.get(slot);
+                    final List<List<T>> rows = chunks.get(slot);
                     writes.add(() -> {
                         commit(s, c, rows);
                         return null;
                     });
                 }
-                buffer.clear();
+                rounds.clear();
+                rounds.add(new LinkedHashMap<>());
             }
             buffered = 0;
             awaitInFlight();
@@ -226,22 +281,31 @@ public final class ShardedSink<T> implements Sink<T> {
             }
         }
 
-        /** The buffer split by key hash into as many chunks as connections allow and the size justifies. */
-        private List<List<T>> chunks(Map<Object, T> buffer) {
-            int k = Math.max(1, Math.min(connectionsPerShard, buffer.size() / MIN_CHUNK_ROWS));
-            List<List<T>> chunks = new ArrayList<>(k);
+        /**
+         * The rounds split by key hash into as many chunks as connections allow and round 0's size justifies;
+         * a key's rows of every round land in the same chunk, in round order.
+         */
+        private List<List<List<T>>> chunks(List<Map<Object, T>> rounds) {
+            int k = Math.max(1, Math.min(connectionsPerShard, rounds.get(0).size() / MIN_CHUNK_ROWS));
+            List<List<List<T>>> chunks = new ArrayList<>(k);
             for (int i = 0; i < k; i++) {
-                chunks.add(new ArrayList<>(buffer.size() / k + 1));
+                List<List<T>> chunk = new ArrayList<>(rounds.size());
+                for (Map<Object, T> round : rounds) {
+                    chunk.add(new ArrayList<>(round.size() / k + 1));
+                }
+                chunks.add(chunk);
             }
-            for (Map.Entry<Object, T> e : buffer.entrySet()) {
-                chunks.get(k == 1 ? 0 : Math.floorMod(e.getKey().hashCode(), k)).add(e.getValue());
+            for (int r = 0; r < rounds.size(); r++) {
+                for (Map.Entry<Object, T> e : rounds.get(r).entrySet()) {
+                    chunks.get(k == 1 ? 0 : Math.floorMod(e.getKey().hashCode(), k)).get(r).add(e.getValue());
+                }
             }
             return chunks;
         }
 
-        /** Waits for the writes in flight, then throws the first failure (the job restarts from its last checkpoint). */
+        /** Waits for the writes in flight, then throws the first failure (the job restarts from its last checkpoint, or stops if it is fatal). */
         private void awaitInFlight() throws IOException {
-            IOException first = null;
+            Throwable first = null;
             for (Future<Void> f : inFlight) {
                 try {
                     f.get();
@@ -252,37 +316,60 @@ public final class ShardedSink<T> implements Sink<T> {
                     throw new IOException("interrupted while writing to the shards", e);
                 } catch (ExecutionException e) {
                     if (first == null) {
-                        first = e.getCause() instanceof IOException io ? io : new IOException("a shard write failed", e.getCause());
+                        first = e.getCause();
                     }
                 }
             }
             inFlight.clear();
+            if (first instanceof RuntimeException r) {
+                throw r;
+            }
             if (first != null) {
-                throw first;
+                throw first instanceof IOException io ? io : new IOException("a shard write failed", first);
             }
         }
 
         /** Commits the rows on one connection; retries what the shard could not take, isolates what it rejects. */
-        private void commit(int shard, int slot, List<T> rows) throws IOException {
+        private void commit(int shard, int slot, List<List<T>> rounds) throws IOException {
             long backoff = 1000;
+            int size = rounds.stream().mapToInt(List::size).sum();
             for (int attempt = 1; ; attempt++) {
                 try {
                     long t0 = System.nanoTime();
-                    writeTransaction(shard, slot, rows);
+                    List<DeadLetter> refused = writeTransaction(shard, slot, rounds);
                     lastBatchMillis.set(shard, (System.nanoTime() - t0) / 1_000_000);
-                    lastBatchRows.set(shard, rows.size());
-                    rowsWritten[shard].inc(rows.size());
+                    lastBatchRows.set(shard, size);
+                    rowsWritten[shard].inc(size);
                     batches[shard].inc();
+                    for (DeadLetter d : refused) {
+                        LOG.warn("shard {} refused an update: {}", shard, d.reason());
+                        deadLetter(d);
+                        refusedRows[shard].inc();
+                        deadLettersByReason.inc(d.stage());
+                    }
                     return;
                 } catch (SQLException e) {
+                    Optional<SuppressRestartsException> fatal = Fatal.ifTerminal(shard, e);
+                    if (fatal.isPresent()) {
+                        throw fatal.get();
+                    }
                     if (rowError(e)) {
-                        isolate(shard, slot, rows, e);
+                        if (rounds.size() > 1) { // isolate within each round, in order
+                            for (List<T> round : rounds) {
+                                commit(shard, slot, List.of(round));
+                            }
+                        } else {
+                            isolate(shard, slot, rounds.get(0), e);
+                        }
                         return;
                     }
                     closeQuietly(shard, slot);
+                    if (closed) {
+                        throw new IOException("the sink closed while shard " + shard + " could not take a batch of " + size + " rows", e);
+                    }
                     retries[shard].inc();
                     LOG.warn("shard {} could not take a batch of {} rows (attempt {}), retrying in {} ms: {} (SQLSTATE {})",
-                            shard, rows.size(), attempt, backoff, e.getMessage(), e.getSQLState());
+                            shard, size, attempt, backoff, e.getMessage(), e.getSQLState());
                     try {
                         Thread.sleep(backoff);
                     } catch (InterruptedException ie) {
@@ -297,8 +384,8 @@ public final class ShardedSink<T> implements Sink<T> {
         private void isolate(int shard, int slot, List<T> rows, SQLException e) throws IOException {
             if (rows.size() > 1) {
                 int half = rows.size() / 2;
-                commit(shard, slot, rows.subList(0, half));
-                commit(shard, slot, rows.subList(half, rows.size()));
+                commit(shard, slot, List.of(rows.subList(0, half)));
+                commit(shard, slot, List.of(rows.subList(half, rows.size())));
                 return;
             }
             String reason = "shard " + shard + " rejected the row: " + e.getMessage() + " (SQLSTATE " + e.getSQLState() + ")";
@@ -319,35 +406,52 @@ public final class ShardedSink<T> implements Sink<T> {
                 Thread.currentThread().interrupt();
                 throw new IOException("interrupted while writing a dead letter", e);
             } catch (ExecutionException e) {
-                throw new IOException("could not write a dead letter for a row shard-write rejected", e.getCause());
+                throw new IOException("could not write a dead letter for a row the shard did not take", e.getCause());
             }
         }
 
-        private void writeTransaction(int shard, int slot, List<T> rows) throws SQLException {
+        /** One transaction: each round's guarded statement (and what it asks to write again), then the progress rows. Returns the refused rows' dead letters. */
+        private List<DeadLetter> writeTransaction(int shard, int slot, List<List<T>> rounds) throws SQLException {
             Connection c = connection(shard, slot);
             Map<Integer, long[]> progress = new TreeMap<>();
             long newest = 0;
-            for (T row : rows) {
-                long[] p = progress.computeIfAbsent(table.sourcePartition(row), k -> new long[2]);
-                long at = table.newestEventAt(row);
-                p[0] += table.records(row);
-                p[1] = Math.max(p[1], at);
-                newest = Math.max(newest, at);
+            for (List<T> rows : rounds) {
+                for (T row : rows) {
+                    long[] p = progress.computeIfAbsent(table.sourcePartition(row), k -> new long[] {-1, 0});
+                    long at = table.newestEventAt(row);
+                    p[0] = Math.max(p[0], table.sourceOffset(row));
+                    p[1] = Math.max(p[1], at);
+                    newest = Math.max(newest, at);
+                }
             }
+            List<DeadLetter> refused = new ArrayList<>();
+            int noOps = 0;
             try {
-                table.write(c, rows);
+                for (List<T> rows : rounds) {
+                    for (int pass = 0; !rows.isEmpty(); pass++) {
+                        if (pass == 3) {
+                            throw new SQLException("rows kept conflicting with concurrent inserts after 3 passes", "40001");
+                        }
+                        ShardTable.Written<T> w = table.write(c, rows);
+                        noOps += w.noOps();
+                        refused.addAll(w.refused());
+                        rows = w.again();
+                    }
+                }
                 try (PreparedStatement prog = c.prepareStatement(PROGRESS)) {
                     Integer[] parts = progress.keySet().toArray(new Integer[0]);
-                    Long[] records = new Long[parts.length];
+                    Long[] offsets = new Long[parts.length];
                     Long[] newestPerPart = new Long[parts.length];
                     for (int i = 0; i < parts.length; i++) {
-                        records[i] = progress.get(parts[i])[0];
+                        offsets[i] = progress.get(parts[i])[0];
                         newestPerPart[i] = progress.get(parts[i])[1];
                     }
                     prog.setString(1, sink.job);
-                    prog.setArray(2, c.createArrayOf("integer", parts));
-                    prog.setArray(3, c.createArrayOf("bigint", records));
-                    prog.setArray(4, c.createArrayOf("bigint", newestPerPart));
+                    prog.setString(2, table.sourceTopic());
+                    prog.setInt(3, subtask * connectionsPerShard + slot);
+                    prog.setArray(4, c.createArrayOf("integer", parts));
+                    prog.setArray(5, c.createArrayOf("bigint", offsets));
+                    prog.setArray(6, c.createArrayOf("bigint", newestPerPart));
                     prog.executeUpdate();
                 }
                 c.commit();
@@ -359,12 +463,25 @@ public final class ShardedSink<T> implements Sink<T> {
                 }
                 throw e;
             }
+            noOpWrites[shard].inc(noOps);
             newestCommittedEventAt.accumulateAndGet(shard, newest, Math::max);
+            return refused;
         }
 
         private Connection connection(int shard, int slot) throws SQLException {
+            if (closed) {
+                throw new SQLException("the shard writer is closed", "08003");
+            }
             if (connections[shard][slot] == null) {
                 Connection c = shards.get(shard).connect();
+                if (routingChecked.get(shard) == 0) { // once per shard: the shard was written with this routing (ShardRouting)
+                    Optional<String> wrong = ShardRouting.check(c, shard, router, true);
+                    if (wrong.isPresent()) {
+                        c.close();
+                        throw Fatal.stop(wrong.get());
+                    }
+                    routingChecked.set(shard, 1);
+                }
                 c.setAutoCommit(false);
                 connections[shard][slot] = c;
             }
@@ -372,20 +489,38 @@ public final class ShardedSink<T> implements Sink<T> {
         }
 
         private void closeQuietly(int shard, int slot) {
-            if (connections[shard][slot] != null) {
+            Connection c = connections[shard][slot];
+            if (c != null) {
+                connections[shard][slot] = null;
                 try {
-                    connections[shard][slot].close();
+                    c.close();
                 } catch (SQLException ignored) {
                     // replacing it
                 }
-                connections[shard][slot] = null;
             }
         }
 
+        /**
+         * Stops retries and waits, at most 30 s (or {@code shards.socket-timeout}), for the writes in flight, so a
+         * cancelled attempt does not keep writing beside its successor; then closes every connection. A
+         * write still running after that has its connection aborted (its transaction rolls back).
+         */
         @Override
-        public void close() {
+        public void close() throws Exception {
+            closed = true;
             if (pool != null) {
-                pool.shutdownNow();
+                pool.shutdownNow(); // interrupts retry back-offs; a statement in progress runs to its end
+                long waitMs = Math.min(30_000, shards.get(0).timeouts().socketMs()); // well inside Flink's task cancellation timeout
+                if (!pool.awaitTermination(waitMs, TimeUnit.MILLISECONDS)) {
+                    LOG.warn("shard writes of job {} still running {} ms after close; aborting their connections", sink.job, waitMs);
+                    for (Connection[] perShard : connections) {
+                        for (Connection c : perShard) {
+                            if (c != null) {
+                                c.abort(Runnable::run);
+                            }
+                        }
+                    }
+                }
             }
             for (int i = 0; i < connections.length; i++) {
                 for (int j = 0; j < connectionsPerShard; j++) {

@@ -19,7 +19,8 @@ import java.util.Set;
  * {@code flushIntervalMs} (one operator-wide timer, not one per key: a per-key timer costs two more
  * state-backend writes per subscription), when {@code maxPendingKeys} subscriptions are pending,
  * before every checkpoint barrier, and at end of input. Because everything pending is emitted before
- * each barrier, checkpoints hold no pending deltas and no timers. Metrics: {@code updatesIn}, {@code deltasOut}, {@code coalescingRatio}.
+ * each barrier, checkpoints hold no pending deltas and no timers. Deltas from different partitions are
+ * never merged ({@link SubscriptionDelta#sameSource}). Metrics: {@code updatesIn}, {@code deltasOut}, {@code coalescingRatio}.
  */
 public class CoalescingOperator extends AbstractStreamOperator<SubscriptionDelta>
         implements OneInputStreamOperator<SubscriptionDelta, SubscriptionDelta>, BoundedOneInput {
@@ -59,8 +60,11 @@ public class CoalescingOperator extends AbstractStreamOperator<SubscriptionDelta
         if (current == null) {
             current = update;
             dirty.add(current.key());
-        } else {
+        } else if (current.sameSource(update)) {
             current.merge(update);
+        } else { // a second partition for one subscription: not merged, so the shard's guard can refuse it
+            emit(current);
+            current = update;
         }
         pending.update(current);
         if (dirty.size() >= maxPendingKeys) {

@@ -16,7 +16,8 @@ import java.util.Map;
  * a small heap bundle, emitted when {@code maxKeys} subscriptions are buffered, every
  * {@code flushIntervalMs}, before every checkpoint barrier and at end of input, so the bundle is empty
  * at every checkpoint and needs no state. A hot key's burst crosses the network and the keyed state
- * once per bundle instead of once per update.
+ * once per bundle instead of once per update. Updates from different partitions are never merged
+ * ({@link SubscriptionDelta#sameSource}).
  */
 public class LocalCoalescer extends AbstractStreamOperator<SubscriptionDelta>
         implements OneInputStreamOperator<SubscriptionDelta, SubscriptionDelta>, BoundedOneInput {
@@ -48,8 +49,11 @@ public class LocalCoalescer extends AbstractStreamOperator<SubscriptionDelta>
             if (bundle.size() >= maxKeys) {
                 flush();
             }
-        } else {
+        } else if (before.sameSource(d)) {
             before.merge(d);
+        } else { // a second partition for one subscription: both go on, in order, for the shard's guard to judge
+            output.collect(new StreamRecord<>(before));
+            bundle.put(d.key(), d);
         }
     }
 

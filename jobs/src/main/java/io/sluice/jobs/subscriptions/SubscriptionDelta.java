@@ -13,10 +13,12 @@ import java.util.Map;
 
 /**
  * The net effect of one or more consecutive updates to one subscription: keys to set, keys to
- * remove (disjoint), and {@code version}, the Kafka offset of the newest update merged in. Merging a
- * newer delta keeps last-writer-wins per key, so applying a merged delta equals applying its
- * updates one by one; and re-applying a delta whose prefix a row already reflects changes nothing
- * the row did not already have (see docs/subscriptions.md).
+ * remove (disjoint), and where its updates came from: the source {@code epoch} and {@code partition}
+ * (one of each: deltas of different sources are never merged, see {@link #sameSource}) and the offsets
+ * {@code firstVersion}..{@code version} of the oldest and newest update merged in. Merging a newer delta
+ * keeps last-writer-wins per key, so applying a merged delta equals applying its updates one by one;
+ * and re-applying a delta whose prefix a row already reflects changes nothing the row did not already
+ * have (see docs/subscriptions.md).
  */
 @TypeInfo(SubscriptionDelta.Types.class)
 public class SubscriptionDelta {
@@ -25,7 +27,9 @@ public class SubscriptionDelta {
     public HashMap<String, String> set = new HashMap<>();
     public ArrayList<String> unset = new ArrayList<>();
     public long version;
+    public long firstVersion;
     public long newestSentAt;
+    public int epoch;
     public int partition;
     /** How many source updates this delta stands for. */
     public long updates;
@@ -33,7 +37,7 @@ public class SubscriptionDelta {
     public SubscriptionDelta() {
     }
 
-    public static SubscriptionDelta of(SubscriptionUpdate u, int partition, long offset) {
+    public static SubscriptionDelta of(SubscriptionUpdate u, int epoch, int partition, long offset) {
         SubscriptionDelta d = new SubscriptionDelta();
         d.appId = u.appId();
         d.subscriptionId = u.subscriptionId();
@@ -44,13 +48,24 @@ public class SubscriptionDelta {
             }
         }
         d.version = offset;
+        d.firstVersion = offset;
         d.newestSentAt = u.sentAt();
+        d.epoch = epoch;
         d.partition = partition;
         d.updates = 1;
         return d;
     }
 
-    /** Folds a newer delta of the same subscription into this one. */
+    /**
+     * Whether {@code other} came from the same source epoch and partition, so offsets order the two and they
+     * may be merged. Two partitions of one subscription are a keying error the shard's guard reports; merging
+     * them first would hide it.
+     */
+    public boolean sameSource(SubscriptionDelta other) {
+        return epoch == other.epoch && partition == other.partition;
+    }
+
+    /** Folds a newer delta of the same subscription and source ({@link #sameSource}) into this one. */
     public void merge(SubscriptionDelta newer) {
         for (String k : newer.unset) {
             set.remove(k);
@@ -63,8 +78,8 @@ public class SubscriptionDelta {
             unset.remove(e.getKey());
         }
         version = Math.max(version, newer.version);
+        firstVersion = Math.min(firstVersion, newer.firstVersion);
         newestSentAt = Math.max(newestSentAt, newer.newestSentAt);
-        partition = newer.partition;
         updates += newer.updates;
     }
 
@@ -90,6 +105,8 @@ public class SubscriptionDelta {
                     org.apache.flink.api.common.typeinfo.Types.STRING));
             fields.put("unset", org.apache.flink.api.common.typeinfo.Types.LIST(org.apache.flink.api.common.typeinfo.Types.STRING));
             fields.put("version", org.apache.flink.api.common.typeinfo.Types.LONG);
+            fields.put("firstVersion", org.apache.flink.api.common.typeinfo.Types.LONG);
+            fields.put("epoch", org.apache.flink.api.common.typeinfo.Types.INT);
             fields.put("newestSentAt", org.apache.flink.api.common.typeinfo.Types.LONG);
             fields.put("partition", org.apache.flink.api.common.typeinfo.Types.INT);
             fields.put("updates", org.apache.flink.api.common.typeinfo.Types.LONG);
@@ -99,6 +116,6 @@ public class SubscriptionDelta {
 
     @Override
     public String toString() {
-        return "SubscriptionDelta{" + appId + "/" + subscriptionId + " set=" + set + " unset=" + unset + " v=" + version + " n=" + updates + "}";
+        return "SubscriptionDelta{" + appId + "/" + subscriptionId + " set=" + set + " unset=" + unset + " source=" + epoch + "/" + partition + " v=" + firstVersion + ".." + version + " n=" + updates + "}";
     }
 }

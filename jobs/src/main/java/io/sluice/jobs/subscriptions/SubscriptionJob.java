@@ -78,7 +78,8 @@ public final class SubscriptionJob implements SluiceJob {
         SingleOutputStreamOperator<SubscriptionDelta> valid = env
                 .fromSource(source, WatermarkStrategy.noWatermarks(), "subscription-updates")
                 .uid("subscription-updates-source")
-                .process(new ValidateUpdates(config.kafka().subscriptionUpdatesTopic(), s.maxKeyBytes(), s.maxValueBytes()))
+                .process(new ValidateUpdates(config.kafka().subscriptionUpdatesTopic(), s,
+                        new SourceGuard(config, NAME, config.kafka().subscriptionUpdatesTopic(), s.sourceEpoch()), config.kafka().partitionDiscoveryMs()))
                 .uid("validate-updates").name("validate updates");
         valid.transform("pre-coalesce before shuffle", TypeInformation.of(SubscriptionDelta.class),
                         new LocalCoalescer(s.flushIntervalMs(), Math.min(1000, s.flushMaxRows())))

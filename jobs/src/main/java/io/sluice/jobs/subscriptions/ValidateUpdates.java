@@ -1,5 +1,6 @@
 package io.sluice.jobs.subscriptions;
 
+import io.sluice.core.config.SluiceConfig;
 import io.sluice.core.model.SubscriptionUpdate;
 import io.sluice.jobs.common.DeadLetter;
 import io.sluice.jobs.common.Decoded;
@@ -12,29 +13,64 @@ import java.util.Map;
 
 /**
  * In: decoded updates or decode failures. Out: one single-update {@link SubscriptionDelta} per valid
- * update (version = its Kafka offset); to {@link DeadLetter#SIDE_OUTPUT}: decode failures, and updates with a
- * missing id or a property key/value over the configured byte limits (stage {@code validate}, the
- * reason naming the field and the limit). Counts dead letters in {@code deadLetters}.
+ * update (its source epoch and partition, version = its Kafka offset); to {@link DeadLetter#SIDE_OUTPUT}:
+ * decode failures, and, with their original bytes, updates a shard would refuse on their own (checked
+ * here, before any merging, so one bad update never takes good ones with it): a missing id, an id over
+ * {@code subscriptions.max-id-bytes}, a property key or value over its byte limit, a NUL character in any
+ * of them (Postgres text and jsonb cannot hold it), a {@code sent_at} outside years 1..9999 (stage
+ * {@code validate}, the reason naming the field and the limit). Counts dead letters in {@code deadLetters}.
+ *
+ * <p>With a {@link SourceGuard} (the job always has one), it checks the topic against the source epoch
+ * when it opens and every {@code kafka.partition-discovery-interval}, and stops the job when a record
+ * comes from a partition the epoch does not have.
  */
 public class ValidateUpdates extends ProcessFunction<Decoded<SubscriptionUpdate>, SubscriptionDelta> {
+    /** 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z in epoch milliseconds: the years every client and Postgres agree on. */
+    static final long MIN_SENT_AT = -62_135_596_800_000L;
+    static final long MAX_SENT_AT = 253_402_300_799_999L;
+
     private final String topic;
     private final int maxKeyBytes;
     private final int maxValueBytes;
+    private final int maxIdBytes;
+    private final int epoch;
+    private final SourceGuard guard;
+    private final long checkEveryMs;
     private transient Counter deadLetters;
+    private transient int partitions;
+    private transient long nextCheckAt;
 
-    public ValidateUpdates(String topic, int maxKeyBytes, int maxValueBytes) {
+    /** Limits from {@code s}; {@code guard} may be null only in tests of the validation alone (epoch 0, no topic checks). */
+    public ValidateUpdates(String topic, SluiceConfig.Subscriptions s, SourceGuard guard, long checkEveryMs) {
+        this(topic, s.maxKeyBytes(), s.maxValueBytes(), s.maxIdBytes(), guard, checkEveryMs);
+    }
+
+    ValidateUpdates(String topic, int maxKeyBytes, int maxValueBytes, int maxIdBytes, SourceGuard guard, long checkEveryMs) {
         this.topic = topic;
         this.maxKeyBytes = maxKeyBytes;
         this.maxValueBytes = maxValueBytes;
+        this.maxIdBytes = maxIdBytes;
+        this.guard = guard;
+        this.epoch = guard == null ? 0 : guard.epoch();
+        this.checkEveryMs = checkEveryMs;
     }
 
     @Override
     public void open(org.apache.flink.api.common.functions.OpenContext ctx) {
         deadLetters = getRuntimeContext().getMetricGroup().counter("deadLetters");
+        partitions = guard == null ? Integer.MAX_VALUE : guard.check();
+        nextCheckAt = System.currentTimeMillis() + checkEveryMs;
     }
 
     @Override
     public void processElement(Decoded<SubscriptionUpdate> in, Context ctx, Collector<SubscriptionDelta> out) {
+        if (guard != null) {
+            guard.checkPartition(in.deadLetter != null ? in.deadLetter.partition() : in.partition, partitions);
+            if (System.currentTimeMillis() >= nextCheckAt) {
+                partitions = guard.check();
+                nextCheckAt = System.currentTimeMillis() + checkEveryMs;
+            }
+        }
         if (in.deadLetter != null) {
             deadLetters.inc();
             ctx.output(DeadLetter.SIDE_OUTPUT, in.deadLetter);
@@ -46,32 +82,66 @@ public class ValidateUpdates extends ProcessFunction<Decoded<SubscriptionUpdate>
             ctx.output(DeadLetter.SIDE_OUTPUT, new DeadLetter(topic, in.partition, in.offset, in.key, in.raw, "validate", problem));
             return;
         }
-        out.collect(SubscriptionDelta.of(in.value, in.partition, in.offset));
+        out.collect(SubscriptionDelta.of(in.value, epoch, in.partition, in.offset));
     }
 
     String problem(SubscriptionUpdate u) {
-        if (u.appId() == null || u.appId().isBlank()) {
-            return "missing app_id";
+        String p = id("app_id", u.appId());
+        if (p == null) {
+            p = id("subscription_id", u.subscriptionId());
         }
-        if (u.subscriptionId() == null || u.subscriptionId().isBlank()) {
-            return "missing subscription_id";
+        if (p != null) {
+            return p;
+        }
+        if (u.sentAt() < MIN_SENT_AT || u.sentAt() > MAX_SENT_AT) {
+            return "sent_at " + u.sentAt() + " ms is outside years 1..9999 (" + MIN_SENT_AT + ".." + MAX_SENT_AT + " ms since the epoch)";
         }
         for (Map.Entry<String, String> e : u.set().entrySet()) {
             int k = bytes(e.getKey());
             if (k > maxKeyBytes) {
                 return "set key of " + k + " bytes is over subscriptions.max-key-bytes=" + maxKeyBytes;
             }
+            if (hasNul(e.getKey())) {
+                return "set key " + printable(e.getKey()) + " contains a NUL character, which Postgres jsonb cannot hold";
+            }
             int v = bytes(e.getValue());
             if (v > maxValueBytes) {
                 return "value of set." + e.getKey() + " is " + v + " bytes, over subscriptions.max-value-bytes=" + maxValueBytes;
+            }
+            if (hasNul(e.getValue())) {
+                return "value of set." + printable(e.getKey()) + " contains a NUL character, which Postgres jsonb cannot hold";
             }
         }
         for (String k : u.unset()) {
             if (bytes(k) > maxKeyBytes) {
                 return "unset key of " + bytes(k) + " bytes is over subscriptions.max-key-bytes=" + maxKeyBytes;
             }
+            if (hasNul(k)) {
+                return "unset key " + printable(k) + " contains a NUL character, which Postgres jsonb cannot hold";
+            }
         }
         return null;
+    }
+
+    private String id(String field, String value) {
+        if (value == null || value.isBlank()) {
+            return "missing " + field;
+        }
+        if (bytes(value) > maxIdBytes) {
+            return field + " of " + bytes(value) + " bytes is over subscriptions.max-id-bytes=" + maxIdBytes;
+        }
+        if (hasNul(value)) {
+            return field + " " + printable(value) + " contains a NUL character, which Postgres text cannot hold";
+        }
+        return null;
+    }
+
+    private static boolean hasNul(String s) {
+        return s != null && s.indexOf('\0') >= 0;
+    }
+
+    private static String printable(String s) {
+        return "'" + s.replace("\0", "\\u0000") + "'";
     }
 
     private static int bytes(String s) {

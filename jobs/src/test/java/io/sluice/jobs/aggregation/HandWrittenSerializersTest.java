@@ -24,6 +24,7 @@ class HandWrittenSerializersTest {
             e.occurredAt = 1_700_000_000_000L + i * 37L;
             e.value = i % 3 == 0 ? 0.0 : i * 1.5;
             e.partition = i % 4;
+            e.offset = 1000 + i;
             b.add(e);
         }
         return b.trimmed();
@@ -32,8 +33,8 @@ class HandWrittenSerializersTest {
     private static UserWindow window(int names) {
         UserWindow w = new UserWindow();
         for (int i = 0; i < names; i++) {
-            w.of("name-" + i).add(1_700_000_000_000L + i, i * 0.5, i % 3);
-            w.of("name-" + i).add(1_700_000_000_001L + i, 1.0, 7);
+            w.of("name-" + i).add(1_700_000_000_000L + i, i * 0.5, i % 3, -1); // the offset is not kept in state
+            w.of("name-" + i).add(1_700_000_000_001L + i, 1.0, 7, -1);
         }
         return w;
     }
@@ -68,7 +69,7 @@ class HandWrittenSerializersTest {
                 assertThat(back.accs[i]).usingRecursiveComparison().isEqualTo(w.accs[i]);
                 assertThat(back.accs[i].count).isEqualTo(2);
             }
-            back.of("one-more").add(1, 1.0, 0); // a restored window takes new event names
+            back.of("one-more").add(1, 1.0, 0, -1); // a restored window takes new event names
             assertThat(back.size).isEqualTo(names + 1);
         }
     }
@@ -81,7 +82,7 @@ class HandWrittenSerializersTest {
         assertThat(b.times[0]).isEqualTo(1_700_000_000_000L);
         UserWindow w = window(2);
         UserWindow v = UserWindow.Serializer.INSTANCE.copy(w);
-        v.of("name-0").add(0, 100.0, 0);
+        v.of("name-0").add(0, 100.0, 0, -1);
         assertThat(w.of("name-0").count).isEqualTo(2);
     }
 

@@ -13,7 +13,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 class LocalEventBundlesTest {
     static StreamRecord<CountedEvent> event(String user, String name, long at, double value) {
-        return new StreamRecord<>(CountedEvent.of(new UserEvent("app", user, name, at, value, null), 3), at);
+        return new StreamRecord<>(CountedEvent.of(new UserEvent("app", user, name, at, value, null), 3, 0), at);
     }
 
     private static List<String> drain(OneInputStreamOperatorTestHarness<CountedEvent, EventBundle> h) {

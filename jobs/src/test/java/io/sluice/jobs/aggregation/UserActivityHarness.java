@@ -41,7 +41,7 @@ final class UserActivityHarness {
 
     /** One event, as the one-event bundle {@link LocalEventBundles} would send. */
     static StreamRecord<EventBundle> bundle(String user, String name, long at, Double value) {
-        CountedEvent e = CountedEvent.of(new UserEvent("app", user, name, at, value, null), 0);
+        CountedEvent e = CountedEvent.of(new UserEvent("app", user, name, at, value, null), 0, 0);
         EventBundle b = EventBundle.of(e);
         b.add(e);
         return new StreamRecord<>(b.trimmed(), at);

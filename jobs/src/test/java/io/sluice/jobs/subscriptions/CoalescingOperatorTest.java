@@ -20,7 +20,11 @@ class CoalescingOperatorTest {
     }
 
     static StreamRecord<SubscriptionDelta> update(String sub, Map<String, String> set, List<String> unset, long offset) {
-        return new StreamRecord<>(SubscriptionDelta.of(new SubscriptionUpdate("app", sub, set, unset, 1000 + offset), 0, offset));
+        return update(sub, set, unset, 0, offset);
+    }
+
+    static StreamRecord<SubscriptionDelta> update(String sub, Map<String, String> set, List<String> unset, int partition, long offset) {
+        return new StreamRecord<>(SubscriptionDelta.of(new SubscriptionUpdate("app", sub, set, unset, 1000 + offset), 0, partition, offset));
     }
 
     private static List<SubscriptionDelta> output(KeyedOneInputStreamOperatorTestHarness<String, SubscriptionDelta, SubscriptionDelta> h) {
@@ -51,6 +55,19 @@ class CoalescingOperatorTest {
         assertThat(s1.updates).isEqualTo(3);
         assertThat(h.numKeyedStateEntries()).isZero();
         assertThat(h.numProcessingTimeTimers()).isZero();
+        h.close();
+    }
+
+    @Test
+    void updatesOfOneSubscriptionFromTwoPartitionsAreNotMergedAndStayInArrivalOrder() throws Exception {
+        var h = harness(200, 1000);
+        h.processElement(update("s1", Map.of("a", "1"), List.of(), 0, 10));
+        h.processElement(update("s1", Map.of("b", "2"), List.of(), 1, 3)); // another partition: the pending delta goes out first
+        h.processElement(update("s1", Map.of("c", "3"), List.of(), 1, 4));
+        h.setProcessingTime(1000);
+        List<SubscriptionDelta> out = output(h);
+        assertThat(out).extracting(d -> d.partition + ":" + d.firstVersion + ".." + d.version + " " + d.set)
+                .containsExactly("0:10..10 {a=1}", "1:3..4 {b=2, c=3}");
         h.close();
     }
 

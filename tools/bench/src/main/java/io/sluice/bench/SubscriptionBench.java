@@ -252,7 +252,7 @@ final class SubscriptionBench implements Bench.Scenario {
         }
         long offset = 0;
         for (SubscriptionUpdate u : o.updates()) {
-            SubscriptionDelta delta = SubscriptionDelta.of(u, 0, offset++);
+            SubscriptionDelta delta = SubscriptionDelta.of(u, 0, 0, offset++);
             int writer = config.router().shardOf(u.appId()) * perShard + Math.floorMod(delta.key().hashCode(), perShard);
             Map<String, SubscriptionDelta> batch = open.get(writer);
             SubscriptionDelta before = batch.get(delta.key());

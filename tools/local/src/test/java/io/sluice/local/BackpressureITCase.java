@@ -97,10 +97,10 @@ class BackpressureITCase {
         }
     }
 
-    /** Records of the subscription job committed on a shard ({@code sluice_progress}, written in the same transaction as the rows). */
+    /** The subscription job's committed count on a shard ({@code sluice_partition_progress}, written in the same transaction as the rows). */
     private static long committed(TestStack stack, int shard) throws Exception {
         try (Connection c = stack.shard(shard); Statement st = c.createStatement();
-             ResultSet rs = st.executeQuery("SELECT coalesce(sum(records), 0) FROM sluice_progress WHERE job = '" + SubscriptionJob.NAME + "'")) {
+             ResultSet rs = st.executeQuery("SELECT coalesce(sum(records), 0) FROM sluice_partition_progress WHERE job = '" + SubscriptionJob.NAME + "'")) {
             rs.next();
             return rs.getLong(1);
         }

@@ -1,0 +1,232 @@
+package io.sluice.core.setup;
+
+import io.sluice.core.config.RawConfig;
+import io.sluice.core.config.SluiceConfig;
+import io.sluice.core.db.ShardMigrations;
+import io.sluice.core.db.ShardRouting;
+import io.sluice.routing.ShardRouter;
+
+import java.io.PrintStream;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * {@code ./sluice reshard}: moves every row of the app-routed tables ({@link ShardRouting#APP_TABLES}) to the
+ * shard the configuration's routing names (hash, buckets, bucket map, shard list), then records that routing as
+ * the next generation on every shard, so the jobs accept it. Rows keep every column, versions included, so the
+ * version guards go on where they were.
+ *
+ * <p>Run it with the jobs stopped (stop-with-savepoint; resume them with the new configuration afterwards).
+ * It is idempotent and resumable: a moved row is upserted on its new shard and committed before it is
+ * deleted from the old one, so a run stopped anywhere is finished by running it again. {@code --dry-run}
+ * reports what would move and changes nothing. Prints a progress line per batch.
+ *
+ * <p>In the job jar too: {@code java -cp sluice-jobs.jar:$FLINK_HOME/lib/* io.sluice.core.setup.Reshard --config FILE [--dry-run]}.
+ */
+public final class Reshard {
+    private static final int BATCH = 5_000;
+
+    private Reshard() {
+    }
+
+    /** What a run found (dry run) or did: rows per table and (from shard, to shard). */
+    public record Result(Map<String, Long> rows, String spec, int generation, boolean dryRun) {
+        public long total() {
+            return rows.values().stream().mapToLong(Long::longValue).sum();
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        Map<String, String> aliases = new HashMap<>(SluiceConfig.ALIASES);
+        aliases.put("dry-run", "reshard.dry-run");
+        RawConfig raw = RawConfig.fromArgs(args, System.getenv(), aliases);
+        SluiceConfig config = SluiceConfig.from(raw);
+        boolean dryRun = dryRun(raw);
+        raw.rejectUnread();
+        run(config, dryRun, System.out);
+    }
+
+    /** {@code reshard.dry-run} ({@code --dry-run}). */
+    public static boolean dryRun(RawConfig raw) {
+        return raw.bool("reshard.dry-run", false);
+    }
+
+    public static Result run(SluiceConfig config, boolean dryRun, PrintStream out) throws SQLException {
+        ShardRouter target = config.router();
+        List<SluiceConfig.Shard> shards = config.shards().list();
+        out.println("sluice reshard: target routing " + target.spec() + " over " + shards.size() + " shards" + (dryRun ? " (dry run)" : ""));
+        List<Connection> cs = new ArrayList<>();
+        try {
+            for (SluiceConfig.Shard s : shards) {
+                Connection c = s.connect();
+                cs.add(c);
+                if (!dryRun) {
+                    ShardMigrations.apply(c); // a shard added to the list gets the schema first
+                }
+                out.println("  shard " + s.index() + ": recorded routing " + recorded(c));
+            }
+            Map<String, Long> moved = new LinkedHashMap<>();
+            for (String table : ShardRouting.APP_TABLES) {
+                for (int from = 0; from < shards.size(); from++) {
+                    Map<Integer, List<String>> appsTo = misplaced(cs.get(from), table, from, target, moved);
+                    for (Map.Entry<Integer, List<String>> e : appsTo.entrySet()) {
+                        String what = table + " shard " + from + " -> " + e.getKey();
+                        long n = moved.get(what);
+                        out.printf(Locale.ROOT, "  %s: %,d rows of %,d apps%s%n", what, n, e.getValue().size(), dryRun ? " would move" : "");
+                        if (!dryRun) {
+                            copy(cs.get(from), cs.get(e.getKey()), table, e.getValue(), n, what, out);
+                        }
+                    }
+                    if (!dryRun && !appsTo.isEmpty()) {
+                        List<String> all = new ArrayList<>();
+                        appsTo.values().forEach(all::addAll);
+                        delete(cs.get(from), table, all);
+                    }
+                }
+            }
+            int generation = 0;
+            if (!dryRun) {
+                for (Connection c : cs) {
+                    generation = Math.max(generation, ShardRouting.record(c, target.spec()).generation());
+                }
+            }
+            Result r = new Result(moved, target.spec(), generation, dryRun);
+            out.printf(Locale.ROOT, "sluice reshard: %,d rows %s; %s%n", r.total(), dryRun ? "would move" : "moved",
+                    dryRun ? "nothing changed" : "routing generation " + generation + " recorded on every shard: start the jobs with this configuration");
+            return r;
+        } finally {
+            for (Connection c : cs) {
+                c.close();
+            }
+        }
+    }
+
+    private static String recorded(Connection c) throws SQLException {
+        try {
+            return ShardRouting.current(c).map(g -> "generation " + g.generation() + ", " + g.spec())
+                    .orElse("none (written by a Sluice that did not record it, which routed by crc32, or empty)");
+        } catch (SQLException e) {
+            if ("42P01".equals(e.getSQLState())) { // a shard the setup has not migrated yet (a dry run does not migrate)
+                return "none (schema not migrated yet)";
+            }
+            throw e;
+        }
+    }
+
+    /** The apps on {@code shard} that the target routing puts elsewhere, by target shard; adds their row counts to {@code moved}. */
+    private static Map<Integer, List<String>> misplaced(Connection c, String table, int shard, ShardRouter target, Map<String, Long> moved) throws SQLException {
+        Map<Integer, List<String>> out = new TreeMap<>();
+        try (PreparedStatement q = c.prepareStatement("SELECT app_id, count(*) FROM " + table + " GROUP BY app_id");
+             ResultSet rs = q.executeQuery()) {
+            while (rs.next()) {
+                String app = rs.getString(1);
+                int to = target.shardOf(app);
+                if (to != shard) {
+                    out.computeIfAbsent(to, k -> new ArrayList<>()).add(app);
+                    moved.merge(table + " shard " + shard + " -> " + to, rs.getLong(2), Long::sum);
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Upserts the apps' rows on {@code to}, every column as it is on {@code from}, in committed batches. */
+    private static void copy(Connection from, Connection to, String table, List<String> apps, long expected, String what, PrintStream out) throws SQLException {
+        List<String> key = primaryKey(to, table);
+        List<String> columns = columns(to, table);
+        StringBuilder set = new StringBuilder();
+        for (String col : columns) {
+            if (!key.contains(col)) {
+                set.append(set.length() == 0 ? "" : ", ").append(col).append(" = EXCLUDED.").append(col);
+            }
+        }
+        String upsert = "INSERT INTO " + table + " SELECT * FROM jsonb_populate_recordset(NULL::" + table + ", ?::jsonb)"
+                + " ON CONFLICT (" + String.join(", ", key) + ") DO UPDATE SET " + set;
+        boolean auto = from.getAutoCommit();
+        from.setAutoCommit(false); // a cursor: the rows stream in batches
+        to.setAutoCommit(false);
+        long done = 0;
+        try (PreparedStatement read = from.prepareStatement("SELECT row_to_json(t)::text FROM " + table + " t WHERE app_id = ANY(?)");
+             PreparedStatement write = to.prepareStatement(upsert)) {
+            read.setFetchSize(BATCH);
+            read.setArray(1, from.createArrayOf("text", apps.toArray()));
+            try (ResultSet rs = read.executeQuery()) {
+                StringBuilder batch = new StringBuilder("[");
+                int n = 0;
+                while (true) {
+                    boolean more = rs.next();
+                    if (more) {
+                        batch.append(n == 0 ? "" : ",").append(rs.getString(1));
+                        n++;
+                    }
+                    if (n == BATCH || (!more && n > 0)) {
+                        write.setString(1, batch.append(']').toString());
+                        write.executeUpdate();
+                        to.commit();
+                        done += n;
+                        out.printf(Locale.ROOT, "  %s: %,d / %,d rows copied%n", what, done, expected);
+                        batch.setLength(0);
+                        batch.append('[');
+                        n = 0;
+                    }
+                    if (!more) {
+                        break;
+                    }
+                }
+            }
+            from.commit();
+        } catch (SQLException e) {
+            from.rollback();
+            to.rollback();
+            throw e;
+        } finally {
+            from.setAutoCommit(auto);
+            to.setAutoCommit(true);
+        }
+    }
+
+    private static void delete(Connection c, String table, List<String> apps) throws SQLException {
+        try (PreparedStatement d = c.prepareStatement("DELETE FROM " + table + " WHERE app_id = ANY(?)")) {
+            d.setArray(1, c.createArrayOf("text", apps.toArray()));
+            d.executeUpdate();
+        }
+    }
+
+    private static List<String> primaryKey(Connection c, String table) throws SQLException {
+        List<String> out = new ArrayList<>();
+        try (PreparedStatement q = c.prepareStatement("""
+                SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+                 WHERE i.indrelid = ?::regclass AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)""")) {
+            q.setString(1, table);
+            try (ResultSet rs = q.executeQuery()) {
+                while (rs.next()) {
+                    out.add(rs.getString(1));
+                }
+            }
+        }
+        return out;
+    }
+
+    private static List<String> columns(Connection c, String table) throws SQLException {
+        List<String> out = new ArrayList<>();
+        try (PreparedStatement q = c.prepareStatement(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position")) {
+            q.setString(1, table);
+            try (ResultSet rs = q.executeQuery()) {
+                while (rs.next()) {
+                    out.add(rs.getString(1));
+                }
+            }
+        }
+        return out;
+    }
+}

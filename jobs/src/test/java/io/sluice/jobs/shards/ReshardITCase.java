@@ -1,0 +1,105 @@
+package io.sluice.jobs.shards;
+
+import io.sluice.core.db.ShardRouting;
+import io.sluice.core.model.SubscriptionUpdate;
+import io.sluice.core.setup.Reshard;
+import io.sluice.jobs.common.KafkaIo;
+import io.sluice.jobs.subscriptions.SubscriptionJob;
+import io.sluice.routing.ShardRouter;
+import io.sluice.testkit.SluiceStackExtension;
+import io.sluice.testkit.TestFlink;
+import io.sluice.testkit.TestStack;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.test.junit5.MiniClusterExtension;
+import org.apache.flink.util.ExceptionUtils;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** Moving a bucket to another shard is a migration ({@link Reshard}), not a config edit: the job refuses the edit alone. */
+@ExtendWith(SluiceStackExtension.class)
+@Timeout(value = 3, unit = TimeUnit.MINUTES)
+class ReshardITCase {
+    @RegisterExtension
+    static final MiniClusterExtension FLINK = TestFlink.miniCluster();
+
+    private static final String APP = "app-7";
+
+    @Test
+    void aBucketMovedBetweenTwoUpdatesEndsAsOneRowWithBothOnTheNewShard(TestStack base) throws Exception {
+        TestStack stack = base.fresh(Map.of("kafka.partitions", "1"));
+        ShardRouter before = stack.config().router();
+        int oldShard = before.shardOf(APP);
+        int newShard = 1 - oldShard;
+        stack.send(new SubscriptionUpdate(APP, "s", Map.of("k1", "a"), List.of(), 1000),
+                new SubscriptionUpdate("app-stays", "s", Map.of("x", "1"), List.of(), 1000));
+        runBounded(stack);
+        assertThat(rowsOf(stack, oldShard)).contains(APP + "/s {\"k1\": \"a\"}");
+
+        int[] map = ShardRouter.evenRanges(before.buckets(), 2);
+        map[before.bucketOf(APP)] = newShard; // one bucket moves
+        String spec = new ShardRouter(before.hash(), map).bucketMapSpec();
+        TestStack moved = stack.with(Map.of("routing.bucket-map", spec));
+
+        // the edit alone is refused, naming the command
+        assertThatThrownBy(() -> runBounded(moved)).satisfies(e -> assertThat(ExceptionUtils.stringifyException(e))
+                .contains("was written with routing generation 1, " + before.spec() + ", but this configuration routes by " + moved.config().router().spec())
+                .contains("./sluice reshard").contains("docs/operations.md#re-sharding"));
+
+        ByteArrayOutputStream log = new ByteArrayOutputStream();
+        Reshard.Result dry = Reshard.run(moved.config(), true, new PrintStream(log, true, StandardCharsets.UTF_8));
+        assertThat(dry.rows()).containsExactly(Map.entry("subscriptions shard " + oldShard + " -> " + newShard, 1L));
+        assertThat(rowsOf(stack, oldShard)).as("a dry run moves nothing").contains(APP + "/s {\"k1\": \"a\"}");
+
+        Reshard.Result run = Reshard.run(moved.config(), false, new PrintStream(log, true, StandardCharsets.UTF_8));
+        assertThat(run.total()).isEqualTo(1);
+        assertThat(run.generation()).isEqualTo(2);
+        assertThat(log.toString(StandardCharsets.UTF_8)).contains("subscriptions shard " + oldShard + " -> " + newShard + ": 1 / 1 rows copied");
+        assertThat(Reshard.run(moved.config(), false, new PrintStream(log, true, StandardCharsets.UTF_8)).total()).as("run again: nothing left").isZero();
+        for (int shard = 0; shard < 2; shard++) {
+            try (Connection c = stack.shard(shard)) {
+                assertThat(ShardRouting.current(c).orElseThrow().spec()).isEqualTo(moved.config().router().spec());
+            }
+        }
+
+        stack.send(new SubscriptionUpdate(APP, "s", Map.of("k2", "b"), List.of(), 2000));
+        runBounded(moved);
+        assertThat(rowsOf(stack, newShard)).contains(APP + "/s {\"k1\": \"a\", \"k2\": \"b\"}");
+        assertThat(rowsOf(stack, oldShard)).noneMatch(r -> r.startsWith(APP + "/"));
+        // the old routing is now the one refused
+        assertThatThrownBy(() -> runBounded(stack)).satisfies(e -> assertThat(ExceptionUtils.stringifyException(e))
+                .contains("routing generation 2"));
+    }
+
+    private static List<String> rowsOf(TestStack stack, int shard) throws Exception {
+        List<String> rows = new java.util.ArrayList<>();
+        try (Connection c = stack.shard(shard);
+             ResultSet rs = c.createStatement().executeQuery("SELECT app_id, subscription_id, properties::text FROM subscriptions ORDER BY 1, 2")) {
+            while (rs.next()) {
+                rows.add(rs.getString(1) + "/" + rs.getString(2) + " " + rs.getString(3));
+            }
+        }
+        return rows;
+    }
+
+    private static void runBounded(TestStack stack) throws Exception {
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        env.enableCheckpointing(500);
+        SubscriptionJob.defineWorkflow(env, stack.config(), SubscriptionJob.source(stack.config(), true),
+                SubscriptionJob.sink(stack.config()), KafkaIo.deadLetterSink(stack.config()));
+        env.execute("subscriptions-reshard");
+    }
+}
