@@ -34,8 +34,8 @@ CREATE TABLE user_event_counts_${shard} (
   'table-name' = 'user_event_counts'${shard.credentials-options}
 );
 
--- How far each job has committed into this shard, per source partition: records = the highest offset
--- committed + 1 (a count derived from offsets, exact across replays; it includes dead-lettered records).
+-- How far each job has committed into this shard, per source partition of its newest source epoch: the
+-- highest offset committed, and records = that offset + 1 (the position: it includes dead-lettered records).
 CREATE TABLE sluice_progress_${shard} (
   job              STRING NOT NULL,
   topic            STRING NOT NULL,

@@ -18,28 +18,33 @@ CREATE TABLE IF NOT EXISTS sluice_sources (
     PRIMARY KEY (job, topic, epoch)
 );
 
--- Progress per (job, topic, partition) and writer (sink subtask and connection slot), so concurrent
--- writers never lock the same row: the highest source offset whose rows are committed on this shard
--- (greatest(), so a replay after a restore does not count twice) and the newest event time committed.
--- Version 1's additive counts are dropped: they double-counted replays.
+-- Progress per (job, topic, source epoch, partition) and writer (sink subtask and connection slot), so
+-- concurrent writers never lock the same row: the highest source offset whose rows are committed on this
+-- shard (greatest(), so a replay after a restore does not count twice) and the newest event time committed.
+-- Version 1's additive counts are dropped: they double-counted replays. Stop the jobs of the previous build
+-- before this migration runs (docs/cluster.md#upgrades-with-savepoints).
 DROP TABLE IF EXISTS sluice_progress;
 CREATE TABLE sluice_progress (
     job              text        NOT NULL,
     topic            text        NOT NULL,
+    source_epoch     int         NOT NULL,
     source_partition int         NOT NULL,
     writer           int         NOT NULL,
     committed_offset bigint      NOT NULL,
     newest_event_at  timestamptz,
     committed_at     timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (job, topic, source_partition, writer)
+    PRIMARY KEY (job, topic, source_epoch, source_partition, writer)
 );
 
--- One row per (job, topic, partition) on this shard; records = committed_offset + 1, the source
--- records up to the highest offset committed here (a count derived from offsets, exact across replays).
+-- One row per (job, topic, partition) of the newest source epoch on this shard: the high-water mark of
+-- committed offsets, and records = that offset + 1, the position in the partition (it includes dead-lettered
+-- records, and transaction markers of transactional producers).
 CREATE OR REPLACE VIEW sluice_partition_progress AS
-SELECT job, topic, source_partition, max(committed_offset) AS committed_offset, max(committed_offset) + 1 AS records,
-       max(newest_event_at) AS newest_event_at, max(committed_at) AS committed_at
-  FROM sluice_progress GROUP BY job, topic, source_partition;
+SELECT p.job, p.topic, p.source_partition, max(p.committed_offset) AS committed_offset, max(p.committed_offset) + 1 AS records,
+       max(p.newest_event_at) AS newest_event_at, max(p.committed_at) AS committed_at
+  FROM sluice_progress p
+ WHERE p.source_epoch = (SELECT max(e.source_epoch) FROM sluice_progress e WHERE e.job = p.job AND e.topic = p.topic)
+ GROUP BY p.job, p.topic, p.source_partition;
 
 CREATE OR REPLACE VIEW subscriptions_text AS
 SELECT app_id, subscription_id, properties::text AS properties, updated_at, version FROM subscriptions;

@@ -13,8 +13,9 @@ import java.util.Arrays;
  * configuration and is recorded on the shards with the hash; changing either is a re-shard
  * ({@code ./sluice reshard}), not a config edit.
  *
- * <p>A routing spec reads {@code <hash>@<ranges>}, e.g. {@code murmur3-32@0-511:0,512-1023:1}; without
- * {@code <hash>@} it means the default hash.
+ * <p>A routing spec reads {@code <hash>@<ranges>}, e.g. {@code murmur3-32@0-511:0,512-1023:1}. The hash is
+ * required: bare ranges meant {@code crc32} before the hash had a name, so guessing either way would
+ * route some saved query to the wrong shard without an error.
  */
 public final class ShardRouter implements Serializable {
     private static final long serialVersionUID = 1L;
@@ -158,12 +159,16 @@ public final class ShardRouter implements Serializable {
     }
 
     /**
-     * The router of a complete routing spec on its own, {@code [<hash>@]<ranges>} ({@link #spec()} reads back
+     * The router of a complete routing spec on its own, {@code <hash>@<ranges>} ({@link #spec()} reads back
      * as it): the buckets and shards are those it names, and it must cover every bucket exactly once.
      */
     public static ShardRouter ofSpec(String fullSpec) {
         int at = fullSpec.indexOf('@');
-        Hash hash = at < 0 ? Hash.DEFAULT : Hash.of(fullSpec.substring(0, at).trim());
+        if (at < 0) {
+            throw new IllegalArgumentException("the routing spec '" + fullSpec + "' does not name its hash: write 'murmur3-32@" + fullSpec
+                    + "' or 'crc32@" + fullSpec + "' (the Sluice scripts pass ${routing.bucket-map}, which has it)");
+        }
+        Hash hash = Hash.of(fullSpec.substring(0, at).trim());
         String spec = fullSpec.substring(at + 1);
         int buckets = 0;
         int shards = 0;

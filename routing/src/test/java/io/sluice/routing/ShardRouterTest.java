@@ -46,7 +46,7 @@ class ShardRouterTest {
         ShardRouter crc = ShardRouter.ofSpec("crc32@0-9:1,10-15:0");
         assertThat(crc.hash()).isEqualTo(ShardRouter.Hash.CRC32);
         assertThat(crc.spec()).isEqualTo("crc32@0-9:1,10-15:0");
-        assertThat(ShardRouter.ofSpec("0-15:0").spec()).as("no hash: the default").isEqualTo("murmur3-32@0-15:0");
+        assertThatThrownBy(() -> ShardRouter.ofSpec("0-15:0")).as("no hash: refused, not guessed").hasMessageContaining("does not name its hash");
         assertThatThrownBy(() -> ShardRouter.ofSpec("md5@0-15:0")).hasMessageContaining("unknown bucket hash 'md5'");
     }
 
@@ -81,7 +81,7 @@ class ShardRouterTest {
         String spec = new ShardRouter(ShardRouter.Hash.DEFAULT, moved).bucketMapSpec();
         assertThat(spec).isEqualTo("0-9:1,10-12:0,13-15:1");
         assertThat(ShardRouter.parseBucketMap(spec, 16, 2)).isEqualTo(moved);
-        assertThat(ShardRouter.ofSpec(spec).bucketMapSpec()).isEqualTo(spec);
-        assertThat(ShardRouter.ofSpec(spec).shardCount()).isEqualTo(2);
+        assertThat(ShardRouter.ofSpec("crc32@" + spec).bucketMapSpec()).isEqualTo(spec);
+        assertThat(ShardRouter.ofSpec("crc32@" + spec).shardCount()).isEqualTo(2);
     }
 }

@@ -245,7 +245,7 @@ public final class SqlCommand {
     static void checkRouting(SluiceConfig config) {
         for (SluiceConfig.Shard shard : config.shards().list()) {
             try (java.sql.Connection c = shard.connect()) {
-                java.util.Optional<String> wrong = io.sluice.core.db.ShardRouting.check(c, shard.index(), config.router(), false);
+                java.util.Optional<String> wrong = io.sluice.core.db.ShardRouting.check(c, shard.index(), config.router());
                 if (wrong.isPresent()) {
                     throw new ConfigException(wrong.get().replace("the jobs", "the jobs (and ./sluice sql)"));
                 }

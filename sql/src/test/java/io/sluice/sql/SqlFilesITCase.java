@@ -149,7 +149,7 @@ class SqlFilesITCase {
         var someRow = rows.entrySet().stream().filter(e -> !e.getValue().isEmpty()).findFirst().orElseThrow();
         String[] appSub = someRow.getKey().split("/");
         String key = someRow.getValue().keySet().iterator().next();
-        try (var it = sql.executeSql("SELECT shard, SHARD_OF(app_id, '" + stack.config().router().bucketMapSpec() + "'), PROP(properties, '" + key
+        try (var it = sql.executeSql("SELECT shard, SHARD_OF(app_id, '" + stack.config().router().spec() + "'), PROP(properties, '" + key
                 + "') FROM subscriptions WHERE app_id = '" + appSub[0] + "' AND subscription_id = '" + appSub[1] + "'").collect()) {
             Row r = it.next();
             assertThat(r.getField(0)).isEqualTo(stack.config().router().shardOf(appSub[0]));

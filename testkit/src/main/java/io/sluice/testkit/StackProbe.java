@@ -100,17 +100,17 @@ public final class StackProbe implements AutoCloseable {
 
     /**
      * Per job: the committed count and the newest committed event time (epoch ms, 0 if none). The committed
-     * count is derived from offsets, so replays after a restore never count twice: per source partition, the
-     * highest offset committed on any shard, plus one, summed over partitions; it counts every source record
-     * up to that offset, including the ones that became dead letters or were merged into a later update.
+     * count is derived from offsets, so replays after a restore never count twice: per source partition (of the
+     * newest source epoch), the highest offset committed on any shard, plus one, summed over partitions: the
+     * position up to which effects are committed, including records that became dead letters or were merged
+     * into a later update (and transaction markers, for transactional producers).
      */
     public Map<String, long[]> jobProgress() throws SQLException {
         Map<String, Long> offsets = new TreeMap<>();
         Map<String, long[]> out = new TreeMap<>();
         for (SluiceConfig.Shard shard : config.shards().list()) {
             try (Statement s = connection(shard).createStatement();
-                 ResultSet rs = s.executeQuery("SELECT job, topic, source_partition, max(committed_offset), max(newest_event_at)"
-                         + " FROM sluice_progress GROUP BY job, topic, source_partition")) {
+                 ResultSet rs = s.executeQuery("SELECT job, topic, source_partition, committed_offset, newest_event_at FROM sluice_partition_progress")) {
                 while (rs.next()) {
                     offsets.merge(rs.getString(1) + "\0" + rs.getString(2) + "\0" + rs.getInt(3), rs.getLong(4), Math::max);
                     long[] v = out.computeIfAbsent(rs.getString(1), k -> new long[2]);

@@ -7,7 +7,7 @@ import org.apache.flink.table.functions.ScalarFunction;
  * {@code SHARD_OF(app_id [, buckets, shards])} or {@code SHARD_OF(app_id, routing_spec)}: the Postgres
  * shard of an app, by the very {@link ShardRouter} the jobs use: buckets by the default hash
  * ({@code murmur3-32}), then even ranges (default 1024 buckets, 2 shards), or the routing of Sluice's
- * configuration as a spec {@code [<hash>@]<ranges>} ({@code 'murmur3-32@0-511:0,512-1023:1'}; Sluice's SQL
+ * configuration as a spec {@code <hash>@<ranges>} ({@code 'murmur3-32@0-511:0,512-1023:1'}; Sluice's SQL
  * scripts pass it). Null in, null out; a malformed spec fails the query.
  */
 public class ShardOf extends ScalarFunction {

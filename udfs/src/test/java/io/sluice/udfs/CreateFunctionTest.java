@@ -38,7 +38,7 @@ class CreateFunctionTest {
 
     @Test
     void routingFunctionsAgreeWithTheJobsRouter() throws Exception {
-        Row r = one("SELECT SHARD_OF('app-42'), SHARD_OF('app-42', 1024, 4), BUCKET_OF('app-42'), BUCKET_OF('app-42', 16), SHARD_OF('app-42', '0-9:1,10-15:0'),"
+        Row r = one("SELECT SHARD_OF('app-42'), SHARD_OF('app-42', 1024, 4), BUCKET_OF('app-42'), BUCKET_OF('app-42', 16), SHARD_OF('app-42', 'murmur3-32@0-9:1,10-15:0'),"
                 + " BUCKET_OF('app-42', 1024, 'crc32'), SHARD_OF('app-42', 'crc32@0-9:1,10-15:0')");
         assertThat(r.getField(0)).isEqualTo(ShardRouter.even(1024, 2).shardOf("app-42"));
         assertThat(r.getField(1)).isEqualTo(ShardRouter.even(1024, 4).shardOf("app-42"));

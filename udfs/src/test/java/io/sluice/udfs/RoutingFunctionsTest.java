@@ -28,7 +28,7 @@ class RoutingFunctionsTest {
         int[] perShard = new int[3];
         for (int i = 0; i < 10_000; i++) {
             String app = "app-" + Long.toHexString(r.nextLong());
-            int shard = f.eval(app, spec);
+            int shard = f.eval(app, "murmur3-32@" + spec);
             assertThat(shard).isEqualTo(router.shardOf(app));
             perShard[shard]++;
         }

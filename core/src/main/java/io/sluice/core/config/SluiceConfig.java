@@ -120,12 +120,18 @@ public record SluiceConfig(
 
     /** One Postgres shard; the password comes from configuration or the environment, never code. */
     public record Shard(int index, String jdbcUrl, String user, String password, Timeouts timeouts) implements Serializable {
-        /**
-         * A new connection to this shard with its credentials and {@link Timeouts}: pgjdbc's
-         * {@code connectTimeout}, {@code socketTimeout} and {@code tcpKeepAlive}, and the session's
-         * {@code lock_timeout} and {@code idle_in_transaction_session_timeout}.
-         */
+        /** A new connection to this shard with its credentials and {@link Timeouts}, as application {@code sluice}. */
         public java.sql.Connection connect() throws java.sql.SQLException {
+            return connect("sluice");
+        }
+
+        /**
+         * A new connection to this shard with its credentials and {@link Timeouts}: pgjdbc's {@code connectTimeout},
+         * {@code socketTimeout} and {@code tcpKeepAlive}, then the session's {@code lock_timeout} and
+         * {@code idle_in_transaction_session_timeout} (SET after connecting, which poolers in session mode accept,
+         * unlike startup options). {@code applicationName} shows in {@code pg_stat_activity}.
+         */
+        public java.sql.Connection connect(String applicationName) throws java.sql.SQLException {
             java.util.Properties p = new java.util.Properties();
             p.setProperty("user", user);
             if (password != null) {
@@ -134,8 +140,15 @@ public record SluiceConfig(
             p.setProperty("connectTimeout", String.valueOf(Math.max(1, timeouts.connectMs() / 1000)));
             p.setProperty("socketTimeout", String.valueOf(Math.max(1, timeouts.socketMs() / 1000)));
             p.setProperty("tcpKeepAlive", "true");
-            p.setProperty("options", "-c lock_timeout=" + timeouts.lockMs() + " -c idle_in_transaction_session_timeout=" + timeouts.idleInTransactionMs());
-            return java.sql.DriverManager.getConnection(jdbcUrl, p);
+            p.setProperty("ApplicationName", applicationName);
+            java.sql.Connection c = java.sql.DriverManager.getConnection(jdbcUrl, p);
+            try (java.sql.Statement s = c.createStatement()) {
+                s.execute("SET lock_timeout = " + timeouts.lockMs() + "; SET idle_in_transaction_session_timeout = " + timeouts.idleInTransactionMs());
+            } catch (java.sql.SQLException | RuntimeException e) {
+                c.close();
+                throw e;
+            }
+            return c;
         }
 
         @Override

@@ -29,6 +29,7 @@ public final class ShardMigrations {
         c.setAutoCommit(false);
         List<Integer> applied = new ArrayList<>();
         try (Statement s = c.createStatement()) {
+            s.execute("SET LOCAL lock_timeout = 0"); // wait for a concurrent setup or a table lock, however long
             s.execute("SELECT pg_advisory_xact_lock(" + LOCK_KEY + ")");
             s.execute("CREATE TABLE IF NOT EXISTS sluice_schema_version (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())");
             for (String file : index()) {

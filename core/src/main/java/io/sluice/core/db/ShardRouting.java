@@ -65,35 +65,53 @@ public final class ShardRouting {
         return false;
     }
 
+    /** The spec recorded while {@code ./sluice reshard} moves rows to {@code target}: no configuration matches it. */
+    public static String inProgress(String target) {
+        return "resharding-to:" + target;
+    }
+
     /**
-     * Checks shard {@code shard} against {@code router}: empty if they agree, else what is wrong and the fix. A
-     * shard with no record is recorded with {@code router} when {@code record} is set (the first writer does),
-     * unless it holds rows of a Sluice from before routing was recorded and {@code router} does not route by crc32.
-     * Runs in autocommit.
+     * Checks shard {@code shard} against {@code router}: empty if they agree or nothing is recorded yet, else
+     * what is wrong and the fix. A shard with rows but no record was written by a Sluice from before routing was
+     * recorded, which routed by crc32; it only agrees with a crc32 routing.
      */
-    public static Optional<String> check(Connection c, int shard, ShardRouter router, boolean record) throws SQLException {
+    public static Optional<String> check(Connection c, int shard, ShardRouter router) throws SQLException {
         Optional<Generation> recorded = current(c);
         String spec = router.spec();
         if (recorded.isEmpty()) {
-            if (hasAppRows(c) && router.hash() != ShardRouter.Hash.CRC32) {
+            if (router.hash() != ShardRouter.Hash.CRC32 && hasAppRows(c)) {
                 return Optional.of("shard " + shard + " holds rows written before Sluice recorded its routing, which routed by crc32;"
                         + " this configuration routes by " + spec + ". Either set routing.hash: crc32 (and the routing.bucket-map those"
                         + " rows were written with), or stop the jobs and run ./sluice reshard with this configuration to move the rows"
                         + " (docs/operations.md#re-sharding)");
             }
-            if (record) {
-                recorded = Optional.of(record(c, spec));
-            } else {
-                return Optional.empty();
-            }
+            return Optional.empty();
         }
         Generation g = recorded.get();
         if (g.spec().equals(spec)) {
             return Optional.empty();
         }
+        if (g.spec().startsWith(inProgress(""))) {
+            return Optional.of("shard " + shard + " is being re-sharded (generation " + g.generation() + ", " + g.spec() + "): start the jobs"
+                    + " when ./sluice reshard has finished, with the routing it moves to (docs/operations.md#re-sharding)");
+        }
         return Optional.of("shard " + shard + " was written with routing generation " + g.generation() + ", " + g.spec()
                 + ", but this configuration routes by " + spec + ": rows would be looked for on the wrong shard. Either set"
                 + " routing.hash and routing.bucket-map back to " + g.spec() + ", or stop the jobs with a savepoint and run"
                 + " ./sluice reshard with this configuration, which moves the rows and records it (docs/operations.md#re-sharding)");
+    }
+
+    /**
+     * Records {@code router} as generation 1 on a shard with no record (the first writer does this, once every
+     * shard it can reach passed {@link #check}), then checks again: another writer may have recorded another.
+     */
+    public static Optional<String> recordFirst(Connection c, int shard, ShardRouter router) throws SQLException {
+        if (current(c).isEmpty()) {
+            try (PreparedStatement ins = c.prepareStatement("INSERT INTO sluice_routing (generation, spec) VALUES (1, ?) ON CONFLICT DO NOTHING")) {
+                ins.setString(1, router.spec());
+                ins.executeUpdate();
+            }
+        }
+        return check(c, shard, router);
     }
 }

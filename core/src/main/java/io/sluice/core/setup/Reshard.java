@@ -25,10 +25,12 @@ import java.util.TreeMap;
  * the next generation on every shard, so the jobs accept it. Rows keep every column, versions included, so the
  * version guards go on where they were.
  *
- * <p>Run it with the jobs stopped (stop-with-savepoint; resume them with the new configuration afterwards).
- * It is idempotent and resumable: a moved row is upserted on its new shard and committed before it is
- * deleted from the old one, so a run stopped anywhere is finished by running it again. {@code --dry-run}
- * reports what would move and changes nothing. Prints a progress line per batch.
+ * <p>Run it with the jobs stopped (stop-with-savepoint; resume them with the new configuration afterwards): it
+ * refuses to start while a Sluice sink is connected to a shard, and records a re-shard-in-progress generation on
+ * every shard first, so a job started meanwhile refuses to write. It is idempotent and resumable: a moved row is
+ * upserted on its new shard and committed before it is deleted from the old one, so a run stopped anywhere is
+ * finished by running it again. {@code --dry-run} reports what would move and changes nothing. Prints a progress
+ * line per batch. A shard left out of the bucket map (still listed in {@code shards.urls}) is drained.
  *
  * <p>In the job jar too: {@code java -cp sluice-jobs.jar:$FLINK_HOME/lib/* io.sluice.core.setup.Reshard --config FILE [--dry-run]}.
  */
@@ -67,12 +69,28 @@ public final class Reshard {
         List<Connection> cs = new ArrayList<>();
         try {
             for (SluiceConfig.Shard s : shards) {
-                Connection c = s.connect();
+                Connection c = s.connect("sluice-reshard");
                 cs.add(c);
+                c.setNetworkTimeout(Runnable::run, 0); // a long scan or delete is not a dead socket here
+                try (var st = c.createStatement()) {
+                    st.execute("SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0");
+                }
                 if (!dryRun) {
                     ShardMigrations.apply(c); // a shard added to the list gets the schema first
                 }
                 out.println("  shard " + s.index() + ": recorded routing " + recorded(c));
+            }
+            if (!dryRun) {
+                for (int i = 0; i < cs.size(); i++) {
+                    refuseWhileJobsWrite(cs.get(i), i);
+                }
+                if (done(cs, target)) {
+                    out.println("sluice reshard: every row is on its shard and every shard records " + target.spec() + "; nothing to do");
+                    return new Result(Map.of(), target.spec(), ShardRouting.current(cs.get(0)).orElseThrow().generation(), false);
+                }
+                for (Connection c : cs) {
+                    ShardRouting.record(c, ShardRouting.inProgress(target.spec()));
+                }
             }
             Map<String, Long> moved = new LinkedHashMap<>();
             for (String table : ShardRouting.APP_TABLES) {
@@ -110,6 +128,37 @@ public final class Reshard {
         }
     }
 
+    /**
+     * Sluice sinks connected to the shard: their writes could land behind the copy, and be deleted or left behind.
+     * Waits up to 10 s for sessions of jobs that were just stopped to end, then refuses.
+     */
+    private static void refuseWhileJobsWrite(Connection c, int shard) throws SQLException {
+        long deadline = System.currentTimeMillis() + 10_000;
+        while (true) {
+            StringBuilder running = new StringBuilder();
+            try (PreparedStatement q = c.prepareStatement("SELECT application_name, count(*) FROM pg_stat_activity"
+                    + " WHERE datname = current_database() AND application_name LIKE 'sluice-sink-%' GROUP BY 1 ORDER BY 1");
+                 ResultSet rs = q.executeQuery()) {
+                while (rs.next()) {
+                    running.append(running.length() == 0 ? "" : ", ").append(rs.getLong(2)).append(" of ").append(rs.getString(1));
+                }
+            }
+            if (running.length() == 0) {
+                return;
+            }
+            if (System.currentTimeMillis() > deadline) {
+                throw new IllegalStateException("sluice reshard: shard " + shard + " has sessions of running Sluice jobs (" + running
+                        + "): stop the jobs with a savepoint first (docs/operations.md#re-sharding)");
+            }
+            try {
+                Thread.sleep(200);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while waiting for Sluice jobs to leave shard " + shard, e);
+            }
+        }
+    }
+
     private static String recorded(Connection c) throws SQLException {
         try {
             return ShardRouting.current(c).map(g -> "generation " + g.generation() + ", " + g.spec())
@@ -120,6 +169,22 @@ public final class Reshard {
             }
             throw e;
         }
+    }
+
+    /** Whether every shard already records {@code target} and holds only rows that belong there. */
+    private static boolean done(List<Connection> cs, ShardRouter target) throws SQLException {
+        for (int shard = 0; shard < cs.size(); shard++) {
+            var g = ShardRouting.current(cs.get(shard));
+            if (g.isEmpty() || !g.get().spec().equals(target.spec())) {
+                return false;
+            }
+            for (String table : ShardRouting.APP_TABLES) {
+                if (!misplaced(cs.get(shard), table, shard, target, new HashMap<>()).isEmpty()) {
+                    return false;
+                }
+            }
+        }
+        return true;
     }
 
     /** The apps on {@code shard} that the target routing puts elsewhere, by target shard; adds their row counts to {@code moved}. */

@@ -72,18 +72,10 @@ public final class EventBundle {
         return UserEvent.keyOf(appId, userId);
     }
 
-    /** Ids as Flink strings, then partition, offset (from format 2), size and the size event times and values. */
+    /** Ids as Flink strings, then partition, offset, size and the size event times and values. */
     public static final class Serializer extends HandWrittenSerializer<EventBundle> {
         private static final long serialVersionUID = 1L;
-        public static final Serializer INSTANCE = new Serializer(2);
-        /** Reads and writes format 1 (no offset), for records in flight in an unaligned checkpoint of an older build. */
-        static final Serializer FORMAT_1 = new Serializer(1);
-
-        private final int format;
-
-        private Serializer(int format) {
-            this.format = format;
-        }
+        public static final Serializer INSTANCE = new Serializer();
 
         @Override
         public EventBundle createInstance() {
@@ -96,9 +88,7 @@ public final class EventBundle {
             StringValue.writeString(b.userId, out);
             StringValue.writeString(b.name, out);
             out.writeInt(b.partition);
-            if (format >= 2) {
-                out.writeLong(b.offset);
-            }
+            out.writeLong(b.offset);
             out.writeInt(b.size);
             for (int i = 0; i < b.size; i++) {
                 out.writeLong(b.times[i]);
@@ -113,7 +103,7 @@ public final class EventBundle {
             b.userId = StringValue.readString(in);
             b.name = StringValue.readString(in);
             b.partition = in.readInt();
-            b.offset = format >= 2 ? in.readLong() : -1;
+            b.offset = in.readLong();
             b.size = in.readInt();
             b.times = new long[b.size];
             b.values = new double[b.size];
@@ -129,22 +119,15 @@ public final class EventBundle {
             return new Snapshot();
         }
 
-        @Override
-        public boolean equals(Object o) {
-            return o instanceof Serializer other && other.format == format;
-        }
-
-        @Override
-        public int hashCode() {
-            return format;
-        }
-
-        /** Format 2 (1 had no offset). Network-only today; versioned so unaligned checkpoints, which store records in flight, stay readable. */
+        /**
+         * Format 2 (format 1 had no offset, and is refused by name). Network-only: the jobs take aligned checkpoints,
+         * which hold no records in flight; versioned so a change never misreads bytes if that changes.
+         */
         public static final class Snapshot extends FormatVersionedSnapshot<EventBundle> {
             public static final int FORMAT = 2;
 
             public Snapshot() {
-                super("event bundles (EventBundle)", FORMAT, format -> format == 2 ? INSTANCE : format == 1 ? FORMAT_1 : null);
+                super("event bundles (EventBundle)", FORMAT, format -> format == 2 ? INSTANCE : null);
             }
         }
     }

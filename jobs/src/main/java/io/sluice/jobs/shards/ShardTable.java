@@ -44,6 +44,11 @@ public interface ShardTable<T> extends Serializable {
     /** The topic the rows come from, for {@code sluice_progress}. */
     String sourceTopic();
 
+    /** The source epoch of the row's input (0 unless the table's versions have epochs), for {@code sluice_progress}. */
+    default int sourceEpoch(T row) {
+        return 0;
+    }
+
     /** The Kafka partition the row's newest input came from, for {@code sluice_progress}. */
     int sourcePartition(T row);
 

@@ -57,7 +57,7 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * waits for the batch before it (one batch per connection in flight, so rows stay in order per key);
  * Flink's {@code flush} waits for everything.
  *
- * <p>Progress: per (job, topic, partition) and writer (subtask and connection slot, so concurrent writers
+ * <p>Progress: per (job, topic, source epoch, partition) and writer (subtask and connection slot, so concurrent writers
  * never lock the same row), the highest source offset committed and the newest event time, both kept with
  * {@code greatest()}: a replay after a restore changes neither.
  *
@@ -88,9 +88,9 @@ public final class ShardedSink<T> implements Sink<T> {
     static final int MIN_CHUNK_ROWS = 2_000;
 
     static final String PROGRESS = """
-            INSERT INTO sluice_progress (job, topic, source_partition, writer, committed_offset, newest_event_at, committed_at)
-            SELECT ?, ?, p, ?, o, to_timestamp(n / 1000.0), now() FROM unnest(?::int[], ?::bigint[], ?::bigint[]) AS x(p, o, n)
-            ON CONFLICT (job, topic, source_partition, writer) DO UPDATE
+            INSERT INTO sluice_progress (job, topic, source_epoch, source_partition, writer, committed_offset, newest_event_at, committed_at)
+            SELECT ?, ?, e, p, ?, o, to_timestamp(n / 1000.0), now() FROM unnest(?::int[], ?::int[], ?::bigint[], ?::bigint[]) AS x(e, p, o, n)
+            ON CONFLICT (job, topic, source_epoch, source_partition, writer) DO UPDATE
                SET committed_offset = greatest(sluice_progress.committed_offset, EXCLUDED.committed_offset),
                    newest_event_at = greatest(sluice_progress.newest_event_at, EXCLUDED.newest_event_at),
                    committed_at = now()
@@ -190,39 +190,77 @@ public final class ShardedSink<T> implements Sink<T> {
                 });
             }
             this.deadLettersByReason = new CountDeadLetters.ByReason(metrics);
-            for (int i = 0; i < n; i++) { // refuse a routing the shards were not written with at start, not at the first row
-                try {
-                    connection(i, 0);
-                } catch (SQLException e) {
-                    Optional<SuppressRestartsException> fatal = Fatal.ifTerminal(i, e);
-                    if (fatal.isPresent()) {
-                        throw fatal.get();
-                    }
-                    LOG.warn("shard {} is not reachable yet ({}); its routing is checked at its first write", i, e.getMessage());
-                }
-            }
+            checkRoutingAtStart();
             PeriodicFlush.schedule(time, sink.flushIntervalMs, this::flushAll);
+        }
+
+        /**
+         * Refuses, at start rather than at the first row, a routing the shards were not written with: first every
+         * shard that answers is checked, and only if all agree is the routing recorded where none is yet (so a
+         * refusal never leaves a half-recorded routing behind). A shard that does not answer is checked at its first write.
+         */
+        private void checkRoutingAtStart() {
+            List<Integer> reachable = new ArrayList<>();
+            try {
+                for (int i = 0; i < shards.size(); i++) {
+                    try {
+                        Connection c = shards.get(i).connect(applicationName());
+                        connections[i][0] = c;
+                        Optional<String> wrong = ShardRouting.check(c, i, router);
+                        if (wrong.isPresent()) {
+                            throw Fatal.stop(wrong.get());
+                        }
+                        reachable.add(i);
+                    } catch (SQLException e) {
+                        Optional<SuppressRestartsException> fatal = Fatal.ifTerminal(i, e);
+                        if (fatal.isPresent()) {
+                            throw fatal.get();
+                        }
+                        LOG.warn("shard {} is not reachable yet ({}); its routing is checked at its first write", i, e.getMessage());
+                        closeQuietly(i, 0);
+                    }
+                }
+                for (int i : reachable) {
+                    try {
+                        Optional<String> wrong = ShardRouting.recordFirst(connections[i][0], i, router);
+                        if (wrong.isPresent()) {
+                            throw Fatal.stop(wrong.get());
+                        }
+                        connections[i][0].setAutoCommit(false);
+                        routingChecked.set(i, 1);
+                    } catch (SQLException e) {
+                        LOG.warn("shard {} did not answer the routing check ({}); it is checked at its first write", i, e.getMessage());
+                        closeQuietly(i, 0);
+                    }
+                }
+            } catch (RuntimeException e) {
+                for (int i = 0; i < shards.size(); i++) {
+                    closeQuietly(i, 0);
+                }
+                throw e;
+            }
+        }
+
+        private String applicationName() {
+            return "sluice-sink-" + sink.job;
         }
 
         @Override
         public void write(T row, Context context) throws IOException {
             List<Map<Object, T>> rounds = buffers.get(router.shardOf(table.appId(row)));
             Object key = table.key(row);
-            for (int r = 0; ; r++) {
-                if (r == rounds.size()) {
+            int last = rounds.size() - 1; // the last round holding the key: merging into an earlier one would jump a row in between
+            while (last >= 0 && !rounds.get(last).containsKey(key)) {
+                last--;
+            }
+            if (last >= 0 && table.mergeable(rounds.get(last).get(key), row)) {
+                rounds.get(last).put(key, table.merge(rounds.get(last).get(key), row));
+            } else {
+                if (last + 1 == rounds.size()) {
                     rounds.add(new LinkedHashMap<>());
                 }
-                Map<Object, T> round = rounds.get(r);
-                T existing = round.get(key);
-                if (existing == null) {
-                    round.put(key, row);
-                    buffered++;
-                    break;
-                }
-                if (table.mergeable(existing, row)) {
-                    round.put(key, table.merge(existing, row));
-                    break;
-                }
+                rounds.get(last + 1).put(key, row);
+                buffered++;
             }
             if (buffered >= sink.flushMaxRows) {
                 flushAll();
@@ -413,11 +451,12 @@ public final class ShardedSink<T> implements Sink<T> {
         /** One transaction: each round's guarded statement (and what it asks to write again), then the progress rows. Returns the refused rows' dead letters. */
         private List<DeadLetter> writeTransaction(int shard, int slot, List<List<T>> rounds) throws SQLException {
             Connection c = connection(shard, slot);
-            Map<Integer, long[]> progress = new TreeMap<>();
+            Map<Long, long[]> progress = new TreeMap<>(); // by (epoch << 32 | partition)
             long newest = 0;
             for (List<T> rows : rounds) {
                 for (T row : rows) {
-                    long[] p = progress.computeIfAbsent(table.sourcePartition(row), k -> new long[] {-1, 0});
+                    long source = (long) table.sourceEpoch(row) << 32 | table.sourcePartition(row);
+                    long[] p = progress.computeIfAbsent(source, k -> new long[] {-1, 0});
                     long at = table.newestEventAt(row);
                     p[0] = Math.max(p[0], table.sourceOffset(row));
                     p[1] = Math.max(p[1], at);
@@ -439,19 +478,26 @@ public final class ShardedSink<T> implements Sink<T> {
                     }
                 }
                 try (PreparedStatement prog = c.prepareStatement(PROGRESS)) {
-                    Integer[] parts = progress.keySet().toArray(new Integer[0]);
-                    Long[] offsets = new Long[parts.length];
-                    Long[] newestPerPart = new Long[parts.length];
-                    for (int i = 0; i < parts.length; i++) {
-                        offsets[i] = progress.get(parts[i])[0];
-                        newestPerPart[i] = progress.get(parts[i])[1];
+                    int n = progress.size();
+                    Integer[] epochs = new Integer[n];
+                    Integer[] parts = new Integer[n];
+                    Long[] offsets = new Long[n];
+                    Long[] newestPerPart = new Long[n];
+                    int i = 0;
+                    for (Map.Entry<Long, long[]> e : progress.entrySet()) {
+                        epochs[i] = (int) (e.getKey() >>> 32);
+                        parts[i] = (int) (long) e.getKey();
+                        offsets[i] = e.getValue()[0];
+                        newestPerPart[i] = e.getValue()[1];
+                        i++;
                     }
                     prog.setString(1, sink.job);
                     prog.setString(2, table.sourceTopic());
                     prog.setInt(3, subtask * connectionsPerShard + slot);
-                    prog.setArray(4, c.createArrayOf("integer", parts));
-                    prog.setArray(5, c.createArrayOf("bigint", offsets));
-                    prog.setArray(6, c.createArrayOf("bigint", newestPerPart));
+                    prog.setArray(4, c.createArrayOf("integer", epochs));
+                    prog.setArray(5, c.createArrayOf("integer", parts));
+                    prog.setArray(6, c.createArrayOf("bigint", offsets));
+                    prog.setArray(7, c.createArrayOf("bigint", newestPerPart));
                     prog.executeUpdate();
                 }
                 c.commit();
@@ -473,17 +519,27 @@ public final class ShardedSink<T> implements Sink<T> {
                 throw new SQLException("the shard writer is closed", "08003");
             }
             if (connections[shard][slot] == null) {
-                Connection c = shards.get(shard).connect();
-                if (routingChecked.get(shard) == 0) { // once per shard: the shard was written with this routing (ShardRouting)
-                    Optional<String> wrong = ShardRouting.check(c, shard, router, true);
-                    if (wrong.isPresent()) {
-                        c.close();
-                        throw Fatal.stop(wrong.get());
+                Connection c = shards.get(shard).connect(applicationName());
+                try {
+                    if (routingChecked.get(shard) == 0) { // a shard that did not answer at start
+                        Optional<String> wrong = ShardRouting.recordFirst(c, shard, router);
+                        if (wrong.isPresent()) {
+                            throw Fatal.stop(wrong.get());
+                        }
+                        routingChecked.set(shard, 1);
                     }
-                    routingChecked.set(shard, 1);
+                    c.setAutoCommit(false);
+                } catch (SQLException | RuntimeException e) {
+                    c.close();
+                    throw e;
                 }
-                c.setAutoCommit(false);
-                connections[shard][slot] = c;
+                synchronized (connections) {
+                    if (closed) { // close() ran while this connected: it must not outlive the writer
+                        c.close();
+                        throw new SQLException("the shard writer is closed", "08003");
+                    }
+                    connections[shard][slot] = c;
+                }
             }
             return connections[shard][slot];
         }
@@ -507,28 +563,37 @@ public final class ShardedSink<T> implements Sink<T> {
          */
         @Override
         public void close() throws Exception {
-            closed = true;
-            if (pool != null) {
-                pool.shutdownNow(); // interrupts retry back-offs; a statement in progress runs to its end
-                long waitMs = Math.min(30_000, shards.get(0).timeouts().socketMs()); // well inside Flink's task cancellation timeout
-                if (!pool.awaitTermination(waitMs, TimeUnit.MILLISECONDS)) {
-                    LOG.warn("shard writes of job {} still running {} ms after close; aborting their connections", sink.job, waitMs);
-                    for (Connection[] perShard : connections) {
-                        for (Connection c : perShard) {
-                            if (c != null) {
-                                c.abort(Runnable::run);
+            synchronized (connections) {
+                closed = true;
+            }
+            try {
+                if (pool != null) {
+                    pool.shutdownNow(); // interrupts retry back-offs; a statement in progress runs to its end
+                    long waitMs = Math.min(30_000, shards.get(0).timeouts().socketMs()); // well inside Flink's task cancellation timeout
+                    if (!pool.awaitTermination(waitMs, TimeUnit.MILLISECONDS)) {
+                        LOG.warn("shard writes of job {} still running {} ms after close; aborting their connections", sink.job, waitMs);
+                        for (Connection[] perShard : connections) {
+                            for (Connection c : perShard) {
+                                if (c != null) {
+                                    try {
+                                        c.abort(Runnable::run);
+                                    } catch (SQLException | RuntimeException e) {
+                                        LOG.warn("could not abort a shard connection: {}", e.getMessage());
+                                    }
+                                }
                             }
                         }
                     }
                 }
-            }
-            for (int i = 0; i < connections.length; i++) {
-                for (int j = 0; j < connectionsPerShard; j++) {
-                    closeQuietly(i, j);
+            } finally {
+                for (int i = 0; i < connections.length; i++) {
+                    for (int j = 0; j < connectionsPerShard; j++) {
+                        closeQuietly(i, j);
+                    }
                 }
-            }
-            if (deadLetterProducer != null) {
-                deadLetterProducer.close();
+                if (deadLetterProducer != null) {
+                    deadLetterProducer.close(java.time.Duration.ofSeconds(10));
+                }
             }
         }
     }

@@ -5,6 +5,8 @@ import io.sluice.core.kafka.KafkaClients;
 import io.sluice.jobs.common.Fatal;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.TopicDescription;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.io.Serializable;
 import java.sql.Connection;
@@ -12,6 +14,8 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.List;
+import java.util.Optional;
+import java.util.Properties;
 
 /**
  * The rule that makes a subscription row's version mean something: offsets are only compared within one
@@ -22,16 +26,23 @@ import java.util.List;
  * procedure, instead of comparing offsets that mean nothing and skipping updates silently. A newer epoch
  * starts a new source: its updates win over every row written in an older one (docs/operations.md).
  *
- * <p>Checked when each validating subtask opens (every start and restore), when a record arrives from a
- * partition the epoch does not have, and every {@code kafka.partition-discovery-interval} while records flow.
+ * <p>One per validating subtask, between {@link #open} and {@link #close}. The topic is described when the
+ * subtask opens, before every checkpoint (so no checkpoint ever holds offsets of a topic that was replaced),
+ * every {@code kafka.partition-discovery-interval} with the shards' records, and when a record comes from a
+ * partition the epoch does not have or at an offset below one already seen. A shard or broker that does not
+ * answer a periodic check is checked again later, never a reason to restart.
  */
 public final class SourceGuard implements Serializable {
     private static final long serialVersionUID = 1L;
+    private static final Logger LOG = LoggerFactory.getLogger(SourceGuard.class);
 
     private final SluiceConfig config;
     private final String job;
     private final String topic;
     private final int epoch;
+    private transient Admin admin;
+    /** What this epoch was recorded with, once a shard has said so. */
+    private transient Source recorded;
 
     public SourceGuard(SluiceConfig config, String job, String topic, int epoch) {
         this.config = config;
@@ -44,41 +55,90 @@ public final class SourceGuard implements Serializable {
         return epoch;
     }
 
-    /** The topic as Kafka describes it now. */
+    /** The topic as Kafka describes it. */
     public record Source(String topicId, int partitions) {
     }
 
     /**
-     * Records this epoch's source on every shard where it is new, and returns its partition count; throws a
-     * {@link Fatal} error (no restart) when the topic differs from what a shard recorded for this epoch, or a
-     * shard has seen a newer epoch.
+     * Describes the topic and reconciles it with every shard's record of this epoch (recording it where it is
+     * new); returns the partition count. Throws a {@link Fatal} error (no restart) on a difference; a broker
+     * that does not answer fails the subtask (its source could not read either).
      */
-    public int check() {
-        Source now = describe();
+    public int open() {
+        Properties p = KafkaClients.clientProperties(config);
+        p.putIfAbsent("default.api.timeout.ms", "15000");
+        p.putIfAbsent("request.timeout.ms", "10000");
+        admin = Admin.create(p);
+        return check(true);
+    }
+
+    /** The periodic check: topic and shards; a broker or shard that does not answer is checked again next time. */
+    public int check(boolean strict) {
+        Source now;
+        try {
+            now = describe();
+        } catch (RuntimeException e) {
+            if (strict) {
+                throw e;
+            }
+            LOG.warn("could not describe topic {} to check source epoch {}; checking again later: {}", topic, epoch, e.getMessage());
+            return recorded == null ? Integer.MAX_VALUE : recorded.partitions();
+        }
         for (SluiceConfig.Shard shard : config.shards().list()) {
             try (Connection c = shard.connect()) {
-                Source recorded = reconcile(c, now);
-                if (!recorded.equals(now)) {
-                    throw Fatal.stop(mismatch(shard.index(), recorded, now));
+                Source r = reconcile(c, now);
+                if (!r.equals(now)) {
+                    throw Fatal.stop(mismatch(shard.index(), r, now));
                 }
+                recorded = r;
             } catch (SQLException e) {
-                throw Fatal.ifTerminal(shard.index(), e).<RuntimeException>map(x -> x).orElseGet(() -> new IllegalStateException(
-                        "could not check the source of " + topic + " on shard " + shard.index() + ": " + e.getMessage(), e));
+                Optional<? extends RuntimeException> fatal = Fatal.ifTerminal(shard.index(), e);
+                if (fatal.isPresent()) {
+                    throw fatal.get();
+                }
+                LOG.warn("could not check source epoch {} of {} on shard {}; checking again later: {}", epoch, topic, shard.index(), e.getMessage());
             }
         }
-        return now.partitions();
+        if (recorded == null) { // no shard answered: hold to what Kafka says until one does
+            return now.partitions();
+        }
+        return recorded.partitions();
+    }
+
+    /** Before a checkpoint, or after offsets went backwards: the topic alone, against what the shards recorded. */
+    public void checkTopic() {
+        if (recorded == null) {
+            return;
+        }
+        Source now;
+        try {
+            now = describe();
+        } catch (RuntimeException e) {
+            LOG.warn("could not describe topic {} to check source epoch {}: {}", topic, epoch, e.getMessage());
+            return;
+        }
+        if (!now.equals(recorded)) {
+            throw Fatal.stop(mismatch(-1, recorded, now));
+        }
     }
 
     /** Stops the job when {@code partition} is outside this epoch's partition count (discovery found new partitions). */
     public void checkPartition(int partition, int partitions) {
         if (partition >= partitions) {
             Source now = describe();
-            throw Fatal.stop(mismatch(-1, new Source("(as recorded)", partitions), now));
+            throw Fatal.stop(mismatch(-1, recorded != null ? recorded : new Source(now.topicId(), partitions), now));
+        }
+    }
+
+    public void close() {
+        if (admin != null) {
+            admin.close(java.time.Duration.ofSeconds(5));
+            admin = null;
         }
     }
 
     private Source describe() {
-        try (Admin admin = Admin.create(KafkaClients.clientProperties(config))) {
+        try {
             TopicDescription d = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic);
             return new Source(d.topicId().toString(), d.partitions().size());
         } catch (InterruptedException e) {
@@ -128,7 +188,7 @@ public final class SourceGuard implements Serializable {
         String where = shard < 0 ? "" : " (recorded on shard " + shard + ")";
         String change;
         String procedure;
-        if (!recorded.topicId().equals(now.topicId()) && shard >= 0) {
+        if (!recorded.topicId().equals(now.topicId())) {
             change = "topic " + topic + " is not the topic source epoch " + epoch + " was recorded with" + where + ": its id is " + now.topicId()
                     + ", recorded " + recorded.topicId() + " (recreated, or another cluster).";
             procedure = "docs/operations.md#recreating-or-mirroring-the-topic";

@@ -165,6 +165,11 @@ public final class SubscriptionTable implements ShardTable<SubscriptionDelta> {
     }
 
     @Override
+    public int sourceEpoch(SubscriptionDelta row) {
+        return row.epoch;
+    }
+
+    @Override
     public int sourcePartition(SubscriptionDelta row) {
         return row.partition;
     }

@@ -5,10 +5,14 @@ import io.sluice.core.model.SubscriptionUpdate;
 import io.sluice.jobs.common.DeadLetter;
 import io.sluice.jobs.common.Decoded;
 import org.apache.flink.metrics.Counter;
+import org.apache.flink.runtime.state.FunctionInitializationContext;
+import org.apache.flink.runtime.state.FunctionSnapshotContext;
+import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.util.Collector;
 
 import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
 import java.util.Map;
 
 /**
@@ -21,10 +25,11 @@ import java.util.Map;
  * {@code validate}, the reason naming the field and the limit). Counts dead letters in {@code deadLetters}.
  *
  * <p>With a {@link SourceGuard} (the job always has one), it checks the topic against the source epoch
- * when it opens and every {@code kafka.partition-discovery-interval}, and stops the job when a record
- * comes from a partition the epoch does not have.
+ * when it opens, before every checkpoint, every {@code kafka.partition-discovery-interval}, when a record
+ * comes from a partition the epoch does not have (it stops the job) and when a partition's offsets go
+ * backwards (a recreated topic the consumer reset to its start). It keeps no state.
  */
-public class ValidateUpdates extends ProcessFunction<Decoded<SubscriptionUpdate>, SubscriptionDelta> {
+public class ValidateUpdates extends ProcessFunction<Decoded<SubscriptionUpdate>, SubscriptionDelta> implements CheckpointedFunction {
     /** 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z in epoch milliseconds: the years every client and Postgres agree on. */
     static final long MIN_SENT_AT = -62_135_596_800_000L;
     static final long MAX_SENT_AT = 253_402_300_799_999L;
@@ -39,6 +44,8 @@ public class ValidateUpdates extends ProcessFunction<Decoded<SubscriptionUpdate>
     private transient Counter deadLetters;
     private transient int partitions;
     private transient long nextCheckAt;
+    /** The newest offset seen per partition since this subtask opened. */
+    private transient Map<Integer, Long> newestOffset;
 
     /** Limits from {@code s}; {@code guard} may be null only in tests of the validation alone (epoch 0, no topic checks). */
     public ValidateUpdates(String topic, SluiceConfig.Subscriptions s, SourceGuard guard, long checkEveryMs) {
@@ -58,16 +65,43 @@ public class ValidateUpdates extends ProcessFunction<Decoded<SubscriptionUpdate>
     @Override
     public void open(org.apache.flink.api.common.functions.OpenContext ctx) {
         deadLetters = getRuntimeContext().getMetricGroup().counter("deadLetters");
-        partitions = guard == null ? Integer.MAX_VALUE : guard.check();
+        partitions = guard == null ? Integer.MAX_VALUE : guard.open();
         nextCheckAt = System.currentTimeMillis() + checkEveryMs;
+        newestOffset = new HashMap<>();
+    }
+
+    @Override
+    public void snapshotState(FunctionSnapshotContext context) {
+        if (guard != null) {
+            guard.checkTopic(); // no checkpoint holds offsets of a replaced topic
+        }
+    }
+
+    @Override
+    public void initializeState(FunctionInitializationContext context) {
+        // no state: the checks are against the shards' records and the topic
+    }
+
+    @Override
+    public void close() throws Exception {
+        if (guard != null) {
+            guard.close();
+        }
+        super.close();
     }
 
     @Override
     public void processElement(Decoded<SubscriptionUpdate> in, Context ctx, Collector<SubscriptionDelta> out) {
         if (guard != null) {
-            guard.checkPartition(in.deadLetter != null ? in.deadLetter.partition() : in.partition, partitions);
+            int partition = in.deadLetter != null ? in.deadLetter.partition() : in.partition;
+            long offset = in.deadLetter != null ? in.deadLetter.offset() : in.offset;
+            guard.checkPartition(partition, partitions);
+            Long before = newestOffset.put(partition, offset);
+            if (before != null && offset < before) {
+                guard.checkTopic();
+            }
             if (System.currentTimeMillis() >= nextCheckAt) {
-                partitions = guard.check();
+                partitions = guard.check(false);
                 nextCheckAt = System.currentTimeMillis() + checkEveryMs;
             }
         }

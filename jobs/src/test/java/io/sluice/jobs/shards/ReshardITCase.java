@@ -66,7 +66,7 @@ class ReshardITCase {
 
         Reshard.Result run = Reshard.run(moved.config(), false, new PrintStream(log, true, StandardCharsets.UTF_8));
         assertThat(run.total()).isEqualTo(1);
-        assertThat(run.generation()).isEqualTo(2);
+        assertThat(run.generation()).as("1 the first routing, 2 the move in progress, 3 the new routing").isEqualTo(3);
         assertThat(log.toString(StandardCharsets.UTF_8)).contains("subscriptions shard " + oldShard + " -> " + newShard + ": 1 / 1 rows copied");
         assertThat(Reshard.run(moved.config(), false, new PrintStream(log, true, StandardCharsets.UTF_8)).total()).as("run again: nothing left").isZero();
         for (int shard = 0; shard < 2; shard++) {
@@ -81,7 +81,26 @@ class ReshardITCase {
         assertThat(rowsOf(stack, oldShard)).noneMatch(r -> r.startsWith(APP + "/"));
         // the old routing is now the one refused
         assertThatThrownBy(() -> runBounded(stack)).satisfies(e -> assertThat(ExceptionUtils.stringifyException(e))
-                .contains("routing generation 2"));
+                .contains("routing generation 3"));
+    }
+
+    @Test
+    void aReshardRefusesWhileAJobIsConnectedToTheShards(TestStack base) throws Exception {
+        TestStack stack = base.fresh(Map.of("kafka.partitions", "1"));
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        env.enableCheckpointing(500);
+        SubscriptionJob.defineWorkflow(env, stack.config(), SubscriptionJob.source(stack.config(), false),
+                SubscriptionJob.sink(stack.config()), KafkaIo.deadLetterSink(stack.config()));
+        org.apache.flink.core.execution.JobClient job = env.executeAsync("subscriptions-running");
+        try {
+            stack.send(new SubscriptionUpdate(APP, "s", Map.of("k1", "a"), List.of(), 1000));
+            stack.awaitSubscriptionRows(Map.of(APP + "/s", Map.of("k1", "a")), 60_000);
+            assertThatThrownBy(() -> Reshard.run(stack.config(), false, new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8)))
+                    .hasMessageMatching(".*has sessions of running Sluice jobs \\(\\d+ of sluice-sink-subscriptions\\).*")
+                    .hasMessageContaining("stop the jobs with a savepoint first");
+        } finally {
+            job.cancel().get();
+        }
     }
 
     private static List<String> rowsOf(TestStack stack, int shard) throws Exception {

@@ -131,6 +131,29 @@ class SourceChangesITCase {
     }
 
     @Test
+    void aTopicRecreatedWhileTheJobRunsStopsItBeforeAnyCheckpointHoldsTheNewTopicsOffsets(TestStack base) throws Exception {
+        TestStack stack = base.fresh(Map.of("kafka.partitions", "1", "subscriptions.flush-interval", "50ms"));
+        String topic = stack.config().kafka().subscriptionUpdatesTopic();
+        JobClient job = start(stack);
+        List<SubscriptionUpdate> old = new ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            old.add(new SubscriptionUpdate(APP, "s", Map.of("v", "old-" + i), List.of(), 1000 + i));
+        }
+        stack.send(old.toArray(new SubscriptionUpdate[0]));
+        stack.awaitSubscriptionRows(Map.of(APP + "/s", Map.of("v", "old-19")), 60_000);
+        try (Admin admin = Admin.create(io.sluice.core.kafka.KafkaClients.clientProperties(stack.config()))) {
+            admin.deleteTopics(List.of(topic)).all().get();
+            Await.until("topic " + topic + " to be gone", Duration.ofSeconds(30), () -> admin.listTopics().names().get().contains(topic), there -> !there);
+            admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1))).all().get();
+        }
+        stack.send(new SubscriptionUpdate(APP, "s", Map.of("v", "new"), List.of(), 9000));
+        String failure = awaitFailure(job, Duration.ofSeconds(60));
+        assertThat(failure).contains(SuppressRestartsException.class.getName())
+                .contains("topic " + topic + " is not the topic source epoch 0 was recorded with").contains("subscriptions.source-epoch=1");
+        assertThat(stack.subscriptionRows().get(APP + "/s")).containsExactly(Map.entry("v", "old-19"));
+    }
+
+    @Test
     void aSecondPartitionForOneSubscriptionIsAValidateDeadLetterAndTheRowKeepsItsValue(TestStack base) throws Exception {
         TestStack stack = base.fresh(Map.of("kafka.partitions", "2"));
         String topic = stack.config().kafka().subscriptionUpdatesTopic();
