@@ -85,6 +85,27 @@ class ReshardITCase {
     }
 
     @Test
+    void shardsWrittenBeforeRoutingWasRecordedAreRefusedUnlessTheConfigurationSaysCrc32(TestStack base) throws Exception {
+        TestStack stack = base.fresh(Map.of("kafka.partitions", "1"));
+        try (Connection c = stack.shard(0)) { // a row as a build before the routing record left it (crc32, no sluice_routing row)
+            c.createStatement().execute("INSERT INTO subscriptions (app_id, subscription_id, properties, updated_at, version)"
+                    + " VALUES ('legacy-app', 's', '{}', now(), 3)");
+        }
+        stack.send(new SubscriptionUpdate(APP, "s", Map.of("k1", "a"), List.of(), 1000));
+        assertThatThrownBy(() -> runBounded(stack)).satisfies(e -> assertThat(ExceptionUtils.stringifyException(e))
+                .contains("shard 0 holds rows written before Sluice recorded its routing, which routed by crc32")
+                .contains("set routing.hash: crc32").contains("./sluice reshard"));
+        TestStack crc32 = stack.with(Map.of("routing.hash", "crc32"));
+        runBounded(crc32);
+        assertThat(stack.subscriptionRows()).containsKeys(APP + "/s", "legacy-app/s");
+        for (int shard = 0; shard < 2; shard++) {
+            try (Connection c = stack.shard(shard)) {
+                assertThat(ShardRouting.current(c).orElseThrow().spec()).startsWith("crc32@");
+            }
+        }
+    }
+
+    @Test
     void aReshardRefusesWhileAJobIsConnectedToTheShards(TestStack base) throws Exception {
         TestStack stack = base.fresh(Map.of("kafka.partitions", "1"));
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
