@@ -102,10 +102,15 @@ public final class ShardRouting {
     }
 
     /**
-     * Records {@code router} as generation 1 on a shard with no record (the first writer does this, once every
-     * shard it can reach passed {@link #check}), then checks again: another writer may have recorded another.
+     * Checks the shard, and if it passes and has no record, records {@code router} as generation 1 (the first writer
+     * does this, once every shard it can reach passed {@link #check}); then checks again: another writer may have
+     * recorded another.
      */
     public static Optional<String> recordFirst(Connection c, int shard, ShardRouter router) throws SQLException {
+        Optional<String> wrong = check(c, shard, router); // never stamp a shard the check refuses (rows of a crc32 build)
+        if (wrong.isPresent()) {
+            return wrong;
+        }
         if (current(c).isEmpty()) {
             try (PreparedStatement ins = c.prepareStatement("INSERT INTO sluice_routing (generation, spec) VALUES (1, ?) ON CONFLICT DO NOTHING")) {
                 ins.setString(1, router.spec());

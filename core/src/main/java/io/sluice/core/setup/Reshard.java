@@ -26,8 +26,8 @@ import java.util.TreeMap;
  * version guards go on where they were.
  *
  * <p>Run it with the jobs stopped (stop-with-savepoint; resume them with the new configuration afterwards): it
- * refuses to start while a Sluice sink is connected to a shard, and records a re-shard-in-progress generation on
- * every shard first, so a job started meanwhile refuses to write. It is idempotent and resumable: a moved row is
+ * records a re-shard-in-progress generation on every shard first, so a job starting from then on refuses to write,
+ * and then refuses to go on while a Sluice sink is still connected to a shard. It is idempotent and resumable: a moved row is
  * upserted on its new shard and committed before it is deleted from the old one, so a run stopped anywhere is
  * finished by running it again. {@code --dry-run} reports what would move and changes nothing. Prints a progress
  * line per batch. A shard left out of the bucket map (still listed in {@code shards.urls}) is drained.
@@ -81,15 +81,16 @@ public final class Reshard {
                 out.println("  shard " + s.index() + ": recorded routing " + recorded(c));
             }
             if (!dryRun) {
-                for (int i = 0; i < cs.size(); i++) {
-                    refuseWhileJobsWrite(cs.get(i), i);
-                }
                 if (done(cs, target)) {
                     out.println("sluice reshard: every row is on its shard and every shard records " + target.spec() + "; nothing to do");
                     return new Result(Map.of(), target.spec(), ShardRouting.current(cs.get(0)).orElseThrow().generation(), false);
                 }
+                // first the marker, so a job starting from now on refuses to write; then no job may still be connected
                 for (Connection c : cs) {
                     ShardRouting.record(c, ShardRouting.inProgress(target.spec()));
+                }
+                for (int i = 0; i < cs.size(); i++) {
+                    refuseWhileJobsWrite(cs.get(i), i);
                 }
             }
             Map<String, Long> moved = new LinkedHashMap<>();
@@ -112,18 +113,25 @@ public final class Reshard {
                 }
             }
             int generation = 0;
+            StringBuilder generations = new StringBuilder();
             if (!dryRun) {
-                for (Connection c : cs) {
-                    generation = Math.max(generation, ShardRouting.record(c, target.spec()).generation());
+                for (int i = 0; i < cs.size(); i++) {
+                    int g = ShardRouting.record(cs.get(i), target.spec()).generation();
+                    generation = Math.max(generation, g);
+                    generations.append(i == 0 ? "" : ", ").append("shard ").append(i).append(": generation ").append(g);
                 }
             }
             Result r = new Result(moved, target.spec(), generation, dryRun);
             out.printf(Locale.ROOT, "sluice reshard: %,d rows %s; %s%n", r.total(), dryRun ? "would move" : "moved",
-                    dryRun ? "nothing changed" : "routing generation " + generation + " recorded on every shard: start the jobs with this configuration");
+                    dryRun ? "nothing changed" : target.spec() + " recorded (" + generations + "): start the jobs with this configuration");
             return r;
         } finally {
             for (Connection c : cs) {
-                c.close();
+                try {
+                    c.close();
+                } catch (SQLException e) {
+                    out.println("  (closing a shard connection failed: " + e.getMessage() + ")");
+                }
             }
         }
     }
@@ -190,6 +198,9 @@ public final class Reshard {
     /** The apps on {@code shard} that the target routing puts elsewhere, by target shard; adds their row counts to {@code moved}. */
     private static Map<Integer, List<String>> misplaced(Connection c, String table, int shard, ShardRouter target, Map<String, Long> moved) throws SQLException {
         Map<Integer, List<String>> out = new TreeMap<>();
+        if (!tableExists(c, table)) { // a new shard in a dry run, not migrated yet: nothing on it
+            return out;
+        }
         try (PreparedStatement q = c.prepareStatement("SELECT app_id, count(*) FROM " + table + " GROUP BY app_id");
              ResultSet rs = q.executeQuery()) {
             while (rs.next()) {
@@ -256,6 +267,16 @@ public final class Reshard {
         } finally {
             from.setAutoCommit(auto);
             to.setAutoCommit(true);
+        }
+    }
+
+    private static boolean tableExists(Connection c, String table) throws SQLException {
+        try (PreparedStatement q = c.prepareStatement("SELECT to_regclass(?) IS NOT NULL")) {
+            q.setString(1, table);
+            try (ResultSet rs = q.executeQuery()) {
+                rs.next();
+                return rs.getBoolean(1);
+            }
         }
     }
 

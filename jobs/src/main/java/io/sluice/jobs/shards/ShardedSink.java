@@ -229,6 +229,10 @@ public final class ShardedSink<T> implements Sink<T> {
                         connections[i][0].setAutoCommit(false);
                         routingChecked.set(i, 1);
                     } catch (SQLException e) {
+                        Optional<SuppressRestartsException> fatal = Fatal.ifTerminal(i, e);
+                        if (fatal.isPresent()) {
+                            throw fatal.get();
+                        }
                         LOG.warn("shard {} did not answer the routing check ({}); it is checked at its first write", i, e.getMessage());
                         closeQuietly(i, 0);
                     }
@@ -455,7 +459,7 @@ public final class ShardedSink<T> implements Sink<T> {
             long newest = 0;
             for (List<T> rows : rounds) {
                 for (T row : rows) {
-                    long source = (long) table.sourceEpoch(row) << 32 | table.sourcePartition(row);
+                    long source = (long) table.sourceEpoch(row) << 32 | Integer.toUnsignedLong(table.sourcePartition(row));
                     long[] p = progress.computeIfAbsent(source, k -> new long[] {-1, 0});
                     long at = table.newestEventAt(row);
                     p[0] = Math.max(p[0], table.sourceOffset(row));
@@ -540,6 +544,7 @@ public final class ShardedSink<T> implements Sink<T> {
                     }
                     connections[shard][slot] = c;
                 }
+                return c;
             }
             return connections[shard][slot];
         }

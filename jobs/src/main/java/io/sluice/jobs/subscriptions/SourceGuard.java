@@ -41,8 +41,9 @@ public final class SourceGuard implements Serializable {
     private final String topic;
     private final int epoch;
     private transient Admin admin;
-    /** What this epoch was recorded with, once a shard has said so. */
+    /** What this epoch was recorded with, once a shard has said so; until then, what Kafka said at open. */
     private transient Source recorded;
+    private transient Source opened;
 
     public SourceGuard(SluiceConfig config, String job, String topic, int epoch) {
         this.config = config;
@@ -69,6 +70,8 @@ public final class SourceGuard implements Serializable {
         p.putIfAbsent("default.api.timeout.ms", "15000");
         p.putIfAbsent("request.timeout.ms", "10000");
         admin = Admin.create(p);
+        opened = null;
+        recorded = null;
         return check(true);
     }
 
@@ -82,10 +85,14 @@ public final class SourceGuard implements Serializable {
                 throw e;
             }
             LOG.warn("could not describe topic {} to check source epoch {}; checking again later: {}", topic, epoch, e.getMessage());
-            return recorded == null ? Integer.MAX_VALUE : recorded.partitions();
+            return known().partitions();
+        }
+        if (opened == null) {
+            opened = now;
         }
         for (SluiceConfig.Shard shard : config.shards().list()) {
-            try (Connection c = shard.connect()) {
+            try (Connection c = shard.connect("sluice-source-check")) {
+                c.setNetworkTimeout(Runnable::run, 10_000); // on the task thread: a hung shard must not stall it for long
                 Source r = reconcile(c, now);
                 if (!r.equals(now)) {
                     throw Fatal.stop(mismatch(shard.index(), r, now));
@@ -99,17 +106,16 @@ public final class SourceGuard implements Serializable {
                 LOG.warn("could not check source epoch {} of {} on shard {}; checking again later: {}", epoch, topic, shard.index(), e.getMessage());
             }
         }
-        if (recorded == null) { // no shard answered: hold to what Kafka says until one does
-            return now.partitions();
-        }
-        return recorded.partitions();
+        return known().partitions(); // no shard answered yet: what Kafka said at open, until one does
+    }
+
+    private Source known() {
+        return recorded != null ? recorded : opened;
     }
 
     /** Before a checkpoint, or after offsets went backwards: the topic alone, against what the shards recorded. */
     public void checkTopic() {
-        if (recorded == null) {
-            return;
-        }
+        Source known = known();
         Source now;
         try {
             now = describe();
@@ -117,8 +123,8 @@ public final class SourceGuard implements Serializable {
             LOG.warn("could not describe topic {} to check source epoch {}: {}", topic, epoch, e.getMessage());
             return;
         }
-        if (!now.equals(recorded)) {
-            throw Fatal.stop(mismatch(-1, recorded, now));
+        if (!now.equals(known)) {
+            throw Fatal.stop(mismatch(-1, known, now));
         }
     }
 
@@ -126,7 +132,7 @@ public final class SourceGuard implements Serializable {
     public void checkPartition(int partition, int partitions) {
         if (partition >= partitions) {
             Source now = describe();
-            throw Fatal.stop(mismatch(-1, recorded != null ? recorded : new Source(now.topicId(), partitions), now));
+            throw Fatal.stop(mismatch(-1, new Source(known().topicId(), partitions), now));
         }
     }
 

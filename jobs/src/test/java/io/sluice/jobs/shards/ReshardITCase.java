@@ -67,7 +67,8 @@ class ReshardITCase {
         Reshard.Result run = Reshard.run(moved.config(), false, new PrintStream(log, true, StandardCharsets.UTF_8));
         assertThat(run.total()).isEqualTo(1);
         assertThat(run.generation()).as("1 the first routing, 2 the move in progress, 3 the new routing").isEqualTo(3);
-        assertThat(log.toString(StandardCharsets.UTF_8)).contains("subscriptions shard " + oldShard + " -> " + newShard + ": 1 / 1 rows copied");
+        assertThat(log.toString(StandardCharsets.UTF_8)).contains("subscriptions shard " + oldShard + " -> " + newShard + ": 1 / 1 rows copied")
+                .contains(moved.config().router().spec() + " recorded (shard 0: generation 3, shard 1: generation 3)");
         assertThat(Reshard.run(moved.config(), false, new PrintStream(log, true, StandardCharsets.UTF_8)).total()).as("run again: nothing left").isZero();
         for (int shard = 0; shard < 2; shard++) {
             try (Connection c = stack.shard(shard)) {
@@ -106,6 +107,28 @@ class ReshardITCase {
     }
 
     @Test
+    void aDryRunToANewShardThatIsNotMigratedYetReportsWithoutChangingAnything(TestStack stack) throws Exception {
+        ShardRouter before = stack.config().router();
+        int from = before.shardOf(APP);
+        try (Connection c = stack.shard(from)) {
+            c.createStatement().execute("INSERT INTO subscriptions (app_id, subscription_id, properties, updated_at, version)"
+                    + " VALUES ('" + APP + "', 's', '{}', now(), 1)");
+        }
+        String db = "reshard_new_shard_" + Long.toHexString(System.nanoTime());
+        stack.stack().postgres.createDatabase(db);
+        String urls = stack.config().shards().list().get(0).jdbcUrl() + "," + stack.config().shards().list().get(1).jdbcUrl() + ","
+                + stack.stack().postgres.jdbcUrl(0, db);
+        int[] map = ShardRouter.evenRanges(before.buckets(), 2);
+        map[before.bucketOf(APP)] = 2; // the app's bucket goes to the new shard
+        TestStack three = stack.with(Map.of("shards.urls", urls, "routing.bucket-map", new ShardRouter(before.hash(), map).bucketMapSpec()));
+        ByteArrayOutputStream log = new ByteArrayOutputStream();
+        Reshard.Result dry = Reshard.run(three.config(), true, new PrintStream(log, true, StandardCharsets.UTF_8));
+        assertThat(dry.rows()).containsExactly(Map.entry("subscriptions shard " + from + " -> 2", 1L));
+        assertThat(log.toString(StandardCharsets.UTF_8)).contains("shard 2: recorded routing none (schema not migrated yet)");
+        assertThat(rowsOf(stack, from)).contains(APP + "/s {}");
+    }
+
+    @Test
     void aReshardRefusesWhileAJobIsConnectedToTheShards(TestStack base) throws Exception {
         TestStack stack = base.fresh(Map.of("kafka.partitions", "1"));
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
@@ -116,9 +139,16 @@ class ReshardITCase {
         try {
             stack.send(new SubscriptionUpdate(APP, "s", Map.of("k1", "a"), List.of(), 1000));
             stack.awaitSubscriptionRows(Map.of(APP + "/s", Map.of("k1", "a")), 60_000);
-            assertThatThrownBy(() -> Reshard.run(stack.config(), false, new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8)))
+            ShardRouter before = stack.config().router();
+            int[] map = ShardRouter.evenRanges(before.buckets(), 2);
+            map[before.bucketOf(APP)] = 1 - before.shardOf(APP);
+            TestStack moved = stack.with(Map.of("routing.bucket-map", new ShardRouter(before.hash(), map).bucketMapSpec()));
+            assertThatThrownBy(() -> Reshard.run(moved.config(), false, new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8)))
                     .hasMessageMatching(".*has sessions of running Sluice jobs \\(\\d+ of sluice-sink-subscriptions\\).*")
                     .hasMessageContaining("stop the jobs with a savepoint first");
+            try (Connection c = stack.shard(0)) { // the marker went first: a job starting now would refuse to write
+                assertThat(ShardRouting.current(c).orElseThrow().spec()).isEqualTo(ShardRouting.inProgress(moved.config().router().spec()));
+            }
         } finally {
             job.cancel().get();
         }
