@@ -47,14 +47,32 @@ public final class Reshard {
         }
     }
 
-    public static void main(String[] args) throws Exception {
-        Map<String, String> aliases = new HashMap<>(SluiceConfig.ALIASES);
-        aliases.put("dry-run", "reshard.dry-run");
-        RawConfig raw = RawConfig.fromArgs(args, System.getenv(), aliases);
-        SluiceConfig config = SluiceConfig.from(raw);
-        boolean dryRun = dryRun(raw);
-        raw.rejectUnread();
-        run(config, dryRun, System.out);
+    public static void main(String[] args) {
+        if (java.util.Arrays.asList(args).contains("--help") || java.util.Arrays.asList(args).contains("-h")) {
+            System.out.println("""
+                    usage: ./sluice reshard --config FILE [--dry-run]
+                      Moves the rows of every app whose shard the configured routing (routing.hash, routing.buckets,
+                      routing.bucket-map, shards.urls) changes to its new shard, then records that routing on every
+                      shard so the jobs accept it. Stop the jobs with a savepoint first. --dry-run reports what would
+                      move and changes nothing. Settings as for the jobs: --config FILE, SLUICE_* variables, --key value.
+                      See docs/operations.md#re-sharding.""");
+            return;
+        }
+        try {
+            Map<String, String> aliases = new HashMap<>(SluiceConfig.ALIASES);
+            aliases.put("dry-run", "reshard.dry-run");
+            RawConfig raw = RawConfig.fromArgs(args, System.getenv(), aliases);
+            SluiceConfig config = SluiceConfig.from(raw);
+            boolean dryRun = dryRun(raw);
+            raw.rejectUnread();
+            run(config, dryRun, System.out);
+        } catch (io.sluice.core.config.ConfigException e) {
+            System.err.println("sluice reshard: " + e.getMessage() + " (./sluice reshard --help)");
+            System.exit(2);
+        } catch (IllegalStateException | SQLException e) {
+            System.err.println(e.getMessage().startsWith("sluice reshard") ? e.getMessage() : "sluice reshard: " + e.getMessage());
+            System.exit(1);
+        }
     }
 
     /** {@code reshard.dry-run} ({@code --dry-run}). */
