@@ -8,7 +8,10 @@ import java.nio.charset.StandardCharsets;
 /**
  * Writes a {@link DeadLetter} with its original key and value bytes, and headers
  * {@code sluice.source.topic}, {@code sluice.source.partition}, {@code sluice.source.offset},
- * {@code sluice.stage} and {@code sluice.reason}.
+ * {@code sluice.stage}, {@code sluice.reason} and, when the input had one, {@code sluice.source.timestamp}
+ * (its record timestamp in the stream: the event time for user events). The dead letter's own Kafka timestamp
+ * is the time it is written: an input's timestamp can be negative or far ahead, which the producer or the
+ * broker refuses, and a refused dead letter would restart the job on the same record again and again.
  */
 public final class DeadLetterSerializer implements KafkaRecordSerializationSchema<DeadLetter> {
     public static final String TOPIC = "sluice.source.topic";
@@ -16,6 +19,7 @@ public final class DeadLetterSerializer implements KafkaRecordSerializationSchem
     public static final String OFFSET = "sluice.source.offset";
     public static final String STAGE = "sluice.stage";
     public static final String REASON = "sluice.reason";
+    public static final String SOURCE_TIMESTAMP = "sluice.source.timestamp";
 
     private final String topic;
 
@@ -25,12 +29,15 @@ public final class DeadLetterSerializer implements KafkaRecordSerializationSchem
 
     @Override
     public ProducerRecord<byte[], byte[]> serialize(DeadLetter d, KafkaSinkContext context, Long timestamp) {
-        ProducerRecord<byte[], byte[]> r = new ProducerRecord<>(topic, null, timestamp, d.key(), d.value());
+        ProducerRecord<byte[], byte[]> r = new ProducerRecord<>(topic, null, System.currentTimeMillis(), d.key(), d.value());
         r.headers().add(TOPIC, utf8(d.sourceTopic()));
         r.headers().add(PARTITION, utf8(Integer.toString(d.partition())));
         r.headers().add(OFFSET, utf8(Long.toString(d.offset())));
         r.headers().add(STAGE, utf8(d.stage()));
         r.headers().add(REASON, utf8(d.reason()));
+        if (timestamp != null) {
+            r.headers().add(SOURCE_TIMESTAMP, utf8(Long.toString(timestamp)));
+        }
         return r;
     }
 

@@ -129,6 +129,18 @@ class AggregationJobITCase {
             assertThat(header(dead.get(0), DeadLetterSerializer.REASON)).startsWith("late by 179999 ms: occurred_at ").contains("allowed-lateness 120000 ms");
             assertThat(header(dead.get(0), DeadLetterSerializer.OFFSET)).isEqualTo("4");
             assertThat(stack.windowRows().get(a)).as("the window the late event missed").isEqualTo(new Oracle.WindowRow(1, 1.0));
+
+            // a late event dated before 1970: its dead letter is stamped with the time it is written, not -5000, which the
+            // producer refuses (the job used to restart on it again and again); the next event is counted
+            long sentAt = System.currentTimeMillis();
+            stack.send(new UserEvent("app", "u1", "open", -5_000, 32.0, null), new UserEvent("app", "u1", "open", EPOCH + 140_000, 64.0, null));
+            awaitRows(stack, r -> r.get(b).count() == 3, "window B counting the event after the one dated -5000");
+            List<ConsumerRecord<byte[], byte[]>> both = awaitDeadLetters(stack, 2);
+            assertThat(header(both.get(1), DeadLetterSerializer.STAGE)).isEqualTo("late");
+            assertThat(header(both.get(1), DeadLetterSerializer.SOURCE_TIMESTAMP)).isEqualTo("-5000");
+            assertThat(both.get(1).timestamp()).as("the dead letter's own timestamp").isGreaterThanOrEqualTo(sentAt);
+            assertThat(new FlinkRest(cluster.getRestAddress().get()).get("/jobs/" + job.getJobID() + "/metrics?get=numRestarts")
+                    .findValue("value").asText()).as("restarts").isEqualTo("0");
         } finally {
             job.cancel().get();
         }
