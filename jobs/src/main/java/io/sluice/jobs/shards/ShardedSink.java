@@ -443,7 +443,7 @@ public final class ShardedSink<T> implements Sink<T> {
                 deadLetterSerializer = new DeadLetterSerializer(sink.config.kafka().deadLettersTopic());
             }
             try {
-                deadLetterProducer.send(deadLetterSerializer.serialize(d, null, System.currentTimeMillis())).get();
+                deadLetterProducer.send(deadLetterSerializer.serialize(d, null, null)).get(); // a merged row has no one input timestamp
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new IOException("interrupted while writing a dead letter", e);
