@@ -106,20 +106,22 @@ public final class StackProbe implements AutoCloseable {
      * into a later update (and transaction markers, for transactional producers).
      */
     public Map<String, long[]> jobProgress() throws SQLException {
-        Map<String, Long> offsets = new TreeMap<>();
+        record SourcePartition(String job, String topic, int partition) {
+        }
+        Map<SourcePartition, Long> offsets = new java.util.HashMap<>();
         Map<String, long[]> out = new TreeMap<>();
         for (SluiceConfig.Shard shard : config.shards().list()) {
             try (Statement s = connection(shard).createStatement();
                  ResultSet rs = s.executeQuery("SELECT job, topic, source_partition, committed_offset, newest_event_at FROM sluice_partition_progress")) {
                 while (rs.next()) {
-                    offsets.merge(rs.getString(1) + "\0" + rs.getString(2) + "\0" + rs.getInt(3), rs.getLong(4), Math::max);
+                    offsets.merge(new SourcePartition(rs.getString(1), rs.getString(2), rs.getInt(3)), rs.getLong(4), Math::max);
                     long[] v = out.computeIfAbsent(rs.getString(1), k -> new long[2]);
                     Timestamp t = rs.getTimestamp(5);
                     v[1] = Math.max(v[1], t == null ? 0 : t.getTime());
                 }
             }
         }
-        offsets.forEach((key, offset) -> out.get(key.substring(0, key.indexOf('\0')))[0] += offset + 1);
+        offsets.forEach((key, offset) -> out.get(key.job())[0] += offset + 1);
         return out;
     }
 

@@ -18,6 +18,21 @@ public final class Fatal {
         return new SuppressRestartsException(new IllegalStateException(message));
     }
 
+    /** Stops the job with {@code problem}'s message, if there is one. */
+    public static void stopIf(Optional<String> problem) {
+        if (problem.isPresent()) {
+            throw stop(problem.get());
+        }
+    }
+
+    /** Stops the job if no retry can fix {@code e} ({@link #ifTerminal}); returns otherwise, for the caller to retry. */
+    public static void rethrowIfTerminal(int shard, SQLException e) {
+        Optional<SuppressRestartsException> fatal = ifTerminal(shard, e);
+        if (fatal.isPresent()) {
+            throw fatal.get();
+        }
+    }
+
     /**
      * The job-stopping error for a shard error no retry can fix: SQLSTATE class 28 (authentication), 3D
      * (no such database) or 42 (no such table or column, no privilege: the schema is missing or not Sluice's).

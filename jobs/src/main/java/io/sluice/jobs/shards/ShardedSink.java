@@ -17,7 +17,6 @@ import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.MeterView;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.metrics.ThreadSafeSimpleCounter;
-import org.apache.flink.runtime.execution.SuppressRestartsException;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.slf4j.Logger;
@@ -31,7 +30,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
@@ -206,33 +204,21 @@ public final class ShardedSink<T> implements Sink<T> {
                     try {
                         Connection c = shards.get(i).connect(applicationName());
                         connections[i][0] = c;
-                        Optional<String> wrong = ShardRouting.check(c, i, router);
-                        if (wrong.isPresent()) {
-                            throw Fatal.stop(wrong.get());
-                        }
+                        Fatal.stopIf(ShardRouting.check(c, i, router));
                         reachable.add(i);
                     } catch (SQLException e) {
-                        Optional<SuppressRestartsException> fatal = Fatal.ifTerminal(i, e);
-                        if (fatal.isPresent()) {
-                            throw fatal.get();
-                        }
+                        Fatal.rethrowIfTerminal(i, e);
                         LOG.warn("shard {} is not reachable yet ({}); its routing is checked at its first write", i, e.getMessage());
                         closeQuietly(i, 0);
                     }
                 }
                 for (int i : reachable) {
                     try {
-                        Optional<String> wrong = ShardRouting.recordFirst(connections[i][0], i, router);
-                        if (wrong.isPresent()) {
-                            throw Fatal.stop(wrong.get());
-                        }
+                        Fatal.stopIf(ShardRouting.recordFirst(connections[i][0], i, router));
                         connections[i][0].setAutoCommit(false);
                         routingChecked.set(i, 1);
                     } catch (SQLException e) {
-                        Optional<SuppressRestartsException> fatal = Fatal.ifTerminal(i, e);
-                        if (fatal.isPresent()) {
-                            throw fatal.get();
-                        }
+                        Fatal.rethrowIfTerminal(i, e);
                         LOG.warn("shard {} did not answer the routing check ({}); it is checked at its first write", i, e.getMessage());
                         closeQuietly(i, 0);
                     }
@@ -391,10 +377,7 @@ public final class ShardedSink<T> implements Sink<T> {
                     }
                     return;
                 } catch (SQLException e) {
-                    Optional<SuppressRestartsException> fatal = Fatal.ifTerminal(shard, e);
-                    if (fatal.isPresent()) {
-                        throw fatal.get();
-                    }
+                    Fatal.rethrowIfTerminal(shard, e);
                     if (rowError(e)) {
                         if (rounds.size() > 1) { // isolate within each round, in order
                             for (List<T> round : rounds) {
@@ -526,10 +509,7 @@ public final class ShardedSink<T> implements Sink<T> {
                 Connection c = shards.get(shard).connect(applicationName());
                 try {
                     if (routingChecked.get(shard) == 0) { // a shard that did not answer at start
-                        Optional<String> wrong = ShardRouting.recordFirst(c, shard, router);
-                        if (wrong.isPresent()) {
-                            throw Fatal.stop(wrong.get());
-                        }
+                        Fatal.stopIf(ShardRouting.recordFirst(c, shard, router));
                         routingChecked.set(shard, 1);
                     }
                     c.setAutoCommit(false);

@@ -14,7 +14,6 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.List;
-import java.util.Optional;
 import java.util.Properties;
 
 /**
@@ -99,10 +98,7 @@ public final class SourceGuard implements Serializable {
                 }
                 recorded = r;
             } catch (SQLException e) {
-                Optional<? extends RuntimeException> fatal = Fatal.ifTerminal(shard.index(), e);
-                if (fatal.isPresent()) {
-                    throw fatal.get();
-                }
+                Fatal.rethrowIfTerminal(shard.index(), e);
                 LOG.warn("could not check source epoch {} of {} on shard {}; checking again later: {}", epoch, topic, shard.index(), e.getMessage());
             }
         }

@@ -12,7 +12,7 @@ import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.util.Collector;
 
 import java.nio.charset.StandardCharsets;
-import java.util.HashMap;
+import java.util.Arrays;
 import java.util.Map;
 
 /**
@@ -44,8 +44,8 @@ public class ValidateUpdates extends ProcessFunction<Decoded<SubscriptionUpdate>
     private transient Counter deadLetters;
     private transient int partitions;
     private transient long nextCheckAt;
-    /** The newest offset seen per partition since this subtask opened. */
-    private transient Map<Integer, Long> newestOffset;
+    /** The newest offset seen per partition since this subtask opened (-1: none), indexed by partition. */
+    private transient long[] newestOffset;
 
     /** Limits from {@code s}; {@code guard} may be null only in tests of the validation alone (epoch 0, no topic checks). */
     public ValidateUpdates(String topic, SluiceConfig.Subscriptions s, SourceGuard guard, long checkEveryMs) {
@@ -67,7 +67,8 @@ public class ValidateUpdates extends ProcessFunction<Decoded<SubscriptionUpdate>
         deadLetters = getRuntimeContext().getMetricGroup().counter("deadLetters");
         partitions = guard == null ? Integer.MAX_VALUE : guard.open();
         nextCheckAt = System.currentTimeMillis() + checkEveryMs;
-        newestOffset = new HashMap<>();
+        newestOffset = new long[guard == null ? 0 : partitions];
+        Arrays.fill(newestOffset, -1);
     }
 
     @Override
@@ -95,13 +96,19 @@ public class ValidateUpdates extends ProcessFunction<Decoded<SubscriptionUpdate>
         if (guard != null) {
             int partition = in.deadLetter != null ? in.deadLetter.partition() : in.partition;
             long offset = in.deadLetter != null ? in.deadLetter.offset() : in.offset;
-            guard.checkPartition(partition, partitions);
-            Long before = newestOffset.put(partition, offset);
-            if (before != null && offset < before) {
+            guard.checkPartition(partition, partitions); // so partition < newestOffset.length
+            long before = newestOffset[partition];
+            newestOffset[partition] = offset;
+            if (offset < before) {
                 guard.checkTopic();
             }
             if (System.currentTimeMillis() >= nextCheckAt) {
-                partitions = guard.check(false);
+                int now = guard.check(false);
+                if (now != partitions) {
+                    newestOffset = Arrays.copyOf(newestOffset, now);
+                    Arrays.fill(newestOffset, Math.min(partitions, now), now, -1);
+                    partitions = now;
+                }
                 nextCheckAt = System.currentTimeMillis() + checkEveryMs;
             }
         }

@@ -3,13 +3,11 @@ package io.sluice.jobs.shards;
 import io.sluice.core.db.ShardRouting;
 import io.sluice.core.model.SubscriptionUpdate;
 import io.sluice.core.setup.Reshard;
-import io.sluice.jobs.common.KafkaIo;
-import io.sluice.jobs.subscriptions.SubscriptionJob;
+import io.sluice.jobs.subscriptions.SubscriptionRuns;
 import io.sluice.routing.ShardRouter;
 import io.sluice.testkit.SluiceStackExtension;
 import io.sluice.testkit.TestFlink;
 import io.sluice.testkit.TestStack;
-import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.flink.util.ExceptionUtils;
 import org.junit.jupiter.api.Test;
@@ -46,7 +44,7 @@ class ReshardITCase {
         int newShard = 1 - oldShard;
         stack.send(new SubscriptionUpdate(APP, "s", Map.of("k1", "a"), List.of(), 1000),
                 new SubscriptionUpdate("app-stays", "s", Map.of("x", "1"), List.of(), 1000));
-        runBounded(stack);
+        SubscriptionRuns.runBounded(stack);
         assertThat(rowsOf(stack, oldShard)).contains(APP + "/s {\"k1\": \"a\"}");
 
         int[] map = ShardRouter.evenRanges(before.buckets(), 2);
@@ -55,7 +53,7 @@ class ReshardITCase {
         TestStack moved = stack.with(Map.of("routing.bucket-map", spec));
 
         // the edit alone is refused, naming the command
-        assertThatThrownBy(() -> runBounded(moved)).satisfies(e -> assertThat(ExceptionUtils.stringifyException(e))
+        assertThatThrownBy(() -> SubscriptionRuns.runBounded(moved)).satisfies(e -> assertThat(ExceptionUtils.stringifyException(e))
                 .contains("was written with routing generation 1, " + before.spec() + ", but this configuration routes by " + moved.config().router().spec())
                 .contains("./sluice reshard").contains("docs/operations.md#re-sharding"));
 
@@ -77,11 +75,11 @@ class ReshardITCase {
         }
 
         stack.send(new SubscriptionUpdate(APP, "s", Map.of("k2", "b"), List.of(), 2000));
-        runBounded(moved);
+        SubscriptionRuns.runBounded(moved);
         assertThat(rowsOf(stack, newShard)).contains(APP + "/s {\"k1\": \"a\", \"k2\": \"b\"}");
         assertThat(rowsOf(stack, oldShard)).noneMatch(r -> r.startsWith(APP + "/"));
         // the old routing is now the one refused
-        assertThatThrownBy(() -> runBounded(stack)).satisfies(e -> assertThat(ExceptionUtils.stringifyException(e))
+        assertThatThrownBy(() -> SubscriptionRuns.runBounded(stack)).satisfies(e -> assertThat(ExceptionUtils.stringifyException(e))
                 .contains("routing generation 3"));
     }
 
@@ -93,11 +91,11 @@ class ReshardITCase {
                     + " VALUES ('legacy-app', 's', '{}', now(), 3)");
         }
         stack.send(new SubscriptionUpdate(APP, "s", Map.of("k1", "a"), List.of(), 1000));
-        assertThatThrownBy(() -> runBounded(stack)).satisfies(e -> assertThat(ExceptionUtils.stringifyException(e))
+        assertThatThrownBy(() -> SubscriptionRuns.runBounded(stack)).satisfies(e -> assertThat(ExceptionUtils.stringifyException(e))
                 .contains("shard 0 holds rows written before Sluice recorded its routing, which routed by crc32")
                 .contains("set routing.hash: crc32").contains("./sluice reshard"));
         TestStack crc32 = stack.with(Map.of("routing.hash", "crc32"));
-        runBounded(crc32);
+        SubscriptionRuns.runBounded(crc32);
         assertThat(stack.subscriptionRows()).containsKeys(APP + "/s", "legacy-app/s");
         for (int shard = 0; shard < 2; shard++) {
             try (Connection c = stack.shard(shard)) {
@@ -131,11 +129,7 @@ class ReshardITCase {
     @Test
     void aReshardRefusesWhileAJobIsConnectedToTheShards(TestStack base) throws Exception {
         TestStack stack = base.fresh(Map.of("kafka.partitions", "1"));
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
-        env.enableCheckpointing(500);
-        SubscriptionJob.defineWorkflow(env, stack.config(), SubscriptionJob.source(stack.config(), false),
-                SubscriptionJob.sink(stack.config()), KafkaIo.deadLetterSink(stack.config()));
-        org.apache.flink.core.execution.JobClient job = env.executeAsync("subscriptions-running");
+        org.apache.flink.core.execution.JobClient job = SubscriptionRuns.start(stack);
         try {
             stack.send(new SubscriptionUpdate(APP, "s", Map.of("k1", "a"), List.of(), 1000));
             stack.awaitSubscriptionRows(Map.of(APP + "/s", Map.of("k1", "a")), 60_000);
@@ -163,13 +157,5 @@ class ReshardITCase {
             }
         }
         return rows;
-    }
-
-    private static void runBounded(TestStack stack) throws Exception {
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
-        env.enableCheckpointing(500);
-        SubscriptionJob.defineWorkflow(env, stack.config(), SubscriptionJob.source(stack.config(), true),
-                SubscriptionJob.sink(stack.config()), KafkaIo.deadLetterSink(stack.config()));
-        env.execute("subscriptions-reshard");
     }
 }

@@ -2,7 +2,6 @@ package io.sluice.jobs.subscriptions;
 
 import io.sluice.core.model.SubscriptionUpdate;
 import io.sluice.jobs.common.DeadLetterSerializer;
-import io.sluice.jobs.common.KafkaIo;
 import io.sluice.testkit.Await;
 import io.sluice.testkit.FlinkRest;
 import io.sluice.testkit.SluiceStackExtension;
@@ -12,7 +11,6 @@ import io.sluice.testkit.TestStack;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.runtime.execution.SuppressRestartsException;
 import org.apache.flink.runtime.minicluster.MiniCluster;
-import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.InjectMiniCluster;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.flink.util.ExceptionUtils;
@@ -64,7 +62,7 @@ class SourceChangesITCase {
         for (int i = 0; i < 40; i++) {
             before.add(new SubscriptionUpdate("app-" + i, "s", Map.of("n", "1", "before", "yes"), List.of(), 1000 + i));
         }
-        JobClient job = start(stack);
+        JobClient job = SubscriptionRuns.start(stack);
         stack.send(before.toArray(new SubscriptionUpdate[0]));
         stack.awaitSubscriptionRows(rows(before, Map.of("n", "1", "before", "yes")), 60_000);
         // drained: the committed offsets cover every update sent before the change (the planned procedure's first step)
@@ -88,7 +86,7 @@ class SourceChangesITCase {
                 .contains("subscriptions.source-epoch=1").contains("docs/operations.md#adding-partitions");
 
         // the documented procedure: start again in epoch 1; it resumes from the committed offsets and applies every update
-        JobClient again = start(stack.with(Map.of("subscriptions.source-epoch", "1")));
+        JobClient again = SubscriptionRuns.start(stack.with(Map.of("subscriptions.source-epoch", "1")));
         try {
             Map<String, Map<String, String>> expected = rows(after, Map.of("n", "2"));
             TestStack.assertSubscriptionRows(stack.awaitSubscriptionRows(expected, 60_000), expected, "after epoch 1 started");
@@ -97,7 +95,7 @@ class SourceChangesITCase {
             again.cancel().get();
         }
         // an older epoch is refused once a newer one has been recorded
-        String stale = awaitFailure(start(stack), Duration.ofSeconds(30));
+        String stale = awaitFailure(SubscriptionRuns.start(stack), Duration.ofSeconds(30));
         assertThat(stale).contains("subscriptions.source-epoch is 0 but a shard already recorded epoch 1");
     }
 
@@ -110,7 +108,7 @@ class SourceChangesITCase {
             old.add(new SubscriptionUpdate(APP, "s", Map.of("v", "old-" + i), List.of(), 1000 + i));
         }
         stack.send(old.toArray(new SubscriptionUpdate[0]));
-        runBounded(stack);
+        SubscriptionRuns.runBounded(stack);
         assertThat(stack.subscriptionRows().get(APP + "/s")).containsExactly(Map.entry("v", "old-19"));
 
         try (Admin admin = Admin.create(io.sluice.core.kafka.KafkaClients.clientProperties(stack.config()))) {
@@ -120,12 +118,12 @@ class SourceChangesITCase {
         }
         stack.send(new SubscriptionUpdate(APP, "s", Map.of("v", "new"), List.of(), 9000)); // offset 0 of the new topic
 
-        assertThatThrownBy(() -> runBounded(stack)).satisfies(e -> assertThat(ExceptionUtils.stringifyException(e))
+        assertThatThrownBy(() -> SubscriptionRuns.runBounded(stack)).satisfies(e -> assertThat(ExceptionUtils.stringifyException(e))
                 .contains("topic " + topic + " is not the topic source epoch 0 was recorded with")
                 .contains("subscriptions.source-epoch=1").contains("docs/operations.md#recreating-or-mirroring-the-topic"));
         assertThat(stack.subscriptionRows().get(APP + "/s")).as("refused, not skipped").containsExactly(Map.entry("v", "old-19"));
 
-        runBounded(stack.with(Map.of("subscriptions.source-epoch", "1")));
+        SubscriptionRuns.runBounded(stack.with(Map.of("subscriptions.source-epoch", "1")));
         assertThat(stack.subscriptionRows().get(APP + "/s")).as("offset 0 of epoch 1 wins over offset 19 of epoch 0")
                 .containsExactly(Map.entry("v", "new"));
     }
@@ -134,7 +132,7 @@ class SourceChangesITCase {
     void aTopicRecreatedWhileTheJobRunsStopsItBeforeAnyCheckpointHoldsTheNewTopicsOffsets(TestStack base) throws Exception {
         TestStack stack = base.fresh(Map.of("kafka.partitions", "1", "subscriptions.flush-interval", "50ms"));
         String topic = stack.config().kafka().subscriptionUpdatesTopic();
-        JobClient job = start(stack);
+        JobClient job = SubscriptionRuns.start(stack);
         List<SubscriptionUpdate> old = new ArrayList<>();
         for (int i = 0; i < 20; i++) {
             old.add(new SubscriptionUpdate(APP, "s", Map.of("v", "old-" + i), List.of(), 1000 + i));
@@ -158,7 +156,7 @@ class SourceChangesITCase {
         TestStack stack = base.fresh(Map.of("kafka.partitions", "2"));
         String topic = stack.config().kafka().subscriptionUpdatesTopic();
         stack.send(new SubscriptionUpdate(APP, "s", Map.of("k1", "a"), List.of(), 1000)); // keyed by app_id: the Java partitioner's partition
-        runBounded(stack);
+        SubscriptionRuns.runBounded(stack);
         int home = stack.readAll(topic).get(0).partition();
         int other = 1 - home;
         try (KafkaProducer<byte[], byte[]> p = stack.producer(Map.of())) {
@@ -167,7 +165,7 @@ class SourceChangesITCase {
             // a key that is not the app_id, in the subscription's own partition: applied (only the partition matters)
             p.send(new ProducerRecord<>(topic, home, bytes("not-the-app"), stack.encode(new SubscriptionUpdate(APP, "s", Map.of("k2", "c"), List.of(), 3000)))).get();
         }
-        runBounded(stack);
+        SubscriptionRuns.runBounded(stack);
         assertThat(stack.subscriptionRows().get(APP + "/s")).containsOnly(Map.entry("k1", "a"), Map.entry("k2", "c"));
         List<ConsumerRecord<byte[], byte[]>> dead = stack.readAll(stack.config().kafka().deadLettersTopic());
         assertThat(dead).hasSize(1);
@@ -191,7 +189,7 @@ class SourceChangesITCase {
             p.send(new ProducerRecord<>(topic, bytes(APP), stack.encode(new SubscriptionUpdate(APP, "s2", Map.of("state", "committed"), List.of(), 2000))));
             p.commitTransaction();
         }
-        runBounded(stack);
+        SubscriptionRuns.runBounded(stack);
         assertThat(stack.subscriptionRows()).containsOnlyKeys(APP + "/s2");
     }
 
@@ -201,7 +199,7 @@ class SourceChangesITCase {
         stack.send(new SubscriptionUpdate(APP, "s", Map.of("k1", "a"), List.of(), 1000),
                 new SubscriptionUpdate(APP, "s", Map.of("bad", "nul\0inside"), List.of(), 2000),
                 new SubscriptionUpdate(APP, "s", Map.of("k2", "b"), List.of(), 3000));
-        runBounded(stack);
+        SubscriptionRuns.runBounded(stack);
         assertThat(stack.subscriptionRows().get(APP + "/s")).containsOnly(Map.entry("k1", "a"), Map.entry("k2", "b"));
         List<ConsumerRecord<byte[], byte[]>> dead = stack.readAll(stack.config().kafka().deadLettersTopic());
         assertThat(dead).hasSize(1);
@@ -216,7 +214,7 @@ class SourceChangesITCase {
     void aLockHeldPastTheLockTimeoutIsRetriedAndTheJobCompletes(TestStack base, @InjectMiniCluster MiniCluster cluster) throws Exception {
         TestStack stack = base.fresh(Map.of("kafka.partitions", "1", "shards.lock-timeout", "300ms", "subscriptions.flush-interval", "50ms",
                 "subscriptions.parallelism", "1"));
-        JobClient job = start(stack);
+        JobClient job = SubscriptionRuns.start(stack);
         try {
             stack.send(new SubscriptionUpdate(APP, "s", Map.of("n", "1"), List.of(), 1000));
             stack.awaitSubscriptionRows(Map.of(APP + "/s", Map.of("n", "1")), 60_000);
@@ -250,7 +248,7 @@ class SourceChangesITCase {
         TestStack stack = open.with(Map.of("shards.user", "sluice_pw", "shards.password", "wrong-password"));
         stack.send(new SubscriptionUpdate(APP, "s", Map.of("n", "1"), List.of(), 1000));
         long t0 = System.currentTimeMillis();
-        String failure = awaitFailure(start(stack), Duration.ofSeconds(30));
+        String failure = awaitFailure(SubscriptionRuns.start(stack), Duration.ofSeconds(30));
         assertThat(System.currentTimeMillis() - t0).as("ms to stop").isLessThan(30_000);
         assertThat(failure).contains(SuppressRestartsException.class.getName()).contains("shard 0: ")
                 .contains("password authentication failed").contains("No retry can fix this: check shards.user and shards.password")
@@ -278,21 +276,5 @@ class SourceChangesITCase {
 
     private static byte[] bytes(String s) {
         return s.getBytes(StandardCharsets.UTF_8);
-    }
-
-    private static void runBounded(TestStack stack) throws Exception {
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
-        env.enableCheckpointing(500);
-        SubscriptionJob.defineWorkflow(env, stack.config(), SubscriptionJob.source(stack.config(), true),
-                SubscriptionJob.sink(stack.config()), KafkaIo.deadLetterSink(stack.config()));
-        env.execute("subscriptions-source-changes");
-    }
-
-    private static JobClient start(TestStack stack) throws Exception {
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
-        env.enableCheckpointing(300);
-        SubscriptionJob.defineWorkflow(env, stack.config(), SubscriptionJob.source(stack.config(), false), SubscriptionJob.sink(stack.config()),
-                KafkaIo.deadLetterSink(stack.config()));
-        return env.executeAsync("subscriptions-source-changes");
     }
 }

@@ -12,13 +12,9 @@ import io.sluice.testkit.SluiceStackExtension;
 import io.sluice.testkit.TestStack;
 import io.sluice.testkit.TestFlink;
 import io.sluice.jobs.common.DeadLetterSerializer;
-import io.sluice.jobs.common.KafkaIo;
-import io.sluice.jobs.subscriptions.SubscriptionDelta;
 import io.sluice.jobs.subscriptions.SubscriptionJob;
-import org.apache.flink.api.connector.sink2.Sink;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.runtime.minicluster.MiniCluster;
-import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.InjectMiniCluster;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.flink.testutils.junit.SharedObjectsExtension;
@@ -64,7 +60,7 @@ class SubscriptionJobITCase {
             }
             updates.add(new SubscriptionUpdate("app-1", "device-8", Map.of("level", "20"), List.of(), 2000));
             stack.send(updates.toArray(new SubscriptionUpdate[0]));
-            runBounded(stack);
+            SubscriptionRuns.runBounded(stack);
             Map<String, String> row = stack.subscriptionRows().get("app-1/device-8");
             assertThat(row).as("flush-max-rows " + flushMaxRows).containsExactly(Map.entry("level", "20"));
         }
@@ -83,7 +79,7 @@ class SubscriptionJobITCase {
         assertThat(oracle.good(topic)).isGreaterThanOrEqualTo(100_000);
         assertThat(oracle.subscriptions()).hasSizeGreaterThanOrEqualTo(10_000);
 
-        runBounded(stack);
+        SubscriptionRuns.runBounded(stack);
 
         Map<String, Map<String, String>> actual = stack.subscriptionRows();
         Map<String, Map<String, String>> expected = TestStack.expectedRows(oracle);
@@ -142,7 +138,7 @@ class SubscriptionJobITCase {
             updates.add(new SubscriptionUpdate("app-" + (i % 5), "device-" + i, Map.of(key, "v" + i), List.of(), 1000 + i));
         }
         stack.send(updates.toArray(new SubscriptionUpdate[0]));
-        runBounded(stack);
+        SubscriptionRuns.runBounded(stack);
 
         Map<String, Map<String, String>> rows = stack.subscriptionRows();
         assertThat(rows).hasSize(299).doesNotContainKey("app-2/device-137");
@@ -169,7 +165,7 @@ class SubscriptionJobITCase {
                 // already holds: without the version guard the sampled reads see rows move backwards
                 "subscriptions.flush-interval", "200ms", "subscriptions.flush-max-rows", "200"));
         SharedReference<Faults.ThrowOnce> fault = shared.add(new Faults.ThrowOnce(15_000));
-        JobClient job = startUnbounded(stack, new Faults.ThrowOnceSink<>(SubscriptionJob.sink(stack.config()), fault));
+        JobClient job = SubscriptionRuns.start(stack, new Faults.ThrowOnceSink<>(SubscriptionJob.sink(stack.config()), fault));
         List<String> injected = new ArrayList<>();
         try (LoadGenerator g = new LoadGenerator(stack.config(), stack.generator(), stack.schemaIds(), 5_000, 1_700_000_000_000L, false).start();
              ReadSampler sampler = new ReadSampler(stack, List.of(RecordSequence.appId(1), RecordSequence.appId(7)),
@@ -204,7 +200,7 @@ class SubscriptionJobITCase {
     void aShardStoppedForSecondsMidRunLosesNothing(TestStack base) throws Exception {
         TestStack stack = base.fresh(Map.of("generator.count", "40000", "generator.update-fraction", "1", "generator.apps", "40",
                 "generator.subscriptions-per-app", "500", "subscriptions.parallelism", "2", "subscriptions.flush-interval", "200ms"));
-        JobClient job = startUnbounded(stack, SubscriptionJob.sink(stack.config()));
+        JobClient job = SubscriptionRuns.start(stack, SubscriptionJob.sink(stack.config()));
         try (LoadGenerator g = new LoadGenerator(stack.config(), stack.generator(), stack.schemaIds(), 4_000, 1_700_000_000_000L, false).start()) {
             until("10,000 records sent", Duration.ofMinutes(2), () -> g.acked() >= 10_000);
             stack.stack().postgres.stop(1);
@@ -219,21 +215,6 @@ class SubscriptionJobITCase {
         } finally {
             job.cancel().get();
         }
-    }
-
-    private static void runBounded(TestStack stack) throws Exception {
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
-        env.enableCheckpointing(500);
-        SubscriptionJob.defineWorkflow(env, stack.config(), SubscriptionJob.source(stack.config(), true),
-                SubscriptionJob.sink(stack.config()), KafkaIo.deadLetterSink(stack.config()));
-        env.execute("subscriptions-test");
-    }
-
-    private static JobClient startUnbounded(TestStack stack, Sink<SubscriptionDelta> sink) throws Exception {
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
-        env.enableCheckpointing(500);
-        SubscriptionJob.defineWorkflow(env, stack.config(), SubscriptionJob.source(stack.config(), false), sink, KafkaIo.deadLetterSink(stack.config()));
-        return env.executeAsync("subscriptions-failures");
     }
 
 }

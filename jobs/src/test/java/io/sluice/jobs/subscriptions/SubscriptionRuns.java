@@ -1,0 +1,39 @@
+package io.sluice.jobs.subscriptions;
+
+import io.sluice.jobs.common.KafkaIo;
+import io.sluice.testkit.TestStack;
+import org.apache.flink.api.connector.sink2.Sink;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+
+/** The subscription job on a test's MiniCluster as the ITCases run it: its real source and dead-letter sink, checkpoints every 500 ms. */
+public final class SubscriptionRuns {
+    private SubscriptionRuns() {
+    }
+
+    /** Reads what the topic holds now, writes it to the shards, and returns when done (or throws the job's failure). */
+    public static void runBounded(TestStack stack) throws Exception {
+        StreamExecutionEnvironment env = environment();
+        SubscriptionJob.defineWorkflow(env, stack.config(), SubscriptionJob.source(stack.config(), true),
+                SubscriptionJob.sink(stack.config()), KafkaIo.deadLetterSink(stack.config()));
+        env.execute("subscriptions-test");
+    }
+
+    /** Starts the job with its real shard sink; it runs until cancelled. */
+    public static JobClient start(TestStack stack) throws Exception {
+        return start(stack, SubscriptionJob.sink(stack.config()));
+    }
+
+    /** Starts the job writing rows through {@code sink} (e.g. one that injects a fault); it runs until cancelled. */
+    public static JobClient start(TestStack stack, Sink<SubscriptionDelta> sink) throws Exception {
+        StreamExecutionEnvironment env = environment();
+        SubscriptionJob.defineWorkflow(env, stack.config(), SubscriptionJob.source(stack.config(), false), sink, KafkaIo.deadLetterSink(stack.config()));
+        return env.executeAsync("subscriptions-test");
+    }
+
+    private static StreamExecutionEnvironment environment() {
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        env.enableCheckpointing(500);
+        return env;
+    }
+}
