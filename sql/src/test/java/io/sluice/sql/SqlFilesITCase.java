@@ -8,17 +8,24 @@ import io.sluice.testkit.generator.LoadGenerator;
 import io.sluice.testkit.generator.Oracle;
 import io.sluice.testkit.generator.RecordSequence;
 import io.sluice.testkit.SluiceStackExtension;
+import io.sluice.testkit.FlinkRest;
 import io.sluice.testkit.TestFlink;
 import io.sluice.testkit.TestStack;
 import io.sluice.jobs.aggregation.AggregationJob;
 import io.sluice.jobs.common.DeadLetterSerializer;
 import io.sluice.jobs.common.KafkaIo;
 import io.sluice.jobs.subscriptions.SubscriptionJob;
+import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
+import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.streaming.util.TestStreamEnvironment;
 import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
+import org.apache.flink.runtime.minicluster.MiniCluster;
+import org.apache.flink.test.junit5.InjectMiniCluster;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.flink.types.Row;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.OffsetResetStrategy;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -65,7 +72,7 @@ class SqlFilesITCase {
     static SqlScripts scripts;
 
     @BeforeAll
-    static void sendRecordsAndRunTheJobs(TestStack base) throws Exception {
+    static void sendRecordsAndRunTheJobs(TestStack base, @InjectMiniCluster MiniCluster cluster) throws Exception {
         // ~3 minutes of event time ending ~30 s ago: 6,000 records at 40/s, 40% subscription updates, 1% malformed
         long epoch = (System.currentTimeMillis() / 1000) * 1000 - 180_000;
         stack = base.fresh(Map.ofEntries(Map.entry("generator.count", "6000"), Map.entry("generator.rate", "40"),
@@ -93,12 +100,22 @@ class SqlFilesITCase {
         SubscriptionJob.defineWorkflow(env, stack.config(), SubscriptionJob.source(stack.config(), true), SubscriptionJob.sink(stack.config()),
                 KafkaIo.deadLetterSink(stack.config()));
         env.execute("subscriptions-for-sql");
-        env = StreamExecutionEnvironment.getExecutionEnvironment();
+        // campaign definitions apply to events processed after they arrive (docs/aggregation.md), and a bounded job
+        // reads both topics at once: the events are held until every subtask has both campaigns, or the first
+        // users' pushes depend on which source got its split first
+        env = new TestStreamEnvironment(cluster, 2); // in @BeforeAll, getExecutionEnvironment() is a cluster of its own
         env.enableCheckpointing(500);
-        AggregationJob.defineWorkflow(env, stack.config(), AggregationJob.eventSource(stack.config(), true),
+        String held = "sql-files-events-" + System.nanoTime();
+        AggregationJob.defineWorkflow(env, stack.config(),
+                KafkaIo.source(stack.config(), AggregationJob.NAME, stack.config().kafka().userEventsTopic(), AggregationJob.eventDeserializer(stack.config()),
+                        HeldOffsets.hold(held, OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST)), true),
                 AggregationJob.campaignSource(stack.config(), true), AggregationJob.sink(stack.config()), AggregationJob.pushSink(stack.config()),
                 KafkaIo.deadLetterSink(stack.config()));
-        env.execute("aggregation-for-sql");
+        JobClient aggregation = env.executeAsync("aggregation-for-sql");
+        TestFlink.awaitMetric(new FlinkRest(cluster.getRestAddress().get()), aggregation.getJobID().toString(), "detect segment entries",
+                "campaignUpdates", "min", n -> n >= 2);
+        HeldOffsets.release(held);
+        aggregation.getJobExecutionResult().get(5, TimeUnit.MINUTES);
         pushJobs = stack.pushJobs();
 
         assertThat(pushJobs).as("the jobs' push jobs, the base of the push queries").isNotEmpty();

@@ -80,10 +80,14 @@ public final class AggregationJob implements SluiceJob {
     }
 
     public static Source<Decoded<UserEvent>, ?, ?> eventSource(SluiceConfig config, boolean bounded) {
+        return KafkaIo.source(config, NAME, config.kafka().userEventsTopic(), eventDeserializer(config), bounded);
+    }
+
+    /** {@code user-events} records decoded, or their dead letters. */
+    public static DecodingDeserializer<UserEvent> eventDeserializer(SluiceConfig config) {
         TypeInformation<Decoded<UserEvent>> type = TypeInformation.of(new TypeHint<>() {
         });
-        var deserializer = new DecodingDeserializer<>(new RegistryDecoder<>(SluiceAvro.USER_EVENT, config.registry().url()), type);
-        return KafkaIo.source(config, NAME, config.kafka().userEventsTopic(), deserializer, bounded);
+        return new DecodingDeserializer<>(new RegistryDecoder<>(SluiceAvro.USER_EVENT, config.registry().url()), type);
     }
 
     public static Source<Decoded<Campaign>, ?, ?> campaignSource(SluiceConfig config, boolean bounded) {

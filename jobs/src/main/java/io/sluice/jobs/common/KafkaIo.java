@@ -26,11 +26,17 @@ public final class KafkaIo {
      * {@code bounded} stops at the offsets that exist at start (tests, benchmarks).
      */
     public static <T> KafkaSource<T> source(SluiceConfig config, String job, String topic, KafkaRecordDeserializationSchema<T> deserializer, boolean bounded) {
+        return source(config, job, topic, deserializer, OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST), bounded);
+    }
+
+    /** As {@link #source(SluiceConfig, String, String, KafkaRecordDeserializationSchema, boolean)}, from {@code starting}. */
+    public static <T> KafkaSource<T> source(SluiceConfig config, String job, String topic, KafkaRecordDeserializationSchema<T> deserializer,
+                                            OffsetsInitializer starting, boolean bounded) {
         KafkaSourceBuilder<T> b = KafkaSource.<T>builder()
                 .setBootstrapServers(config.kafka().bootstrap())
                 .setTopics(topic)
                 .setGroupId(KafkaClients.groupId(config, job))
-                .setStartingOffsets(OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST))
+                .setStartingOffsets(starting)
                 .setDeserializer(deserializer)
                 .setProperties(KafkaClients.clientProperties(config))
                 .setProperty("isolation.level", "read_committed")
