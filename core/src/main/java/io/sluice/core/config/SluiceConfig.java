@@ -232,6 +232,8 @@ public record SluiceConfig(
      * watermark passes the window's end; events up to {@code allowedLatenessMs} after that still update
      * the row, later ones are dead letters. Watermarks trail the newest event time by
      * {@code outOfOrdernessMs}; a partition silent for {@code idlenessMs} stops holding them back.
+     * An {@code occurred_at} more than {@code maxEventAgeMs} behind or {@code maxEventLeadMs} ahead of
+     * the wall clock is implausible (a dead letter before it can move a watermark); 0 turns a bound off.
      */
     public record Aggregation(
             long windowMs,
@@ -242,7 +244,9 @@ public record SluiceConfig(
             int bufferMaxEntries,
             long flushIntervalMs,
             int flushMaxRows,
-            int parallelism) implements Serializable {
+            int parallelism,
+            long maxEventAgeMs,
+            long maxEventLeadMs) implements Serializable {
         static Aggregation from(RawConfig raw) {
             return new Aggregation(
                     raw.durationMs("aggregation.window", 60_000, 1_000, 31L * 86_400_000),
@@ -253,7 +257,9 @@ public record SluiceConfig(
                     raw.integer("aggregation.buffer-max-entries", 100_000, 1, 10_000_000),
                     raw.durationMs("aggregation.flush-interval", 200, 10, 600_000),
                     raw.integer("aggregation.flush-max-rows", 2000, 1, 1_000_000),
-                    raw.integer("aggregation.parallelism", 0, 0, 4096));
+                    raw.integer("aggregation.parallelism", 0, 0, 4096),
+                    raw.durationMs("aggregation.max-event-age", 30L * 86_400_000, 0, 3650L * 86_400_000),
+                    raw.durationMs("aggregation.max-event-lead", 300_000, 0, 3650L * 86_400_000));
         }
     }
 

@@ -38,7 +38,7 @@ import java.time.Duration;
  * <pre>
  * user-events ──► validate, lateness ──► bundle ──keyBy(app:user)──► count windows ──forward──► upsert into shards
  *                    │                                     detect segment entries ──keyBy(campaign)──► pace ──► push-queue (EO)
- *                    └─► dead letters                        ▲ broadcast
+ *                    └─► dead letters ◄── late (behind the floor) ┘ ▲ broadcast
  * campaigns ──► validate ────────────────────────────────────┘
  * </pre>
  *
@@ -83,11 +83,12 @@ public final class AggregationJob implements SluiceJob {
         return KafkaIo.source(config, NAME, config.kafka().userEventsTopic(), eventDeserializer(config), bounded);
     }
 
-    /** {@code user-events} records decoded, or their dead letters. */
+    /** {@code user-events} records decoded, or their dead letters (undecodable, or an implausible {@code occurred_at}). */
     public static DecodingDeserializer<UserEvent> eventDeserializer(SluiceConfig config) {
         TypeInformation<Decoded<UserEvent>> type = TypeInformation.of(new TypeHint<>() {
         });
-        return new DecodingDeserializer<>(new RegistryDecoder<>(SluiceAvro.USER_EVENT, config.registry().url()), type);
+        return new DecodingDeserializer<>(new RegistryDecoder<>(SluiceAvro.USER_EVENT, config.registry().url()), type,
+                PlausibleEventTime.of(config.aggregation()));
     }
 
     public static Source<Decoded<Campaign>, ?, ?> campaignSource(SluiceConfig config, boolean bounded) {
@@ -129,7 +130,7 @@ public final class AggregationJob implements SluiceJob {
                 .keyBy(EventBundle::userKey)
                 .connect(definitions.broadcast())
                 .transform("count windows, detect segment entries", TypeInformation.of(WindowCount.class),
-                        new UserActivityOperator(a.windowMs(), a.allowedLatenessMs(), a.emitIntervalMs(), a.bufferMaxEntries()))
+                        new UserActivityOperator(config.kafka().userEventsTopic(), a.windowMs(), a.allowedLatenessMs(), a.emitIntervalMs(), a.bufferMaxEntries()))
                 .uid("user-activity");
         counts.sinkTo(rows).uid("upsert-window-counts").name("upsert window counts into shards");
         counts.getSideOutput(UserActivityOperator.PUSHES)
@@ -138,7 +139,7 @@ public final class AggregationJob implements SluiceJob {
                 .uid("pacer")
                 .sinkTo(pushQueue).uid("push-queue-sink").name("push queue (exactly once)");
 
-        CountDeadLetters.sinkTo(valid.getSideOutput(DeadLetter.SIDE_OUTPUT).union(definitions.getSideOutput(DeadLetter.SIDE_OUTPUT)),
-                deadLetters, "aggregation");
+        CountDeadLetters.sinkTo(valid.getSideOutput(DeadLetter.SIDE_OUTPUT).union(definitions.getSideOutput(DeadLetter.SIDE_OUTPUT),
+                counts.getSideOutput(DeadLetter.SIDE_OUTPUT)), deadLetters, "aggregation");
     }
 }

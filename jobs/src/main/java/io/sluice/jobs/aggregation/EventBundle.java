@@ -14,10 +14,11 @@ import java.io.IOException;
 import java.util.Arrays;
 
 /**
- * The on-time events of one (user, event name) since the last flush of {@link LocalEventBundles}, in
- * arrival (offset) order: the ids once, then the event time and value of each event. What crosses the
- * network to {@link UserActivityOperator} instead of one record per event, so the shuffle carries
- * two numbers per event instead of three strings. Crosses it with {@link Serializer}, written by hand
+ * The on-time events of one (user, event name) from one source partition since the last flush of
+ * {@link LocalEventBundles}, in arrival (offset) order: the ids and the partition once, then the event
+ * time, value and source offset of each event. What crosses the network to {@link UserActivityOperator}
+ * instead of one record per event, so the shuffle carries three numbers per event instead of three
+ * strings. The offsets let the keyed operator dead-letter one event with its source position. Crosses it with {@link Serializer}, written by hand
  * because every event pays for it (network only, never in state).
  */
 public final class EventBundle {
@@ -26,12 +27,13 @@ public final class EventBundle {
     public String appId;
     public String userId;
     public String name;
-    /** Source partition and offset of the newest event. */
+    /** Source partition of every event, and offset of the newest. */
     public int partition;
     public long offset;
     public int size;
     public long[] times;
     public double[] values;
+    public long[] offsets;
 
     public EventBundle() {
     }
@@ -41,8 +43,10 @@ public final class EventBundle {
         b.appId = e.appId;
         b.userId = e.userId;
         b.name = e.name;
+        b.partition = e.partition;
         b.times = new long[4];
         b.values = new double[4];
+        b.offsets = new long[4];
         return b;
     }
 
@@ -50,11 +54,12 @@ public final class EventBundle {
         if (size == times.length) {
             times = Arrays.copyOf(times, size * 2);
             values = Arrays.copyOf(values, size * 2);
+            offsets = Arrays.copyOf(offsets, size * 2);
         }
         times[size] = e.occurredAt;
         values[size] = e.value;
+        offsets[size] = e.offset;
         size++;
-        partition = e.partition;
         offset = e.offset;
     }
 
@@ -63,6 +68,7 @@ public final class EventBundle {
         if (times.length != size) {
             times = Arrays.copyOf(times, size);
             values = Arrays.copyOf(values, size);
+            offsets = Arrays.copyOf(offsets, size);
         }
         return this;
     }
@@ -72,7 +78,7 @@ public final class EventBundle {
         return UserEvent.keyOf(appId, userId);
     }
 
-    /** Ids as Flink strings, then partition, offset, size and the size event times and values. */
+    /** Ids as Flink strings, then partition, size and the size event times, values and offsets. */
     public static final class Serializer extends HandWrittenSerializer<EventBundle> {
         private static final long serialVersionUID = 1L;
         public static final Serializer INSTANCE = new Serializer();
@@ -88,11 +94,11 @@ public final class EventBundle {
             StringValue.writeString(b.userId, out);
             StringValue.writeString(b.name, out);
             out.writeInt(b.partition);
-            out.writeLong(b.offset);
             out.writeInt(b.size);
             for (int i = 0; i < b.size; i++) {
                 out.writeLong(b.times[i]);
                 out.writeDouble(b.values[i]);
+                out.writeLong(b.offsets[i]);
             }
         }
 
@@ -103,14 +109,16 @@ public final class EventBundle {
             b.userId = StringValue.readString(in);
             b.name = StringValue.readString(in);
             b.partition = in.readInt();
-            b.offset = in.readLong();
             b.size = in.readInt();
             b.times = new long[b.size];
             b.values = new double[b.size];
+            b.offsets = new long[b.size];
             for (int i = 0; i < b.size; i++) {
                 b.times[i] = in.readLong();
                 b.values[i] = in.readDouble();
+                b.offsets[i] = in.readLong();
             }
+            b.offset = b.size == 0 ? -1 : b.offsets[b.size - 1];
             return b;
         }
 
@@ -120,14 +128,14 @@ public final class EventBundle {
         }
 
         /**
-         * Format 2 (format 1 had no offset, and is refused by name). Network-only: the jobs take aligned checkpoints,
+         * Format 3: an offset per event (format 2 had the newest only, format 1 none; both are refused by name). Network-only: the jobs take aligned checkpoints,
          * which hold no records in flight; versioned so a change never misreads bytes if that changes.
          */
         public static final class Snapshot extends FormatVersionedSnapshot<EventBundle> {
-            public static final int FORMAT = 2;
+            public static final int FORMAT = 3;
 
             public Snapshot() {
-                super("event bundles (EventBundle)", FORMAT, format -> format == 2 ? INSTANCE : null);
+                super("event bundles (EventBundle)", FORMAT, format -> format == FORMAT ? INSTANCE : null);
             }
         }
     }

@@ -13,7 +13,7 @@ import java.util.Map;
 
 /**
  * Chained before the shuffle (not keyed). In: on-time events. Out: one {@link EventBundle} per (user,
- * event name) seen since the last flush, events in arrival order, bundles in the order of their first
+ * event name, source partition) seen since the last flush, events in arrival order, bundles in the order of their first
  * event — so segment detection downstream sees every user's events in order (and users enter
  * segments in the order they arrived, up to one flush interval), while the shuffle carries far less. Flushes every
  * {@code intervalMs}, at {@code maxBundles}, before every checkpoint barrier (so it holds no state),
@@ -33,7 +33,8 @@ public class LocalEventBundles extends AbstractStreamOperator<EventBundle>
     private transient Counter eventsIn;
     private transient Counter bundlesOut;
 
-    private record Key(String appId, String userId, String name) {
+    /** With the partition: a bundle's events share one, so each keeps its source position. */
+    private record Key(String appId, String userId, String name, int partition) {
     }
 
     public LocalEventBundles(long windowMs, long intervalMs, int maxBundles) {
@@ -56,7 +57,7 @@ public class LocalEventBundles extends AbstractStreamOperator<EventBundle>
     public void processElement(StreamRecord<CountedEvent> element) throws Exception {
         CountedEvent e = element.getValue();
         eventsIn.inc();
-        buffer.computeIfAbsent(new Key(e.appId, e.userId, e.name), k -> EventBundle.of(e)).add(e);
+        buffer.computeIfAbsent(new Key(e.appId, e.userId, e.name, e.partition), k -> EventBundle.of(e)).add(e);
         minBufferedEnd = Math.min(minBufferedEnd, Windows.start(e.occurredAt, windowMs) + windowMs);
         if (buffer.size() >= maxBundles) {
             flush();

@@ -3,7 +3,12 @@ package io.sluice.jobs.aggregation;
 import io.sluice.core.model.Campaign;
 import io.sluice.jobs.campaigns.ValidateCampaigns;
 import io.sluice.jobs.campaigns.PendingPush;
+import io.sluice.jobs.common.DeadLetter;
+import io.sluice.jobs.common.Fatal;
+import io.sluice.jobs.common.Json;
 import io.sluice.jobs.common.PeriodicFlush;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.BroadcastState;
 import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.MapStateDescriptor;
@@ -13,6 +18,8 @@ import org.apache.flink.runtime.state.internal.InternalValueState;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
+import org.apache.flink.runtime.state.StateInitializationContext;
+import org.apache.flink.runtime.state.StateSnapshotContext;
 import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.runtime.state.VoidNamespaceSerializer;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
@@ -25,8 +32,11 @@ import org.apache.flink.streaming.api.watermark.Watermark;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.util.OutputTag;
 
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
@@ -54,7 +64,16 @@ import java.util.Map;
  * {@code campaign id + window start → {count or SENT, window end}}, cleaned once no event for that
  * campaign window can pass the lateness rule any more.
  *
- * <p>Metrics: {@code eventsIn}, {@code rowsOut}, {@code bufferedWindows} ((user, window) entries buffered),
+ * <p><b>The lateness floor.</b> This operator is the final judge of lateness. It keeps, in union operator state, the
+ * newest watermark it has processed (the "cleaned up to" mark: no window or segment entry closing at or before it is
+ * still in state, or can come back) together with the window size and allowed lateness it judged with. After a
+ * restore, or while an upstream subtask's own watermark is stale (it just came back from idle), {@link ValidateEvents}
+ * may let through an event whose window this operator already finalized and cleaned: it is a {@code late} dead letter
+ * here, with its source position from the bundle (per-event offsets), and neither recreates the window nor counts
+ * toward a segment. A restore with another window size or allowed lateness is refused: the state was cut by the old ones.
+ * Snapshots of builds without the floor restore with no floor (the old behaviour until the first watermark).
+ *
+ * <p>Metrics: {@code eventsIn}, {@code lateEvents} (events dead-lettered here, behind the floor), {@code rowsOut}, {@code bufferedWindows} ((user, window) entries buffered),
  * {@code stateWindows} ((user, event name, window) counts in state, counted from this subtask's start, so it reads low after a restore),
  * {@code activeCampaigns}, {@code campaignUpdates} (definitions and tombstones applied), {@code pushJobs}.
  */
@@ -68,7 +87,11 @@ public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
             new MapStateDescriptor<>("campaigns", Types.STRING, TypeInformation.of(Campaign.class));
     /** Marks a (campaign, window) whose push already went out. */
     static final long SENT = -1;
+    /** Format of the {@code lateness-floor} entries: {format, window ms, allowed lateness ms, floor}. */
+    static final long FLOOR_FORMAT = 1;
+    private static final ListStateDescriptor<long[]> FLOOR = new ListStateDescriptor<>("lateness-floor", long[].class);
 
+    private final String topic;
     private final long windowMs;
     private final long allowedLatenessMs;
     private final long emitIntervalMs;
@@ -83,6 +106,10 @@ public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
     private transient long stateWindows;
     private transient Counter eventsIn;
     private transient Counter rowsOut;
+    private transient Counter lateEvents;
+    private transient ListState<long[]> floorState;
+    /** The newest finite watermark processed here or restored: windows closing at or before it are final. */
+    private transient long floor;
 
     // segments
     private transient BroadcastState<String, Campaign> campaigns;
@@ -97,11 +124,39 @@ public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
     private record Buffered(String userKey, String appId, String userId, long windowStart) {
     }
 
-    public UserActivityOperator(long windowMs, long allowedLatenessMs, long emitIntervalMs, int bufferMaxEntries) {
+    /** {@code topic}: the events' source topic, named in the dead letters of late events. */
+    public UserActivityOperator(String topic, long windowMs, long allowedLatenessMs, long emitIntervalMs, int bufferMaxEntries) {
+        this.topic = topic;
         this.windowMs = windowMs;
         this.allowedLatenessMs = allowedLatenessMs;
         this.emitIntervalMs = emitIntervalMs;
         this.bufferMaxEntries = bufferMaxEntries;
+    }
+
+    @Override
+    public void initializeState(StateInitializationContext context) throws Exception {
+        super.initializeState(context);
+        floorState = context.getOperatorStateStore().getUnionListState(FLOOR);
+        floor = Long.MIN_VALUE;
+        for (long[] entry : floorState.get()) {
+            if (entry[0] != FLOOR_FORMAT) {
+                throw Fatal.stop("the lateness floor in the restored state of operator user-activity has format " + entry[0]
+                        + "; this build reads format " + FLOOR_FORMAT + ". Restore with the build that wrote it, or start without state");
+            }
+            if (entry[1] != windowMs || entry[2] != allowedLatenessMs) {
+                throw Fatal.stop("the restored state of operator user-activity was written with aggregation.window " + entry[1]
+                        + " ms and aggregation.allowed-lateness " + entry[2] + " ms; this job has " + windowMs + " ms and " + allowedLatenessMs
+                        + " ms. Windows in state were cut and cleaned by the old settings, so counting on would corrupt rows: "
+                        + "restore with the old settings, or start the changed job without state (docs/aggregation.md, changing windows)");
+            }
+            floor = Math.max(floor, entry[3]);
+        }
+    }
+
+    @Override
+    public void snapshotState(StateSnapshotContext context) throws Exception {
+        super.snapshotState(context);
+        floorState.update(List.of(new long[] {FLOOR_FORMAT, windowMs, allowedLatenessMs, floor}));
     }
 
     @Override
@@ -129,6 +184,8 @@ public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
         minBufferedEnd = Long.MAX_VALUE;
         eventsIn = getMetricGroup().counter("eventsIn");
         rowsOut = getMetricGroup().counter("rowsOut");
+        lateEvents = getMetricGroup().counter("lateEvents");
+        getMetricGroup().gauge("latenessFloor", () -> floor);
         getMetricGroup().gauge("bufferedWindows", () -> buffer.size());
         getMetricGroup().gauge("stateWindows", () -> stateWindows);
         PeriodicFlush.schedule(getProcessingTimeService(), emitIntervalMs, () -> {
@@ -161,6 +218,10 @@ public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
         EventBundle b = element.getValue();
         List<Campaign> candidates = activeByApp.get(b.appId);
         for (int i = 0; i < b.size; i++) {
+            if (Windows.isLate(b.times[i], windowMs, allowedLatenessMs, floor)) {
+                late(b, i);
+                continue;
+            }
             count(b, i);
             if (candidates != null) {
                 detect(candidates, b.userId, b.name, b.times[i]);
@@ -188,7 +249,30 @@ public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
         if (mark.getTimestamp() >= minBufferedEnd - 1) {
             emitChanged(); // a window with buffered events just closed: its final result goes out now
         }
+        if (mark.getTimestamp() != Long.MAX_VALUE) { // end of input (or a drain) is no event time to judge later events by
+            floor = Math.max(floor, mark.getTimestamp());
+        }
         super.processWatermark(mark);
+    }
+
+    /** An event behind the floor: its window may be gone from state, so it is a dead letter, never a new count. */
+    private void late(EventBundle b, int i) {
+        lateEvents.inc();
+        long t = b.times[i];
+        long start = Windows.start(t, windowMs);
+        Map<String, String> event = new LinkedHashMap<>();
+        event.put("app_id", b.appId);
+        event.put("user_id", b.userId);
+        event.put("name", b.name);
+        event.put("occurred_at", Long.toString(t));
+        event.put("value", Double.toString(b.values[i]));
+        String reason = "late by " + (floor - t) + " ms: occurred_at " + Instant.ofEpochMilli(t) + " is behind the window-count operator's"
+                + " lateness floor " + Instant.ofEpochMilli(floor) + " (the newest watermark it finalized windows at, kept across restores);"
+                + " its window " + Instant.ofEpochMilli(start) + "/" + Instant.ofEpochMilli(start + windowMs) + " took events until "
+                + Instant.ofEpochMilli(Windows.closesAt(t, windowMs, allowedLatenessMs)) + " (aggregation.allowed-lateness " + allowedLatenessMs + " ms)";
+        output.collect(DeadLetter.SIDE_OUTPUT, new StreamRecord<>(new DeadLetter(topic,
+                b.partition, b.offsets[i], b.userKey().getBytes(StandardCharsets.UTF_8), Json.object(event).getBytes(StandardCharsets.UTF_8),
+                "late", reason), t));
     }
 
     @Override
@@ -210,7 +294,7 @@ public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
         eventsIn.inc();
         long start = Windows.start(b.times[i], windowMs);
         buffer.computeIfAbsent(new Buffered((String) getCurrentKey(), b.appId, b.userId, start), k -> new UserWindow())
-                .of(b.name).add(b.times[i], b.values[i], b.partition, b.offset);
+                .of(b.name).add(b.times[i], b.values[i], b.partition, b.offsets[i]);
         minBufferedEnd = Math.min(minBufferedEnd, start + windowMs);
     }
 

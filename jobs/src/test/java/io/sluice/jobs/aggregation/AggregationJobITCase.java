@@ -56,7 +56,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 @ExtendWith(SluiceStackExtension.class)
 @Timeout(value = 5, unit = TimeUnit.MINUTES) // a job that never converges fails instead of hanging CI
 class AggregationJobITCase {
-    static final long EPOCH = 1_700_000_000_000L;
+    /** A day ago, on the hour: event times the job finds plausible (aggregation.max-event-age 30 days, max-event-lead 5 min). */
+    static final long EPOCH = Math.floorDiv(System.currentTimeMillis() - 86_400_000L, 3_600_000L) * 3_600_000L;
     static final long MINUTE = 60_000;
 
     @RegisterExtension
@@ -130,17 +131,29 @@ class AggregationJobITCase {
             assertThat(header(dead.get(0), DeadLetterSerializer.OFFSET)).isEqualTo("4");
             assertThat(stack.windowRows().get(a)).as("the window the late event missed").isEqualTo(new Oracle.WindowRow(1, 1.0));
 
-            // a late event dated before 1970: its dead letter is stamped with the time it is written, not -5000, which the
-            // producer refuses (the job used to restart on it again and again); the next event is counted
+            // implausible event times, of a valid event and of a malformed one (no name): dated before 1970, and a year
+            // ahead. Each is a validate dead letter before it can move the watermark (a year ahead would make every later
+            // event late); the dead letters are stamped with the time they are written (the producer refuses -5000, the
+            // broker a year ahead: the job used to restart on them again and again); the next event is counted
             long sentAt = System.currentTimeMillis();
-            stack.send(new UserEvent("app", "u1", "open", -5_000, 32.0, null), new UserEvent("app", "u1", "open", EPOCH + 140_000, 64.0, null));
-            awaitRows(stack, r -> r.get(b).count() == 3, "window B counting the event after the one dated -5000");
-            List<ConsumerRecord<byte[], byte[]>> both = awaitDeadLetters(stack, 2);
-            assertThat(header(both.get(1), DeadLetterSerializer.STAGE)).isEqualTo("late");
-            assertThat(header(both.get(1), DeadLetterSerializer.SOURCE_TIMESTAMP)).isEqualTo("-5000");
-            assertThat(both.get(1).timestamp()).as("the dead letter's own timestamp").isGreaterThanOrEqualTo(sentAt);
-            assertThat(new FlinkRest(cluster.getRestAddress().get()).get("/jobs/" + job.getJobID() + "/metrics?get=numRestarts")
-                    .findValue("value").asText()).as("restarts").isEqualTo("0");
+            long yearAhead = sentAt + 365 * 86_400_000L;
+            stack.send(new UserEvent("app", "u1", "open", -5_000, 32.0, null), new UserEvent("app", "u1", "open", yearAhead, 32.0, null),
+                    new UserEvent("app", "u1", "", -5_000, 32.0, null), new UserEvent("app", "u1", "", yearAhead, 32.0, null),
+                    new UserEvent("app", "u1", "open", EPOCH + 140_000, 64.0, null));
+            awaitRows(stack, r -> r.get(b).count() == 3, "window B counting the event after the implausible ones");
+            List<ConsumerRecord<byte[], byte[]>> all = awaitDeadLetters(stack, 5);
+            for (int i = 1; i < 5; i++) {
+                ConsumerRecord<byte[], byte[]> d = all.get(i);
+                assertThat(header(d, DeadLetterSerializer.STAGE)).isEqualTo("validate");
+                assertThat(header(d, DeadLetterSerializer.REASON)).contains(i % 2 == 1 ? "aggregation.max-event-age" : "aggregation.max-event-lead");
+                assertThat(header(d, DeadLetterSerializer.OFFSET)).isEqualTo(String.valueOf(4 + i));
+                assertThat(d.timestamp()).as("the dead letter's own timestamp").isGreaterThanOrEqualTo(sentAt).isLessThan(yearAhead);
+            }
+            TestFlink.awaitMetric(new FlinkRest(cluster.getRestAddress().get()), job.getJobID().toString(), "validate events",
+                    "currentInputWatermark", "max", w -> w >= EPOCH + 199_999);
+            assertThat(new FlinkRest(cluster.getRestAddress().get()).metric(job.getJobID().toString(), "validate events", "currentInputWatermark", "max"))
+                    .as("the watermark after a year-ahead event").isLessThan((double) sentAt);
+            assertThat(restartsOf(new FlinkRest(cluster.getRestAddress().get()), job)).as("restarts").isEqualTo("0");
         } finally {
             job.cancel().get();
         }
@@ -293,6 +306,109 @@ class AggregationJobITCase {
         } finally {
             restarted.cancel().get();
         }
+    }
+
+    /**
+     * A restart inside the lateness window: u1 enters c1's segment (min_count 1, 1-minute campaign window), event time
+     * moves 6 minutes on so window 0 and the segment entry are finalized and cleaned, the job stops with a savepoint and
+     * comes back. Its sources' watermarks start from nothing, so only the window operator's restored floor knows that a
+     * second purchase of u1 in window 0 is late: one late dead letter, the row unchanged, still one push.
+     */
+    @Test
+    void aRestartInsideTheLatenessWindowNeitherRecountsAClosedWindowNorPushesTwice(
+            TestStack base, @InjectMiniCluster MiniCluster cluster, @TempDir Path savepoints) throws Exception {
+        TestStack stack = base.fresh(floorSettings("1"));
+        stack.send(new Campaign("c1", "app", "purchase", 1, MINUTE, "hi", 100, true));
+        JobClient job = startUnbounded(stack, AggregationJob.sink(stack.config()));
+        FlinkRest rest = new FlinkRest(cluster.getRestAddress().get());
+        awaitMetric(rest, job, "activeCampaigns", 1);
+        stack.send(purchase("u1", EPOCH + 1_000));
+        awaitPushJobs(stack, 1);
+        stack.send(new UserEvent("app", "u9", "open", EPOCH + 6 * MINUTE, 1.0, null));
+        awaitFloor(rest, job, EPOCH + 6 * MINUTE - 1);
+        String savepoint = job.stopWithSavepoint(false, savepoints.toUri().toString(), SavepointFormatType.CANONICAL).get(60, TimeUnit.SECONDS);
+        Configuration fromSavepoint = new Configuration();
+        fromSavepoint.set(StateRecoveryOptions.SAVEPOINT_PATH, savepoint);
+        JobClient restarted = startUnbounded(stack, AggregationJob.sink(stack.config()), fromSavepoint);
+        try {
+            stack.send(purchase("u1", EPOCH + 2_000), purchase("s1", EPOCH + 6 * MINUTE + 1_000)); // s1: a sentinel push after it
+            assertThat(pushes(awaitPushJobs(stack, 2))).as("pushes a read_committed consumer sees").containsExactly("c1/u1", "c1/s1");
+            assertLateDeadLetterAndRowUnchanged(stack, "2");
+            assertThat(restartsOf(rest, restarted)).isEqualTo("0");
+        } finally {
+            restarted.cancel().get();
+        }
+    }
+
+    /**
+     * The same without a restart: u1's partition goes idle while the other one moves event time 6 minutes on, then u1's
+     * partition comes back with a purchase in window 0. Its own subtask's watermark is still where that partition left
+     * it, so validation lets the event through; the window operator, which cleaned window 0, dead-letters it.
+     */
+    @Test
+    void anIdlePartitionThatComesBackCannotRecountAClosedWindowOrPushTwice(TestStack base, @InjectMiniCluster MiniCluster cluster) throws Exception {
+        TestStack stack = base.fresh(floorSettings("2"));
+        String other = userInOtherPartition("u1", 2);
+        stack.send(new Campaign("c1", "app", "purchase", 1, MINUTE, "hi", 100, true));
+        JobClient job = startUnbounded(stack, AggregationJob.sink(stack.config()));
+        FlinkRest rest = new FlinkRest(cluster.getRestAddress().get());
+        try {
+            awaitMetric(rest, job, "activeCampaigns", 1);
+            stack.send(purchase("u1", EPOCH + 1_000), purchase(other, EPOCH + 1_000));
+            awaitPushJobs(stack, 2);
+            stack.send(new UserEvent("app", other, "open", EPOCH + 6 * MINUTE, 1.0, null)); // u1's partition is idle meanwhile
+            awaitFloor(rest, job, EPOCH + 6 * MINUTE - 1);
+            stack.send(purchase("u1", EPOCH + 2_000));
+            List<ConsumerRecord<byte[], byte[]>> dead = awaitDeadLetters(stack, 1);
+            assertThat(header(dead.get(0), DeadLetterSerializer.REASON)).contains("lateness floor");
+            stack.send(purchase("u1", EPOCH + 6 * MINUTE + 1_000)); // a sentinel in u1's partition, after the late event
+            // u1 twice: window 0, and the sentinel's window 6
+            assertThat(pushes(awaitPushJobs(stack, 3))).as("pushes a read_committed consumer sees").containsExactlyInAnyOrder("c1/u1", "c1/" + other, "c1/u1");
+            assertThat(stack.pushJobs().stream().map(PushJob::jobId).distinct().count()).as("distinct job ids").isEqualTo(3);
+            assertLateDeadLetterAndRowUnchanged(stack, "1");
+            assertThat(restartsOf(rest, job)).isEqualTo("0");
+        } finally {
+            job.cancel().get();
+        }
+    }
+
+    private static Map<String, String> floorSettings(String parallelism) {
+        return Map.of("kafka.partitions", parallelism, "aggregation.parallelism", parallelism, "aggregation.out-of-orderness", "0s",
+                "aggregation.allowed-lateness", "2m", "aggregation.emit-interval", "100ms", "aggregation.idleness", "1s");
+    }
+
+    /** Waits until every window-operator subtask has finalized event time up to {@code floor}. */
+    private static void awaitFloor(FlinkRest rest, JobClient job, long floor) throws Exception {
+        TestFlink.awaitMetric(rest, job.getJobID().toString(), "detect segment entries", "latenessFloor", "min", v -> v >= floor);
+    }
+
+    private static void assertLateDeadLetterAndRowUnchanged(TestStack stack, String offset) throws Exception {
+        List<ConsumerRecord<byte[], byte[]>> dead = awaitDeadLetters(stack, 1);
+        assertThat(header(dead.get(0), DeadLetterSerializer.STAGE)).isEqualTo("late");
+        assertThat(header(dead.get(0), DeadLetterSerializer.REASON)).contains("lateness floor");
+        assertThat(header(dead.get(0), DeadLetterSerializer.OFFSET)).isEqualTo(offset);
+        assertThat(header(dead.get(0), DeadLetterSerializer.SOURCE_TIMESTAMP)).isEqualTo(String.valueOf(EPOCH + 2_000));
+        assertThat(stack.windowRows().get(key("app", "u1", "purchase", EPOCH))).as("u1's row of window 0").isEqualTo(new Oracle.WindowRow(1, 1.0));
+    }
+
+    private static String restartsOf(FlinkRest rest, JobClient job) throws Exception {
+        return Await.until("the job's numRestarts metric", Duration.ofSeconds(30), Duration.ofMillis(200),
+                () -> rest.get("/jobs/" + job.getJobID() + "/metrics?get=numRestarts").findValue("value"), v -> v != null).asText();
+    }
+
+    /** A user of app whose record key the producer's default partitioner puts in another partition than {@code user}'s. */
+    private static String userInOtherPartition(String user, int partitions) {
+        int mine = partitionOf(user, partitions);
+        for (int i = 0; ; i++) {
+            if (partitionOf("v" + i, partitions) != mine) {
+                return "v" + i;
+            }
+        }
+    }
+
+    private static int partitionOf(String user, int partitions) {
+        byte[] key = UserEvent.keyOf("app", user).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        return org.apache.kafka.common.utils.Utils.toPositive(org.apache.kafka.common.utils.Utils.murmur2(key)) % partitions;
     }
 
     // ---- helpers ----

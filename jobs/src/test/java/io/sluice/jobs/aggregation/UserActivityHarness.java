@@ -35,7 +35,7 @@ final class UserActivityHarness {
 
     /** A harness around a new operator, not yet opened (to restore a snapshot into). */
     static KeyedTwoInputStreamOperatorTestHarness<String, EventBundle, Campaign, WindowCount> create(long windowMs, long lateness) throws Exception {
-        return new KeyedTwoInputStreamOperatorTestHarness<>(new UserActivityOperator(windowMs, lateness, 1_000, 10_000),
+        return new KeyedTwoInputStreamOperatorTestHarness<>(new UserActivityOperator("user-events", windowMs, lateness, 1_000, 10_000),
                 EventBundle::userKey, (Campaign c) -> "", Types.STRING);
     }
 
