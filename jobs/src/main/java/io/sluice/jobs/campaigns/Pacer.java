@@ -27,7 +27,11 @@ import java.util.Map;
 /**
  * Keyed by campaign. In: push jobs in the order their users entered the segment. Out: the same jobs,
  * in the same order, at most {@code max_per_second} per campaign: one job every
- * {@code 1000 / max_per_second} ms, none dropped. A job that comes before its slot waits in a FIFO in
+ * {@code 1000 / max_per_second} ms, none dropped, whatever the arrival pattern. The next free slot is kept
+ * until it has passed, also when the queue runs empty before it (forgetting it let a job that arrived
+ * just after a drained queue go at once, a slot too early); a timer that fires late earns no catch-up
+ * (a campaign of 1,000/s or less emits at most one job per timer, so two are never closer than the slot;
+ * faster campaigns emit the slots of the current millisecond together). A job that comes before its slot waits in a FIFO in
  * keyed state ({@code seq → job}, with head and tail counters) and drains on a processing-time timer;
  * a backlog in one campaign holds back no other campaign. The queue and its timer are part of every
  * checkpoint, so a restart resumes the drain where the checkpoint left it. At end of input every
@@ -61,7 +65,7 @@ public class Pacer extends AbstractStreamOperator<PushJob>
         long nowMicros = timers.currentProcessingTime() * 1000;
         if (p[1] == p[2] && p[0] <= nowMicros) { // nothing waiting and the slot is free
             emit(job, p, nowMicros);
-            timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, ceilMillis(p[0])); // forgets the slot if no job follows
+            timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, ceilMillis(p[0])); // forgets the slot once it passed, if no job follows
         } else {
             queue.put(p[2]++, job);
             if (p[1] + 1 == p[2]) {
@@ -77,19 +81,19 @@ public class Pacer extends AbstractStreamOperator<PushJob>
         long[] p = state();
         long nowMicros = timers.currentProcessingTime() * 1000;
         PendingPush head = p[1] < p[2] ? queue.get(p[1]) : null;
-        if (head != null) { // a timer that fired late (or a restart) earns no burst: at most one slot of catching up
-            p[0] = Math.max(p[0], nowMicros - intervalMicros(head));
+        if (head != null) { // a timer that fired late (or a restart) earns no burst: no slot before this millisecond
+            p[0] = Math.max(p[0], nowMicros - Math.max(0, 1000 - intervalMicros(head)));
         }
         while (head != null && p[0] <= nowMicros) {
             queue.remove(p[1]++);
             emit(head, p, p[0]);
             head = p[1] < p[2] && p[0] <= nowMicros ? queue.get(p[1]) : null;
         }
-        if (p[1] < p[2]) {
+        if (p[1] < p[2] || p[0] > nowMicros) { // jobs wait, or the last job's slot has not passed yet: keep the slot
             timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, ceilMillis(p[0]));
             pacing.update(p);
         } else {
-            pacing.clear(); // queue empty; the next job finds its slot from the clock
+            pacing.clear(); // queue empty and its slot passed; the next job finds its slot from the clock
         }
         depth(timer.getKey())[0] = p[2] - p[1];
     }

@@ -42,12 +42,44 @@ class PacerTest {
         assertThat(drain(h)).isEmpty();
         h.setProcessingTime(1_020);
         assertThat(drain(h)).containsExactly("slow/u1");
-        h.setProcessingTime(1_060);
-        assertThat(drain(h)).containsExactly("slow/u2", "slow/u3");
+        h.setProcessingTime(1_060); // the timer for 1,040 fires late: one job, no catching up
+        assertThat(drain(h)).containsExactly("slow/u2");
         h.setProcessingTime(5_000); // a long pause (or a restart) earns no burst: the rest goes one slot apart
+        assertThat(drain(h)).containsExactly("slow/u3");
+        h.setProcessingTime(5_020);
         assertThat(drain(h)).containsExactly("slow/u4");
+        assertThat(h.numKeyedStateEntries()).as("the last slot is kept until it passed").isPositive();
+        h.setProcessingTime(5_040);
         assertThat(h.numKeyedStateEntries()).as("empty queues leave no state").isZero();
         assertThat(h.numProcessingTimeTimers()).isZero();
+        h.close();
+    }
+
+    /**
+     * Jobs arriving every 11 ms at a 50/s campaign: the queue keeps running empty between slots. The next slot must survive
+     * that, or a job arriving just after a drain goes at once, a slot early (this emitted ~91/s).
+     */
+    @Test
+    void arrivalsEveryElevenMillisecondsAtFiftyPerSecondNeverBeatTheSlot() throws Exception {
+        var h = harness();
+        List<Long> emittedAt = new java.util.ArrayList<>();
+        int sent = 0;
+        for (long now = 0; now <= 20_000; now++) {
+            h.setProcessingTime(now);
+            if (now % 11 == 0 && now <= 10_000) {
+                h.processElement(job("c", 50, "u" + sent++));
+            }
+            for (int i = drain(h).size(); i > 0; i--) {
+                emittedAt.add(now);
+            }
+        }
+        assertThat(emittedAt).as("every job goes out").hasSize(sent);
+        for (int i = 1; i < emittedAt.size(); i++) {
+            assertThat(emittedAt.get(i) - emittedAt.get(i - 1)).as("gap before job " + i).isGreaterThanOrEqualTo(20);
+        }
+        for (int i = 50; i < emittedAt.size(); i++) {
+            assertThat(emittedAt.get(i) - emittedAt.get(i - 50)).as("51 jobs span at least 1 s, ending at job " + i).isGreaterThanOrEqualTo(1_000);
+        }
         h.close();
     }
 
@@ -95,8 +127,12 @@ class PacerTest {
         restored.open();
         restored.setProcessingTime(100);
         assertThat(drain(restored)).containsExactly("c/u1");
-        restored.setProcessingTime(300);
-        assertThat(drain(restored)).containsExactly("c/u2", "c/u3");
+        restored.setProcessingTime(300); // the timer for 200 fires late: one job, the next a full slot later
+        assertThat(drain(restored)).containsExactly("c/u2");
+        restored.setProcessingTime(399);
+        assertThat(drain(restored)).isEmpty();
+        restored.setProcessingTime(400);
+        assertThat(drain(restored)).containsExactly("c/u3");
         restored.close();
     }
 
