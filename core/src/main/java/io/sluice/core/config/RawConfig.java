@@ -247,14 +247,14 @@ public final class RawConfig {
         };
     }
 
-    /** A duration: plain milliseconds, or a number with ms, s, m or h ({@code 200ms}, {@code 1m}). */
+    /** A duration: plain milliseconds, or a number with ms, s, m, h or d ({@code 200ms}, {@code 1m}, {@code 30d}). */
     public long durationMs(String key, long defMs, long minMs, long maxMs) {
         String v = string(key, null);
         if (v == null) {
             return defMs;
         }
-        String expected = "a duration such as 500ms, 10s, 1m or 2h between " + minMs + "ms and " + maxMs + "ms";
-        var m = java.util.regex.Pattern.compile("(\\d+)\\s*(ms|s|m|h)?").matcher(v.toLowerCase());
+        String expected = "a duration such as 500ms, 10s, 1m, 2h or 30d between " + minMs + "ms and " + maxMs + "ms";
+        var m = java.util.regex.Pattern.compile("(\\d+)\\s*(ms|s|m|h|d)?").matcher(v.toLowerCase());
         if (!m.matches()) {
             throw invalid(key, v, expected);
         }
@@ -264,6 +264,7 @@ public final class RawConfig {
             case "s" -> n * 1000;
             case "m" -> n * 60_000;
             case "h" -> n * 3_600_000;
+            case "d" -> n * 86_400_000;
             default -> n;
         };
         if (ms < minMs || ms > maxMs) {

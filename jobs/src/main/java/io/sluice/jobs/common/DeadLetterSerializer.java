@@ -35,7 +35,7 @@ public final class DeadLetterSerializer implements KafkaRecordSerializationSchem
         r.headers().add(OFFSET, utf8(Long.toString(d.offset())));
         r.headers().add(STAGE, utf8(d.stage()));
         r.headers().add(REASON, utf8(d.reason()));
-        if (timestamp != null) {
+        if (timestamp != null && timestamp != Long.MIN_VALUE) { // MIN_VALUE: the job assigned none (an undecodable or implausible record)
             r.headers().add(SOURCE_TIMESTAMP, utf8(Long.toString(timestamp)));
         }
         return r;
