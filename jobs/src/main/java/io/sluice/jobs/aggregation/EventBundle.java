@@ -27,9 +27,8 @@ public final class EventBundle {
     public String appId;
     public String userId;
     public String name;
-    /** Source partition of every event, and offset of the newest. */
+    /** Source partition of every event. */
     public int partition;
-    public long offset;
     public int size;
     public long[] times;
     public double[] values;
@@ -60,7 +59,6 @@ public final class EventBundle {
         values[size] = e.value;
         offsets[size] = e.offset;
         size++;
-        offset = e.offset;
     }
 
     /** Drops the unused tail of the arrays before the bundle is serialized. */
@@ -118,7 +116,6 @@ public final class EventBundle {
                 b.values[i] = in.readDouble();
                 b.offsets[i] = in.readLong();
             }
-            b.offset = b.size == 0 ? -1 : b.offsets[b.size - 1];
             return b;
         }
 

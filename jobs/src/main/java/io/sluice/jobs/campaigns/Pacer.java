@@ -29,9 +29,10 @@ import java.util.Map;
  * in the same order, at most {@code max_per_second} per campaign: one job every
  * {@code 1000 / max_per_second} ms, none dropped, whatever the arrival pattern. The next free slot is kept
  * until it has passed, also when the queue runs empty before it (forgetting it let a job that arrived
- * just after a drained queue go at once, a slot too early); a timer that fires late earns no catch-up
- * (a campaign of 1,000/s or less emits at most one job per timer, so two are never closer than the slot;
- * faster campaigns emit the slots of the current millisecond together). A job that comes before its slot waits in a FIFO in
+ * just after a drained queue go at once, a slot too early). Flink fires a processing-time timer 1 ms
+ * after its time at the earliest, so the slot grid tolerates that millisecond; a timer later than that
+ * earns no catch-up (no burst after a pause or a restart), and campaigns faster than 1,000/s emit the
+ * slots of the current millisecond together. A job that comes before its slot waits in a FIFO in
  * keyed state ({@code seq → job}, with head and tail counters) and drains on a processing-time timer;
  * a backlog in one campaign holds back no other campaign. The queue and its timer are part of every
  * checkpoint, so a restart resumes the drain where the checkpoint left it. At end of input every
@@ -40,6 +41,9 @@ import java.util.Map;
 public class Pacer extends AbstractStreamOperator<PushJob>
         implements OneInputStreamOperator<PendingPush, PushJob>, Triggerable<String, VoidNamespace>, BoundedOneInput {
     private static final long serialVersionUID = 1L;
+
+    /** How late Flink fires a processing-time timer at the earliest (it adds 1 ms so the timer's time has passed). */
+    private static final long TIMER_DELAY_MICROS = 1000;
 
     /** {next free slot in µs of processing time, head seq, tail seq}. */
     private transient ValueState<long[]> pacing;
@@ -81,8 +85,8 @@ public class Pacer extends AbstractStreamOperator<PushJob>
         long[] p = state();
         long nowMicros = timers.currentProcessingTime() * 1000;
         PendingPush head = p[1] < p[2] ? queue.get(p[1]) : null;
-        if (head != null) { // a timer that fired late (or a restart) earns no burst: no slot before this millisecond
-            p[0] = Math.max(p[0], nowMicros - Math.max(0, 1000 - intervalMicros(head)));
+        if (head != null) { // a timer later than Flink's 1 ms (or a restart) earns no burst
+            p[0] = Math.max(p[0], nowMicros - TIMER_DELAY_MICROS - Math.max(0, 1000 - intervalMicros(head)));
         }
         while (head != null && p[0] <= nowMicros) {
             queue.remove(p[1]++);

@@ -90,7 +90,7 @@ class UserActivityLatenessFloorTest {
         assertThatThrownBy(() -> restore(state, 2 * MINUTE, LATENESS)).isInstanceOf(SuppressRestartsException.class)
                 .rootCause().hasMessageContaining("aggregation.window 60000 ms").hasMessageContaining("this job has 120000 ms");
         assertThatThrownBy(() -> restore(state, MINUTE, 2 * LATENESS)).isInstanceOf(SuppressRestartsException.class)
-                .rootCause().hasMessageContaining("aggregation.allowed-lateness 30000 ms").hasMessageContaining("60000 ms");
+                .rootCause().hasMessageContaining("aggregation.allowed-lateness 30000 ms").hasMessageContaining("this job has 60000 ms and 60000 ms");
     }
 
     @SuppressWarnings("unchecked")

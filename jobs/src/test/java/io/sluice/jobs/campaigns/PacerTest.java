@@ -42,14 +42,16 @@ class PacerTest {
         assertThat(drain(h)).isEmpty();
         h.setProcessingTime(1_020);
         assertThat(drain(h)).containsExactly("slow/u1");
-        h.setProcessingTime(1_060); // the timer for 1,040 fires late: one job, no catching up
+        h.setProcessingTime(1_060); // the timer for 1,040 fires 20 ms late: one job (its slot 1,059), no catching up
         assertThat(drain(h)).containsExactly("slow/u2");
         h.setProcessingTime(5_000); // a long pause (or a restart) earns no burst: the rest goes one slot apart
         assertThat(drain(h)).containsExactly("slow/u3");
-        h.setProcessingTime(5_020);
+        h.setProcessingTime(5_018);
+        assertThat(drain(h)).isEmpty();
+        h.setProcessingTime(5_019);
         assertThat(drain(h)).containsExactly("slow/u4");
         assertThat(h.numKeyedStateEntries()).as("the last slot is kept until it passed").isPositive();
-        h.setProcessingTime(5_040);
+        h.setProcessingTime(5_039);
         assertThat(h.numKeyedStateEntries()).as("empty queues leave no state").isZero();
         assertThat(h.numProcessingTimeTimers()).isZero();
         h.close();
@@ -80,6 +82,7 @@ class PacerTest {
         for (int i = 50; i < emittedAt.size(); i++) {
             assertThat(emittedAt.get(i) - emittedAt.get(i - 50)).as("51 jobs span at least 1 s, ending at job " + i).isGreaterThanOrEqualTo(1_000);
         }
+        assertThat(emittedAt.get(emittedAt.size() - 1)).as("and the backlog goes at the full 50/s").isLessThanOrEqualTo((sent - 1) * 20L + 20);
         h.close();
     }
 
@@ -127,11 +130,11 @@ class PacerTest {
         restored.open();
         restored.setProcessingTime(100);
         assertThat(drain(restored)).containsExactly("c/u1");
-        restored.setProcessingTime(300); // the timer for 200 fires late: one job, the next a full slot later
+        restored.setProcessingTime(300); // the timer for 200 fires late: one job, the next a slot after 299
         assertThat(drain(restored)).containsExactly("c/u2");
-        restored.setProcessingTime(399);
+        restored.setProcessingTime(398);
         assertThat(drain(restored)).isEmpty();
-        restored.setProcessingTime(400);
+        restored.setProcessingTime(399);
         assertThat(drain(restored)).containsExactly("c/u3");
         restored.close();
     }
