@@ -1,5 +1,6 @@
 package io.sluice.jobs;
 
+import io.sluice.core.config.ConfigException;
 import io.sluice.core.config.SluiceConfig;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.PipelineOptions;
@@ -16,12 +17,17 @@ public interface SluiceJob {
     /** The topic the job consumes; its message lag is measured there. */
     String inputTopic(SluiceConfig config);
 
+    /** Checks against the running stack that only a submission needs (the brokers' limits); none by default. */
+    default void checkBeforeSubmit(SluiceConfig config) {
+    }
+
     /** Adds the job's real sources, operators and sinks to {@code env}. */
     void build(StreamExecutionEnvironment env, SluiceConfig config) throws Exception;
 
     /** What each job's {@code main()} does under {@code flink run}: configuration from the arguments, then run as {@code sluice-<name>}. */
     static void run(SluiceJob job, String[] args) throws Exception {
         SluiceConfig config = SluiceConfig.fromArgs(args);
+        job.checkBeforeSubmit(config);
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         job.build(env, config);
         env.execute("sluice-" + job.name());
@@ -29,7 +35,8 @@ public interface SluiceJob {
 
     /**
      * The environment settings every Sluice DataStream job runs with, applied by each job's {@code defineWorkflow}
-     * so every launcher and test gets them:
+     * so every launcher and test gets them, after refusing a configuration without a deployment identity
+     * ({@link SluiceConfig.Deployment}):
      * <ul>
      *   <li>no auto-generated operator uids: an operator without {@code .uid()} fails when the job is built (in
      *   {@code mvn verify}), not at the first savepoint upgrade. Set here, not in {@code flink-conf/config.yaml},
@@ -38,6 +45,14 @@ public interface SluiceJob {
      *   skip Flink's copies.</li>
      * </ul>
      */
+    static void configure(StreamExecutionEnvironment env, SluiceConfig config) {
+        config.deployment().problem().ifPresent(problem -> {
+            throw new ConfigException(problem);
+        });
+        configure(env);
+    }
+
+    /** The environment settings alone (for tests of them). */
     static void configure(StreamExecutionEnvironment env) {
         env.configure(new Configuration()
                 .set(PipelineOptions.OBJECT_REUSE, true)

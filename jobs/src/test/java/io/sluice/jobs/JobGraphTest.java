@@ -1,5 +1,6 @@
 package io.sluice.jobs;
 
+import io.sluice.core.config.ConfigException;
 import io.sluice.core.config.RawConfig;
 import io.sluice.core.config.SluiceConfig;
 import org.apache.flink.api.common.functions.MapFunction;
@@ -18,7 +19,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  */
 class JobGraphTest {
     private static SluiceConfig config() {
-        return SluiceConfig.from(RawConfig.empty().put("kafka.bootstrap", "localhost:1", "test")
+        return SluiceConfig.from(RawConfig.empty().put("kafka.bootstrap", "localhost:1", "test").put("deployment.id", "graph-test", "test")
                 .put("registry.url", "http://localhost:1", "test")
                 .put("shards.urls", "jdbc:postgresql://localhost:1/a,jdbc:postgresql://localhost:1/b", "test"));
     }
@@ -34,6 +35,26 @@ class JobGraphTest {
                 assertThat(node.getOperatorName()).as("name of an operator of " + job.name()).isNotBlank();
             }
         }
+    }
+
+    @Test
+    void aJobWithoutADeploymentIdOnTheSharedDefaultsIsRefusedAndOneWithItIsNamedAfterIt() throws Exception {
+        RawConfig shared = RawConfig.empty().put("kafka.bootstrap", "localhost:1", "test").put("registry.url", "http://localhost:1", "test")
+                .put("shards.urls", "jdbc:postgresql://localhost:1/a", "test");
+        for (SluiceJob job : SluiceJobs.all()) {
+            assertThatThrownBy(() -> job.build(StreamExecutionEnvironment.getExecutionEnvironment(), SluiceConfig.from(shared)))
+                    .as(job.name()).isInstanceOf(ConfigException.class).hasMessageStartingWith("deployment.id is not set").hasMessageContaining("prod-eu");
+        }
+        SluiceConfig prod = config();
+        assertThat(prod.kafka().groupPrefix()).isEqualTo("sluice-graph-test");
+        assertThat(prod.push().transactionalIdPrefix()).isEqualTo("sluice-graph-test-push");
+        SluiceConfig kept = SluiceConfig.from(RawConfig.empty().put("kafka.bootstrap", "localhost:1", "test").put("registry.url", "http://localhost:1", "test")
+                .put("shards.urls", "jdbc:postgresql://localhost:1/a", "test").put("kafka.group-prefix", "sluice", "test")
+                .put("push.transactional-id-prefix", "sluice-push", "test"));
+        assertThat(kept.deployment().problem()).as("an existing deployment keeping its names explicitly").isEmpty();
+        assertThatThrownBy(() -> SluiceConfig.from(RawConfig.empty().put("kafka.bootstrap", "localhost:1", "test")
+                .put("registry.url", "http://localhost:1", "test").put("shards.urls", "jdbc:postgresql://localhost:1/a", "test")
+                .put("deployment.id", "prod eu", "test"))).isInstanceOf(ConfigException.class).hasMessageContaining("'prod eu'");
     }
 
     @Test

@@ -20,7 +20,7 @@ import java.util.Map;
  * the registry with the Confluent client Flink bundles (the same calls as Flink's
  * {@code ConfluentRegistryAvroDeserializationSchema}), once per id, and a resolving reader from that
  * writer schema to the repo's reader schema is kept per id, so a record costs one map lookup and the
- * Avro decode. Bad records come back as a {@link Failure} with a reason for the dead-letter topic
+ * Avro decode, with allocations bounded by the record's size ({@link BoundedDecoder}). Bad records come back as a {@link Failure} with a reason for the dead-letter topic
  * instead of an exception, so one bad record never fails a job; a registry that cannot be reached
  * throws (the job restarts and retries instead of dead-lettering good records). Not thread-safe: one
  * instance per task.
@@ -52,7 +52,7 @@ public final class RegistryDecoder<T> implements Serializable {
         GenericRecord record;
         try {
             decoder = DecoderFactory.get().binaryDecoder(bytes, 5, bytes.length - 5, decoder);
-            record = reader.read(null, decoder);
+            record = reader.read(null, new BoundedDecoder(decoder, bytes.length - 5));
         } catch (IOException | RuntimeException e) {
             throw new Failure("undecodable", "schema id " + id + ": " + e.getClass().getSimpleName() + ": " + e.getMessage());
         }

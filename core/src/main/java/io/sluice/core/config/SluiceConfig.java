@@ -19,7 +19,8 @@ public record SluiceConfig(
         Routing routing,
         Subscriptions subscriptions,
         Aggregation aggregation,
-        Push push) implements Serializable {
+        Push push,
+        Deployment deployment) implements Serializable {
 
     /** Short command-line names for the most used keys. */
     public static final Map<String, String> ALIASES = Map.ofEntries(
@@ -39,9 +40,40 @@ public record SluiceConfig(
     public static SluiceConfig from(RawConfig raw) {
         raw.allowPrefix("kafka.properties.");
         Shards shards = Shards.from(raw);
+        Deployment deployment = Deployment.from(raw);
         return new SluiceConfig(
-                Kafka.from(raw), Registry.from(raw), shards, Routing.from(raw, shards.list().size()),
-                Subscriptions.from(raw), Aggregation.from(raw), Push.from(raw));
+                Kafka.from(raw, deployment), Registry.from(raw), shards, Routing.from(raw, shards.list().size()),
+                Subscriptions.from(raw), Aggregation.from(raw), Push.from(raw, deployment), deployment);
+    }
+
+    /**
+     * Which deployment of Sluice this is: {@code deployment.id}, a stable name (letters, digits, {@code . _ -}) that
+     * never changes across submissions, unlike Flink's job id. It names the consumer groups
+     * ({@code sluice-<id>-<job>}) and the push queue's transactional ids ({@code sluice-<id>-push-*}), so two
+     * deployments on one broker (production and staging, a re-run of docker-compose's setup, a local run against a
+     * shared broker) fence neither each other's producers nor each other's offsets. {@code sharedDefaults}: it is
+     * unset and a prefix it would name was left at the shared default; the jobs refuse to start then.
+     */
+    public record Deployment(String id, boolean sharedDefaults) implements Serializable {
+        static final java.util.regex.Pattern ID = java.util.regex.Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
+
+        static Deployment from(RawConfig raw) {
+            String id = raw.string("deployment.id", "");
+            if (!id.isEmpty() && !ID.matcher(id).matches()) {
+                throw new ConfigException("config key 'deployment.id' is '" + id + "': expected a stable name of letters, digits, '.', '_' "
+                        + "and '-', at most 63 characters, such as prod-eu or staging");
+            }
+            return new Deployment(id, id.isEmpty() && (!raw.has("kafka.group-prefix") || !raw.has("push.transactional-id-prefix")));
+        }
+
+        /** Why a job may not start with this configuration, if it may not. */
+        public java.util.Optional<String> problem() {
+            return sharedDefaults ? java.util.Optional.of("deployment.id is not set: a job with the shared defaults (consumer groups sluice-<job>, "
+                    + "transactional ids sluice-push-*) fences, and is fenced by, any other deployment on the same brokers with them. Set "
+                    + "deployment.id to a stable name for this deployment (e.g. --deployment.id prod-eu, or SLUICE_DEPLOYMENT_ID). An "
+                    + "existing deployment that must keep its consumer groups and transactional ids sets kafka.group-prefix: sluice and "
+                    + "push.transactional-id-prefix: sluice-push instead (docs/cluster.md)") : java.util.Optional.empty();
+        }
     }
 
     public ShardRouter router() {
@@ -62,7 +94,7 @@ public record SluiceConfig(
             long partitionDiscoveryMs,
             Map<String, String> clientProperties) implements Serializable {
 
-        static Kafka from(RawConfig raw) {
+        static Kafka from(RawConfig raw, Deployment deployment) {
             return new Kafka(
                     raw.required("kafka.bootstrap", "the Kafka bootstrap servers, host:port[,host:port]"),
                     raw.integer("kafka.partitions", 12, 1, 100_000),
@@ -71,9 +103,9 @@ public record SluiceConfig(
                     topic(raw, "campaigns"),
                     topic(raw, "push-queue"),
                     topic(raw, "dead-letters"),
-                    raw.string("kafka.group-prefix", "sluice"),
-                    // must stay <= the broker's transaction.max.timeout.ms (default 15 min)
-                    raw.durationMs("kafka.transaction-timeout", 600_000, 1_000, 900_000),
+                    raw.string("kafka.group-prefix", deployment.id().isEmpty() ? "sluice" : "sluice-" + deployment.id()),
+                    // must stay <= the broker's transaction.max.timeout.ms (default 15 min; the job checks it at submission)
+                    raw.durationMs("kafka.transaction-timeout", 600_000, 1_000, 7 * 86_400_000L),
                     raw.durationMs("kafka.partition-discovery-interval", 60_000, 1_000, 86_400_000),
                     Map.copyOf(raw.subtree("kafka.properties")));
         }
@@ -246,7 +278,8 @@ public record SluiceConfig(
             int flushMaxRows,
             int parallelism,
             long maxEventAgeMs,
-            long maxEventLeadMs) implements Serializable {
+            long maxEventLeadMs,
+            boolean allowStatelessStart) implements Serializable {
         static Aggregation from(RawConfig raw) {
             return new Aggregation(
                     raw.durationMs("aggregation.window", 60_000, 1_000, 31L * 86_400_000),
@@ -259,7 +292,8 @@ public record SluiceConfig(
                     raw.integer("aggregation.flush-max-rows", 2000, 1, 1_000_000),
                     raw.integer("aggregation.parallelism", 0, 0, 4096),
                     raw.durationMs("aggregation.max-event-age", 30L * 86_400_000, 0, 3650L * 86_400_000),
-                    raw.durationMs("aggregation.max-event-lead", 300_000, 0, 3650L * 86_400_000));
+                    raw.durationMs("aggregation.max-event-lead", 300_000, 0, 3650L * 86_400_000),
+                    raw.bool("aggregation.allow-stateless-start", false));
         }
     }
 
@@ -268,9 +302,9 @@ public record SluiceConfig(
      * (unique per job on a cluster); {@code ceSource} is the CloudEvents {@code ce_source} header.
      */
     public record Push(String transactionalIdPrefix, String ceSource) implements Serializable {
-        static Push from(RawConfig raw) {
+        static Push from(RawConfig raw, Deployment deployment) {
             return new Push(
-                    raw.string("push.transactional-id-prefix", "sluice-push"),
+                    raw.string("push.transactional-id-prefix", deployment.id().isEmpty() ? "sluice-push" : "sluice-" + deployment.id() + "-push"),
                     raw.string("push.ce-source", "/sluice/campaigns"));
         }
     }

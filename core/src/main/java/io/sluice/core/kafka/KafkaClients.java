@@ -21,6 +21,18 @@ public final class KafkaClients {
         return p;
     }
 
+    /**
+     * For the admin clients a job opens on its task threads (checks at start and at checkpoints): a broker that
+     * does not answer fails the call within 15 s instead of Kafka's default minute. Keeps timeouts the user set.
+     */
+    public static Properties adminProperties(Properties client) {
+        Properties p = new Properties();
+        p.putAll(client);
+        p.putIfAbsent("default.api.timeout.ms", "15000");
+        p.putIfAbsent("request.timeout.ms", "10000");
+        return p;
+    }
+
     /** The consumer group of a job: {@code <kafka.group-prefix>-<job>}. */
     public static String groupId(SluiceConfig config, String job) {
         return config.kafka().groupPrefix() + "-" + job;

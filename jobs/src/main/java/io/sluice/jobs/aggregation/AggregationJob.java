@@ -17,6 +17,7 @@ import io.sluice.jobs.common.DeadLetter;
 import io.sluice.jobs.common.Decoded;
 import io.sluice.jobs.common.DecodingDeserializer;
 import io.sluice.jobs.common.KafkaIo;
+import io.sluice.jobs.common.StatelessStartGuard;
 import io.sluice.jobs.shards.ShardedSink;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.typeinfo.TypeHint;
@@ -59,6 +60,11 @@ public final class AggregationJob implements SluiceJob {
     @Override
     public String inputTopic(SluiceConfig config) {
         return config.kafka().userEventsTopic();
+    }
+
+    @Override
+    public void checkBeforeSubmit(SluiceConfig config) {
+        KafkaIo.checkTransactionTimeout(config);
     }
 
     @Override
@@ -111,13 +117,15 @@ public final class AggregationJob implements SluiceJob {
                                       Source<Decoded<UserEvent>, ?, ?> events, Source<Decoded<Campaign>, ?, ?> campaigns,
                                       Sink<WindowCount> rows, Sink<PushJob> pushQueue, Sink<DeadLetter> deadLetters) {
         SluiceConfig.Aggregation a = config.aggregation();
-        SluiceJob.configure(env);
+        SluiceJob.configure(env, config);
         if (a.parallelism() > 0) {
             env.setParallelism(a.parallelism());
         }
         SingleOutputStreamOperator<CountedEvent> valid = env
                 .fromSource(events, watermarks(a), "user-events").uid("user-events-source")
-                .process(new ValidateEvents(config.kafka().userEventsTopic(), a.windowMs(), a.allowedLatenessMs()))
+                .process(new ValidateEvents(config.kafka().userEventsTopic(), a.windowMs(), a.allowedLatenessMs(), new StatelessStartGuard(
+                        config, NAME, config.kafka().userEventsTopic(), a.allowStatelessStart(), "aggregation.allow-stateless-start",
+                        "pushes already sent in open campaign windows would go out again, open windows would be counted from zero and queued pushes lost")))
                 .uid("validate-events").name("validate events, decide lateness");
         SingleOutputStreamOperator<Campaign> definitions = env
                 .fromSource(campaigns, new BroadcastWatermarks<>(), "campaigns").uid("campaigns-source")

@@ -3,6 +3,10 @@ package io.sluice.jobs.aggregation;
 import io.sluice.core.model.UserEvent;
 import io.sluice.jobs.common.DeadLetter;
 import io.sluice.jobs.common.Decoded;
+import io.sluice.jobs.common.StatelessStartGuard;
+import org.apache.flink.runtime.state.FunctionInitializationContext;
+import org.apache.flink.runtime.state.FunctionSnapshotContext;
+import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
@@ -19,19 +23,34 @@ import java.time.Instant;
  * <p>Lateness is decided here, against this subtask's watermark, and only here: the keyed operators
  * downstream see a watermark no newer than this one, so an event let through is never late for them,
  * and the window counts and the segment detector count exactly the same events.
+ * Refuses a start without state where the job's consumer group has committed offsets ({@link StatelessStartGuard}).
  * Metrics: {@code deadLetters}, {@code lateEvents}.
  */
-public class ValidateEvents extends ProcessFunction<Decoded<UserEvent>, CountedEvent> {
+public class ValidateEvents extends ProcessFunction<Decoded<UserEvent>, CountedEvent> implements CheckpointedFunction {
     private final String topic;
     private final long windowMs;
     private final long allowedLatenessMs;
+    private final StatelessStartGuard statelessStart;
     private transient Counter deadLetters;
     private transient Counter lateEvents;
 
-    public ValidateEvents(String topic, long windowMs, long allowedLatenessMs) {
+    /** {@code statelessStart}: checked when the state is initialized, by subtask 0; null checks nothing. */
+    public ValidateEvents(String topic, long windowMs, long allowedLatenessMs, StatelessStartGuard statelessStart) {
         this.topic = topic;
         this.windowMs = windowMs;
         this.allowedLatenessMs = allowedLatenessMs;
+        this.statelessStart = statelessStart;
+    }
+
+    @Override
+    public void initializeState(FunctionInitializationContext context) throws Exception {
+        if (statelessStart != null && getRuntimeContext().getTaskInfo().getIndexOfThisSubtask() == 0) {
+            statelessStart.check(context.isRestored());
+        }
+    }
+
+    @Override
+    public void snapshotState(FunctionSnapshotContext context) {
     }
 
     @Override

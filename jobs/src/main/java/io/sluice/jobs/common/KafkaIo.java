@@ -1,5 +1,6 @@
 package io.sluice.jobs.common;
 
+import io.sluice.core.config.ConfigException;
 import io.sluice.core.config.SluiceConfig;
 import io.sluice.core.kafka.KafkaClients;
 import org.apache.flink.connector.base.DeliveryGuarantee;
@@ -9,12 +10,22 @@ import org.apache.flink.connector.kafka.source.KafkaSource;
 import org.apache.flink.connector.kafka.source.KafkaSourceBuilder;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
 import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.consumer.OffsetResetStrategy;
+import org.apache.kafka.common.Node;
+import org.apache.kafka.common.config.ConfigResource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
+import java.util.List;
 import java.util.Properties;
+import java.util.concurrent.TimeUnit;
 
 /** The Kafka sources and sinks every job builds the same way from {@link SluiceConfig}. */
 public final class KafkaIo {
+    private static final Logger LOG = LoggerFactory.getLogger(KafkaIo.class);
+
     private KafkaIo() {
     }
 
@@ -65,12 +76,42 @@ public final class KafkaIo {
                 .build();
     }
 
+    /**
+     * Refuses a {@code kafka.transaction-timeout} over the brokers' {@code transaction.max.timeout.ms}, which every
+     * transactional producer of the job would be refused at start, again after every restart. Run where the job is
+     * built for submission; a broker that does not answer within 15 s is not a reason to refuse (the sink will say).
+     */
+    public static void checkTransactionTimeout(SluiceConfig config) {
+        Properties p = KafkaClients.adminProperties(KafkaClients.clientProperties(config));
+        long brokerMax;
+        try (Admin admin = Admin.create(p)) {
+            Node node = admin.describeCluster().nodes().get(15, TimeUnit.SECONDS).iterator().next();
+            ConfigResource broker = new ConfigResource(ConfigResource.Type.BROKER, node.idString());
+            ConfigEntry e = admin.describeConfigs(List.of(broker)).all().get(15, TimeUnit.SECONDS).get(broker).get("transaction.max.timeout.ms");
+            if (e == null || e.value() == null) {
+                return;
+            }
+            brokerMax = Long.parseLong(e.value());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return;
+        } catch (Exception e) {
+            LOG.warn("could not read the brokers' transaction.max.timeout.ms to check kafka.transaction-timeout: {}", e.toString());
+            return;
+        }
+        if (config.kafka().transactionTimeoutMs() > brokerMax) {
+            throw new ConfigException("kafka.transaction-timeout is " + config.kafka().transactionTimeoutMs() + " ms, over the brokers' "
+                    + "transaction.max.timeout.ms of " + brokerMax + " ms: every push-queue producer would be refused. Lower the key, or raise "
+                    + "the brokers' setting (docs/aggregation.md, the exactly-once push queue)");
+        }
+    }
+
     /** The dead-letter sink; at-least-once, so a dead letter is never lost (a restart may repeat one). */
     public static KafkaSink<DeadLetter> deadLetterSink(SluiceConfig config) {
         return KafkaSink.<DeadLetter>builder()
                 .setBootstrapServers(config.kafka().bootstrap())
                 .setKafkaProducerConfig(KafkaClients.clientProperties(config))
-                .setRecordSerializer(new DeadLetterSerializer(config.kafka().deadLettersTopic()))
+                .setRecordSerializer(new DeadLetterSerializer(config.kafka().deadLettersTopic(), KafkaClients.clientProperties(config)))
                 .setDeliveryGuarantee(DeliveryGuarantee.AT_LEAST_ONCE)
                 .build();
     }

@@ -423,7 +423,8 @@ public final class ShardedSink<T> implements Sink<T> {
         private synchronized void deadLetter(DeadLetter d) throws IOException {
             if (deadLetterProducer == null) {
                 deadLetterProducer = new KafkaProducer<>(KafkaClients.clientProperties(sink.config), new ByteArraySerializer(), new ByteArraySerializer());
-                deadLetterSerializer = new DeadLetterSerializer(sink.config.kafka().deadLettersTopic());
+                deadLetterSerializer = new DeadLetterSerializer(sink.config.kafka().deadLettersTopic(), KafkaClients.clientProperties(sink.config));
+                deadLetterSerializer.open(null, null); // learns the topic's max.message.bytes
             }
             try {
                 deadLetterProducer.send(deadLetterSerializer.serialize(d, null, null)).get(); // a merged row has no one input timestamp

@@ -65,9 +65,7 @@ public final class SourceGuard implements Serializable {
      * that does not answer fails the subtask (its source could not read either).
      */
     public int open() {
-        Properties p = KafkaClients.clientProperties(config);
-        p.putIfAbsent("default.api.timeout.ms", "15000");
-        p.putIfAbsent("request.timeout.ms", "10000");
+        Properties p = KafkaClients.adminProperties(KafkaClients.clientProperties(config));
         admin = Admin.create(p);
         opened = null;
         recorded = null;

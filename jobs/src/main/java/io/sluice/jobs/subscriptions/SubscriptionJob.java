@@ -71,7 +71,7 @@ public final class SubscriptionJob implements SluiceJob {
     public static void defineWorkflow(StreamExecutionEnvironment env, SluiceConfig config, Source<Decoded<SubscriptionUpdate>, ?, ?> source,
                                       Sink<SubscriptionDelta> rows, Sink<DeadLetter> deadLetters) {
         SluiceConfig.Subscriptions s = config.subscriptions();
-        SluiceJob.configure(env);
+        SluiceJob.configure(env, config);
         if (s.parallelism() > 0) {
             env.setParallelism(s.parallelism());
         }

@@ -31,7 +31,13 @@ import org.apache.flink.test.junit5.InjectMiniCluster;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.flink.testutils.junit.SharedObjectsExtension;
 import org.apache.flink.testutils.junit.SharedReference;
+import io.sluice.core.kafka.KafkaClients;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AlterConfigOp;
+import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.config.ConfigResource;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -52,6 +58,7 @@ import static io.sluice.testkit.Await.until;
 import static io.sluice.testkit.Faults.killConnections;
 import static io.sluice.testkit.TestStack.header;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 @ExtendWith(SluiceStackExtension.class)
 @Timeout(value = 5, unit = TimeUnit.MINUTES) // a job that never converges fails instead of hanging CI
@@ -370,6 +377,73 @@ class AggregationJobITCase {
             assertThat(restartsOf(rest, job)).isEqualTo("0");
         } finally {
             job.cancel().get();
+        }
+    }
+
+    /**
+     * A 1.1 MB undecodable record (the input topic and the producer allow it; the dead-letter topic keeps the broker's
+     * 1 MiB): its dead letter keeps the headers and a prefix, says it was cut and how large the record was, and the
+     * job goes on without a restart. It used to fail the write and restart on the same record again and again.
+     */
+    @Test
+    void anUndecodableRecordOverAMegabyteIsATruncatedDeadLetterAndTheJobGoesOn(TestStack base, @InjectMiniCluster MiniCluster cluster) throws Exception {
+        TestStack stack = base.fresh(Map.of("kafka.partitions", "1", "aggregation.parallelism", "1", "aggregation.emit-interval", "100ms"));
+        String topic = stack.config().kafka().userEventsTopic();
+        try (Admin admin = Admin.create(KafkaClients.clientProperties(stack.config()))) {
+            admin.incrementalAlterConfigs(Map.of(new ConfigResource(ConfigResource.Type.TOPIC, topic),
+                    List.of(new AlterConfigOp(new ConfigEntry("max.message.bytes", "2000000"), AlterConfigOp.OpType.SET)))).all().get(30, TimeUnit.SECONDS);
+        }
+        JobClient job = startUnbounded(stack, AggregationJob.sink(stack.config()));
+        try {
+            byte[] big = new byte[1_100_000];
+            big[0] = 1; // not the Confluent magic byte
+            try (var producer = stack.producer(Map.of("max.request.size", "2000000"))) {
+                producer.send(new ProducerRecord<>(topic, "app:u1".getBytes(java.nio.charset.StandardCharsets.UTF_8), big)).get(30, TimeUnit.SECONDS);
+            }
+            stack.send(new UserEvent("app", "u1", "open", EPOCH + 1_000, 1.0, null));
+            awaitRows(stack, r -> r.size() == 1, "the event after the big record counted");
+            ConsumerRecord<byte[], byte[]> dead = awaitDeadLetters(stack, 1).get(0);
+            assertThat(header(dead, DeadLetterSerializer.STAGE)).isEqualTo("decode");
+            assertThat(header(dead, DeadLetterSerializer.REASON)).startsWith("not-wire-format");
+            assertThat(header(dead, DeadLetterSerializer.OFFSET)).isEqualTo("0");
+            assertThat(header(dead, DeadLetterSerializer.TRUNCATED)).isEqualTo("value");
+            assertThat(header(dead, DeadLetterSerializer.ORIGINAL_VALUE_BYTES)).isEqualTo("1100000");
+            assertThat(dead.value()).hasSizeBetween(1_000_000, 1_048_576);
+            assertThat(dead.value()[0]).as("a prefix of the original").isEqualTo((byte) 1);
+            assertThat(restartsOf(new FlinkRest(cluster.getRestAddress().get()), job)).isEqualTo("0");
+        } finally {
+            job.cancel().get();
+        }
+    }
+
+    /**
+     * The job runs and commits offsets, then is submitted again without its state (lost checkpoints, a second
+     * docker-compose setup): refused at once, naming the group and the fix, with no restart loop. With
+     * aggregation.allow-stateless-start it starts.
+     */
+    @Test
+    void aStartWithoutStateWhereTheGroupHasCommittedOffsetsIsRefusedUnlessAllowed(TestStack base) throws Exception {
+        TestStack stack = base.fresh(Map.of("kafka.partitions", "1", "aggregation.parallelism", "1", "aggregation.emit-interval", "100ms"));
+        JobClient first = startUnbounded(stack, AggregationJob.sink(stack.config()));
+        String group = KafkaClients.groupId(stack.config(), AggregationJob.NAME);
+        try (Admin admin = Admin.create(KafkaClients.clientProperties(stack.config()))) {
+            stack.send(new UserEvent("app", "u1", "open", EPOCH + 1_000, 1.0, null));
+            Await.until("offsets committed for group " + group, Duration.ofMinutes(1), Duration.ofMillis(300),
+                    () -> admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(), m -> !m.isEmpty());
+        } finally {
+            first.cancel().get();
+        }
+        JobClient second = startUnbounded(stack, AggregationJob.sink(stack.config()));
+        assertThatThrownBy(() -> second.getJobExecutionResult().get(60, TimeUnit.SECONDS)).as("refused, not restarted over and over")
+                .hasStackTraceContaining("starts without a checkpoint or savepoint, but its consumer group " + group + " has committed offsets for 1 partitions")
+                .hasStackTraceContaining("aggregation.allow-stateless-start");
+        TestStack allowed = stack.with(Map.of("aggregation.allow-stateless-start", "true"));
+        JobClient third = startUnbounded(allowed, AggregationJob.sink(allowed.config()));
+        try {
+            allowed.send(new UserEvent("app", "u2", "open", EPOCH + 2_000, 1.0, null));
+            awaitRows(allowed, r -> r.containsKey(key("app", "u2", "open", EPOCH)), "the allowed stateless start counting");
+        } finally {
+            third.cancel().get();
         }
     }
 

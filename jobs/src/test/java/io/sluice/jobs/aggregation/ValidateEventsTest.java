@@ -28,7 +28,7 @@ class ValidateEventsTest {
     @Test
     void lateAndInvalidEventsBecomeDeadLettersWithTheirSourcePositionAndBytes() throws Exception {
         OneInputStreamOperatorTestHarness<Decoded<UserEvent>, CountedEvent> h =
-                ProcessFunctionTestHarnesses.forProcessFunction(new ValidateEvents("user-events", 60_000, 30_000));
+                ProcessFunctionTestHarnesses.forProcessFunction(new ValidateEvents("user-events", 60_000, 30_000, null));
         byte[] raw = {0, 1, 2};
         h.processElement(new StreamRecord<>(Decoded.of(new UserEvent("a", "u", "open", 10_000, null, null), 0, 7, null, raw), 10_000));
         h.processWatermark(new Watermark(100_000));

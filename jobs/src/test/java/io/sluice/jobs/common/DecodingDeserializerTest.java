@@ -98,4 +98,16 @@ class DecodingDeserializerTest {
                 new SubscriptionUpdate("app", "s", Map.of("a", "b"), List.of(), 1_000)));
         assertDeadLetter(decode(otherSchema), otherSchema, "undecodable: schema id " + updateSchemaId);
     }
+
+    /** Nine bytes whose app_id claims a gigabyte: refused before anything that size is allocated. */
+    @Test
+    void aLengthClaimingMoreThanTheRecordHoldsIsADeadLetterBeforeAnyAllocation() {
+        byte[] good = event(new UserEvent("app", "u", "open", 1_000, 1.5, Map.of()));
+        byte[] claim = Arrays.copyOf(good, 12);
+        // app_id's length: 2^30 as a zig-zag varint (2^31 = 80 80 80 80 08), then two bytes of it
+        byte[] varint = {(byte) 0x80, (byte) 0x80, (byte) 0x80, (byte) 0x80, 0x08, 'a', 'b'};
+        System.arraycopy(varint, 0, claim, 5, varint.length);
+        assertDeadLetter(decode(claim), claim, "undecodable: schema id " + eventSchemaId
+                + ": EOFException: a string claims 1073741824 but the record has 2 bytes left (of 7)");
+    }
 }

@@ -148,6 +148,9 @@ public final class LocalCommand {
             if (flink != null) {
                 toClose.add(0, flink);
             }
+            if (!raw.has("deployment.id")) {
+                raw.put("deployment.id", "local", "./sluice local"); // its own groups and transactional ids, also on a shared broker
+            }
             SluiceConfig config = SluiceConfig.from(raw);
             GeneratorConfig gen = GeneratorConfig.from(raw);
             raw.rejectUnread();
@@ -295,6 +298,7 @@ public final class LocalCommand {
     static Path writeConnectionFile(Path workDir, SluiceConfig config) throws IOException {
         Path file = workDir.resolve("connection.yaml");
         StringBuilder y = new StringBuilder("# Written by ./sluice local while it runs; deleted when it stops.\n");
+        y.append("deployment:\n  id: ").append(config.deployment().id()).append('\n');
         y.append("kafka:\n  bootstrap: ").append(config.kafka().bootstrap()).append('\n');
         y.append("registry:\n  url: ").append(config.registry().url()).append('\n');
         y.append("shards:\n  user: ").append(config.shards().list().get(0).user()).append('\n');

@@ -113,6 +113,7 @@ class DockerComposeTest {
     void everySluiceVariableIsAKeySluiceReadsAndTheConfigurationIsValid() {
         Map<String, String> env = new HashMap<>(env("setup"));
         env.replaceAll((k, v) -> v.replaceAll("\\$\\{SLUICE_SHARDS_PASSWORD:\\?[^}]*}", "secret-from-the-environment"));
+        env.replaceAll((k, v) -> v.replaceAll("\\$\\{[A-Z_]+:-([^}]*)}", "$1")); // ${VAR:-default}: compose's default
         assertThat(env.get("SLUICE_SHARDS_PASSWORD")).as("the password comes from the environment, not the file").isEqualTo("secret-from-the-environment");
         RawConfig raw = RawConfig.fromArgs(new String[0], env, SluiceConfig.ALIASES);
         SluiceConfig config = SluiceConfig.from(raw);
@@ -127,6 +128,8 @@ class DockerComposeTest {
         given.removeIf(k -> !k.startsWith(RawConfig.ENV_PREFIX));
         assertThat(read).as("SLUICE_* variables Sluice read").isEqualTo(given);
         assertThat(config.kafka().partitions()).isEqualTo(720);
+        assertThat(config.deployment().id()).as("compose names its deployment, so the jobs do not start on the shared defaults").isEqualTo("compose");
+        assertThat(config.deployment().problem()).isEmpty();
         assertThat(Long.parseLong(env("kafka").get("KAFKA_TRANSACTION_MAX_TIMEOUT_MS"))).as("the broker allows the push-queue's transactions")
                 .isGreaterThanOrEqualTo(config.kafka().transactionTimeoutMs());
     }
