@@ -20,8 +20,8 @@ SELECT 'push job',
        'rule: ' || k.event_name || ' >= ' || CAST(k.min_count AS STRING) || ' within ' || CAST(k.`window` / 1000 AS STRING) || ' s; message: ' || p.message
 FROM push_queue AS p
 JOIN (
-  SELECT campaign_id, event_name, min_count, `window`
-  FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY campaign_id ORDER BY kafka_offset DESC) AS newest FROM campaigns)
+  SELECT app_id, campaign_id, event_name, min_count, `window`
+  FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY app_id, campaign_id ORDER BY kafka_offset DESC) AS newest FROM campaigns)
   WHERE newest = 1
-) AS k ON p.campaign_id = k.campaign_id
+) AS k ON p.app_id = k.app_id AND p.campaign_id = k.campaign_id
 WHERE p.app_id = '${app_id:-app-0}' AND p.user_id = '${user_id:-user-0}';

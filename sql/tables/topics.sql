@@ -53,7 +53,8 @@ CREATE TABLE subscription_updates (
   'sluice-avro-confluent.url' = '${registry.url}'
 );
 
--- Campaign definitions (compacted topic, key campaign_id): every version written, newest last.
+-- Campaign definitions (compacted topic, key app_id:campaign_id; a campaign id is unique within its app):
+-- every version written, newest last.
 -- A deleted campaign's tombstone has no value and is not a row here.
 CREATE TABLE campaigns (
   campaign_id     STRING NOT NULL,

@@ -12,11 +12,17 @@ public final class PushJobIds {
     }
 
     /**
-     * The job id of a user entering a campaign's segment in the campaign window starting at
-     * {@code windowStartMs}: a name-based UUID (RFC 4122 version 3) of the three.
+     * The job id of a user of an app entering a campaign's segment in the campaign window starting at
+     * {@code windowStartMs}: a name-based UUID (RFC 4122 version 3) of the four. A campaign id is unique within
+     * its app only, so the app is part of it. Each id goes in with its length, so no two different
+     * (app, campaign, user) can make the same name whatever characters the ids hold.
      */
-    public static String of(String campaignId, String userId, long windowStartMs) {
-        String name = "sluice-push\n" + campaignId + "\n" + userId + "\n" + windowStartMs;
-        return UUID.nameUUIDFromBytes(name.getBytes(StandardCharsets.UTF_8)).toString();
+    public static String of(String appId, String campaignId, String userId, long windowStartMs) {
+        StringBuilder name = new StringBuilder("sluice-push-v2");
+        for (String id : new String[] {appId, campaignId, userId}) {
+            name.append('\n').append(id.length()).append(':').append(id);
+        }
+        name.append('\n').append(windowStartMs);
+        return UUID.nameUUIDFromBytes(name.toString().getBytes(StandardCharsets.UTF_8)).toString();
     }
 }

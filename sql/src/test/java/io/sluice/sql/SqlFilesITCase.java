@@ -304,10 +304,11 @@ class SqlFilesITCase {
         List<Row> rows = run("queries/push-jobs-per-campaign-per-minute.sql");
         Map<String, String> expected = new TreeMap<>();
         Map<String, List<PushJob>> groups = new HashMap<>();
-        pushJobs.forEach(p -> groups.computeIfAbsent(p.campaignId() + "/" + Math.floorDiv(p.createdAt(), MINUTE) * MINUTE, k -> new ArrayList<>()).add(p));
+        pushJobs.forEach(p -> groups.computeIfAbsent(p.appId() + "/" + p.campaignId() + "/" + Math.floorDiv(p.createdAt(), MINUTE) * MINUTE,
+                k -> new ArrayList<>()).add(p));
         groups.forEach((k, ps) -> expected.put(k, ps.size() + " jobs, " + ps.stream().map(PushJob::userId).distinct().count() + " users"));
         Map<String, String> actual = new TreeMap<>();
-        rows.forEach(r -> actual.put(r.getField(0) + "/" + ms(r.getField(1)), r.getField(2) + " jobs, " + r.getField(3) + " users"));
+        rows.forEach(r -> actual.put(r.getField(0) + "/" + r.getField(1) + "/" + ms(r.getField(2)), r.getField(3) + " jobs, " + r.getField(4) + " users"));
         assertThat(actual).isEqualTo(expected);
     }
 
@@ -324,7 +325,7 @@ class SqlFilesITCase {
         });
         for (PushJob p : pushJobs) {
             if (p.appId().equals(push.appId()) && p.userId().equals(push.userId())) {
-                Campaign c = campaigns.stream().filter(x -> x.campaignId().equals(p.campaignId())).findFirst().orElseThrow();
+                Campaign c = campaigns.stream().filter(x -> x.appId().equals(p.appId()) && x.campaignId().equals(p.campaignId())).findFirst().orElseThrow();
                 expected.add("push job/" + p.createdAt() + "/" + c.eventName() + "/" + c.minCount() + "/" + p.campaignId() + "/" + p.jobId());
             }
         }

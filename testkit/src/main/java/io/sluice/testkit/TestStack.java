@@ -99,7 +99,7 @@ public record TestStack(EmbeddedStack stack, EmbeddedStack.Namespace namespace) 
 
     /** Sends definitions to {@code campaigns}, key {@code campaign_id}, in order. */
     public void send(Campaign... campaigns) throws Exception {
-        send(config().kafka().campaignsTopic(), SluiceAvro.CAMPAIGN, Campaign::campaignId, campaigns);
+        send(config().kafka().campaignsTopic(), SluiceAvro.CAMPAIGN, Campaign::key, campaigns);
     }
 
     @SafeVarargs

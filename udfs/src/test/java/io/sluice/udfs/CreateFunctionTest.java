@@ -59,11 +59,11 @@ class CreateFunctionTest {
 
     @Test
     void pushJobIdAndTimeLag() throws Exception {
-        Row r = one("SELECT PUSH_JOB_ID('campaign-1', 'user-7', TIMESTAMP '2023-11-14 22:10:00'), "
-                + "PUSH_JOB_ID('campaign-1', 'user-7', CAST(1700000000000 AS BIGINT)), "
+        Row r = one("SELECT PUSH_JOB_ID('app-1', 'campaign-1', 'user-7', TIMESTAMP '2023-11-14 22:10:00'), "
+                + "PUSH_JOB_ID('app-1', 'campaign-1', 'user-7', CAST(1700000000000 AS BIGINT)), "
                 + "TIME_LAG_MS(TIMESTAMP '2000-01-01 00:00:00')");
-        assertThat(r.getField(0)).isEqualTo(PushJobIds.of("campaign-1", "user-7", 1_700_000_000_000L - 200_000L));
-        assertThat(r.getField(1)).isEqualTo(PushJobIds.of("campaign-1", "user-7", 1_700_000_000_000L));
+        assertThat(r.getField(0)).isEqualTo(PushJobIds.of("app-1", "campaign-1", "user-7", 1_700_000_000_000L - 200_000L));
+        assertThat(r.getField(1)).isEqualTo(PushJobIds.of("app-1", "campaign-1", "user-7", 1_700_000_000_000L));
         assertThat((Long) r.getField(2)).isGreaterThan(700_000_000_000L); // more than 22 years
     }
 }

@@ -42,11 +42,14 @@ class ScalarFunctionsTest {
     void pushJobIdIsTheJobsId() {
         long start = 1_699_999_800_000L;
         PushJobId f = new PushJobId();
-        String expected = PushJobIds.of("campaign-1", "user-7", start);
-        assertThat(f.eval("campaign-1", "user-7", start)).isEqualTo(expected);
-        assertThat(f.eval("campaign-1", "user-7", Instant.ofEpochMilli(start))).isEqualTo(expected);
-        assertThat(f.eval("campaign-1", "user-7", LocalDateTime.ofInstant(Instant.ofEpochMilli(start), java.time.ZoneOffset.UTC))).isEqualTo(expected);
-        assertThat(f.eval("campaign-1", "user-8", start)).isNotEqualTo(expected);
-        assertThat(f.eval(null, "user-7", start)).isNull();
+        String expected = PushJobIds.of("app-1", "campaign-1", "user-7", start);
+        assertThat(f.eval("app-1", "campaign-1", "user-7", start)).isEqualTo(expected);
+        assertThat(f.eval("app-1", "campaign-1", "user-7", Instant.ofEpochMilli(start))).isEqualTo(expected);
+        assertThat(f.eval("app-1", "campaign-1", "user-7", LocalDateTime.ofInstant(Instant.ofEpochMilli(start), java.time.ZoneOffset.UTC))).isEqualTo(expected);
+        assertThat(f.eval("app-1", "campaign-1", "user-8", start)).isNotEqualTo(expected);
+        assertThat(f.eval("app-2", "campaign-1", "user-7", start)).as("the same campaign id in another app").isNotEqualTo(expected);
+        assertThat(f.eval("app\n1", "campaign-1", "user-7", start)).as("ids holding the old separator")
+                .isNotEqualTo(f.eval("app", "1\ncampaign-1", "user-7", start));
+        assertThat(f.eval(null, "campaign-1", "user-7", start)).isNull();
     }
 }

@@ -8,7 +8,7 @@ public record UserEvent(String appId, String userId, String name, long occurredA
         return keyOf(appId, userId);
     }
 
-    /** The record key of {@code user-events} and {@code push-queue}, and the aggregation job's key: {@code app_id:user_id}. */
+    /** The record key of {@code user-events} and {@code push-queue}: {@code app_id:user_id} (the job's key is {@link StateKeys#of}). */
     public static String keyOf(String appId, String userId) {
         return appId + ":" + userId;
     }

@@ -5,6 +5,7 @@ import io.sluice.core.avro.SluiceAvro;
 import io.sluice.core.config.SluiceConfig;
 import io.sluice.core.model.Campaign;
 import io.sluice.core.model.PushJob;
+import io.sluice.core.model.StateKeys;
 import io.sluice.core.model.UserEvent;
 import io.sluice.jobs.SluiceJob;
 import io.sluice.jobs.campaigns.Pacer;
@@ -142,7 +143,7 @@ public final class AggregationJob implements SluiceJob {
                 .uid("user-activity");
         counts.sinkTo(rows).uid("upsert-window-counts").name("upsert window counts into shards");
         counts.getSideOutput(UserActivityOperator.PUSHES)
-                .keyBy((PendingPush p) -> p.campaignId)
+                .keyBy((PendingPush p) -> StateKeys.of(p.appId, p.campaignId))
                 .transform("pace per campaign", TypeInformation.of(PushJob.class), new Pacer())
                 .uid("pacer")
                 .sinkTo(pushQueue).uid("push-queue-sink").name("push queue (exactly once)");

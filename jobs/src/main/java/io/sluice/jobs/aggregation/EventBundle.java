@@ -1,6 +1,6 @@
 package io.sluice.jobs.aggregation;
 
-import io.sluice.core.model.UserEvent;
+import io.sluice.core.model.StateKeys;
 import io.sluice.jobs.common.FormatVersionedSnapshot;
 import io.sluice.jobs.common.HandWrittenSerializer;
 import io.sluice.jobs.common.SerializerTypeInfo;
@@ -71,9 +71,9 @@ public final class EventBundle {
         return this;
     }
 
-    /** The keyed operators' key: {@code app_id:user_id} ({@link UserEvent#keyOf}). */
+    /** The keyed operators' key: (app, user) as {@link StateKeys#of}, which is {@code app_id:user_id} for app ids without {@code :}. */
     public String userKey() {
-        return UserEvent.keyOf(appId, userId);
+        return StateKeys.of(appId, userId);
     }
 
     /** Ids as Flink strings, then partition, size and the size event times, values and offsets. */

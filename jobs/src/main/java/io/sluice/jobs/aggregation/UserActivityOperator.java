@@ -1,6 +1,7 @@
 package io.sluice.jobs.aggregation;
 
 import io.sluice.core.model.Campaign;
+import io.sluice.core.model.UserEvent;
 import io.sluice.jobs.campaigns.ValidateCampaigns;
 import io.sluice.jobs.campaigns.PendingPush;
 import io.sluice.jobs.common.DeadLetter;
@@ -195,6 +196,7 @@ public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
         });
 
         campaigns = getOperatorStateBackend().getBroadcastState(CAMPAIGNS);
+        rekeyCampaigns();
         index();
         // value: {count or SENT, campaign window end}
         segments = getRuntimeContext().getMapState(new MapStateDescriptor<>("segment-progress", Types.STRING, TypeInformation.of(long[].class)));
@@ -236,9 +238,21 @@ public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
     public void processElement2(StreamRecord<Campaign> element) throws Exception {
         Campaign c = element.getValue();
         if (ValidateCampaigns.isTombstone(c)) {
-            campaigns.remove(c.campaignId());
+            if (c.appId().isEmpty()) { // a tombstone keyed by the campaign id alone (before keys named the app): that id in every app
+                List<String> gone = new ArrayList<>();
+                for (Map.Entry<String, Campaign> e : campaigns.immutableEntries()) {
+                    if (e.getValue().campaignId().equals(c.campaignId())) {
+                        gone.add(e.getKey());
+                    }
+                }
+                for (String k : gone) {
+                    campaigns.remove(k);
+                }
+            } else {
+                campaigns.remove(c.stateKey());
+            }
         } else {
-            campaigns.put(c.campaignId(), c);
+            campaigns.put(c.stateKey(), c);
         }
         index();
         campaignUpdates.inc();
@@ -271,7 +285,7 @@ public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
                 + " its window " + Instant.ofEpochMilli(start) + "/" + Instant.ofEpochMilli(start + windowMs) + " took events until "
                 + Instant.ofEpochMilli(Windows.closesAt(t, windowMs, allowedLatenessMs)) + " (aggregation.allowed-lateness " + allowedLatenessMs + " ms)";
         output.collect(DeadLetter.SIDE_OUTPUT, new StreamRecord<>(new DeadLetter(topic,
-                b.partition, b.offsets[i], b.userKey().getBytes(StandardCharsets.UTF_8), Json.object(event).getBytes(StandardCharsets.UTF_8),
+                b.partition, b.offsets[i], UserEvent.keyOf(b.appId, b.userId).getBytes(StandardCharsets.UTF_8), Json.object(event).getBytes(StandardCharsets.UTF_8),
                 "late", reason), t));
     }
 
@@ -391,6 +405,23 @@ public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
         }
         if (!left) {
             segments.clear();
+        }
+    }
+
+    /**
+     * Broadcast state of builds that keyed campaigns by id alone (two apps' campaigns of one id overwrote each other)
+     * is keyed again by (app, campaign) when it is restored.
+     */
+    private void rekeyCampaigns() throws Exception {
+        Map<String, Campaign> moved = new HashMap<>();
+        for (Map.Entry<String, Campaign> e : campaigns.immutableEntries()) {
+            if (!e.getKey().equals(e.getValue().stateKey())) {
+                moved.put(e.getKey(), e.getValue());
+            }
+        }
+        for (Map.Entry<String, Campaign> e : moved.entrySet()) {
+            campaigns.remove(e.getKey());
+            campaigns.put(e.getValue().stateKey(), e.getValue());
         }
     }
 

@@ -8,7 +8,6 @@ import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
-import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.runtime.state.VoidNamespaceSerializer;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
@@ -25,7 +24,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Keyed by campaign. In: push jobs in the order their users entered the segment. Out: the same jobs,
+ * Keyed by (app, campaign). In: push jobs in the order their users entered the segment. Out: the same jobs,
  * in the same order, at most {@code max_per_second} per campaign: one job every
  * {@code 1000 / max_per_second} ms, none dropped, whatever the arrival pattern. The next free slot is kept
  * until it has passed, also when the queue runs empty before it (forgetting it let a job that arrived
@@ -36,7 +35,7 @@ import java.util.Map;
  * keyed state ({@code seq → job}, with head and tail counters) and drains on a processing-time timer;
  * a backlog in one campaign holds back no other campaign. The queue and its timer are part of every
  * checkpoint, so a restart resumes the drain where the checkpoint left it. At end of input every
- * queue is drained at once. Metrics: {@code campaign=<id>.queueDepth}, {@code pushJobsOut}.
+ * queue is drained at once. Metrics: {@code app.<app_id>.campaign.<id>.queueDepth}, {@code pushJobsOut}.
  */
 public class Pacer extends AbstractStreamOperator<PushJob>
         implements OneInputStreamOperator<PendingPush, PushJob>, Triggerable<String, VoidNamespace>, BoundedOneInput {
@@ -77,7 +76,7 @@ public class Pacer extends AbstractStreamOperator<PushJob>
             }
         }
         pacing.update(p);
-        depth((String) getCurrentKey())[0] = p[2] - p[1];
+        depth((String) getCurrentKey(), job)[0] = p[2] - p[1];
     }
 
     @Override
@@ -85,6 +84,7 @@ public class Pacer extends AbstractStreamOperator<PushJob>
         long[] p = state();
         long nowMicros = timers.currentProcessingTime() * 1000;
         PendingPush head = p[1] < p[2] ? queue.get(p[1]) : null;
+        PendingPush sample = head;
         if (head != null) { // a timer later than Flink's 1 ms (or a restart) earns no burst
             p[0] = Math.max(p[0], nowMicros - TIMER_DELAY_MICROS - Math.max(0, 1000 - intervalMicros(head)));
         }
@@ -99,7 +99,7 @@ public class Pacer extends AbstractStreamOperator<PushJob>
         } else {
             pacing.clear(); // queue empty and its slot passed; the next job finds its slot from the clock
         }
-        depth(timer.getKey())[0] = p[2] - p[1];
+        depth(timer.getKey(), sample)[0] = p[2] - p[1];
     }
 
     @Override
@@ -109,13 +109,15 @@ public class Pacer extends AbstractStreamOperator<PushJob>
         for (String key : keys) {
             setCurrentKey(key);
             long[] p = state();
+            PendingPush sample = null;
             while (p[1] < p[2]) {
                 PendingPush job = queue.get(p[1]);
                 queue.remove(p[1]++);
                 output(job);
+                sample = job;
             }
             pacing.clear();
-            depth(key)[0] = 0;
+            depth(key, sample)[0] = 0;
         }
     }
 
@@ -147,13 +149,20 @@ public class Pacer extends AbstractStreamOperator<PushJob>
         return (micros + 999) / 1000;
     }
 
-    /** The queue-depth gauge of a campaign, registered the first time this subtask sees it. */
-    private long[] depth(String campaign) {
-        return depthGauges.computeIfAbsent(campaign, c -> {
-            long[] d = new long[1];
-            MetricGroup g = getMetricGroup().addGroup("campaign", c);
-            g.gauge("queueDepth", () -> d[0]);
-            return d;
-        });
+    /**
+     * The queue-depth gauge of a campaign ({@code app.<app_id>.campaign.<campaign_id>.queueDepth}), registered the first
+     * time this subtask sees one of its jobs ({@code sample}); before that, a gauge nobody reads.
+     */
+    private long[] depth(String key, PendingPush sample) {
+        long[] d = depthGauges.get(key);
+        if (d == null) {
+            d = new long[1];
+            if (sample != null) {
+                long[] gauge = d;
+                getMetricGroup().addGroup("app", sample.appId).addGroup("campaign", sample.campaignId).gauge("queueDepth", () -> gauge[0]);
+                depthGauges.put(key, d);
+            }
+        }
+        return d;
     }
 }

@@ -20,7 +20,7 @@ public final class PendingPush {
     /** The push for {@code userId} entering {@code c}'s segment in the campaign window starting at {@code windowStart}, at event time {@code at}. */
     public static PendingPush of(Campaign c, String userId, long windowStart, long at) {
         PendingPush p = new PendingPush();
-        p.jobId = PushJobIds.of(c.campaignId(), userId, windowStart);
+        p.jobId = PushJobIds.of(c.appId(), c.campaignId(), userId, windowStart);
         p.appId = c.appId();
         p.userId = userId;
         p.campaignId = c.campaignId();

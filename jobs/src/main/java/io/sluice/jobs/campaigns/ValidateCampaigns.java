@@ -9,10 +9,12 @@ import org.apache.flink.util.Collector;
 import java.nio.charset.StandardCharsets;
 
 /**
- * In: decoded {@code campaigns} records (a compacted topic). Out: campaign definitions for the
- * broadcast state; a tombstone (null value) becomes an inactive campaign of that id. To
- * {@link io.sluice.jobs.aggregation.ValidateEvents#DeadLetter.SIDE_OUTPUT}: undecodable records and
- * definitions that cannot work (stage {@code validate}, naming the field and value).
+ * In: decoded {@code campaigns} records (a compacted topic, key {@code app_id:campaign_id},
+ * {@link Campaign#keyOf}). Out: campaign definitions for the broadcast state; a tombstone (null value)
+ * becomes a deletion of the campaign its key names. To {@link DeadLetter#SIDE_OUTPUT}: undecodable
+ * records, definitions that cannot work, and definitions whose key names another app or campaign
+ * (stage {@code validate}, naming the field and value). A key that is the campaign id alone (producers
+ * before keys named the app) is accepted; its tombstone deletes that campaign id in every app.
  */
 public class ValidateCampaigns extends ProcessFunction<Decoded<Campaign>, Campaign> {
     private final String topic;
@@ -32,6 +34,9 @@ public class ValidateCampaigns extends ProcessFunction<Decoded<Campaign>, Campai
             return;
         }
         String problem = problem(in.value);
+        if (problem == null && in.key != null) {
+            problem = keyProblem(new String(in.key, StandardCharsets.UTF_8), in.value);
+        }
         if (problem != null) {
             ctx.output(DeadLetter.SIDE_OUTPUT,
                     new DeadLetter(topic, in.partition, in.offset, in.key, in.raw, "validate", problem));
@@ -40,13 +45,24 @@ public class ValidateCampaigns extends ProcessFunction<Decoded<Campaign>, Campai
         out.collect(in.value);
     }
 
-    /** The definition standing for a deleted campaign: inactive, no app. */
-    public static Campaign tombstone(String campaignId) {
-        return new Campaign(campaignId, "", "", Integer.MAX_VALUE, 1, "", 1, false);
+    /** The deletion a tombstone's key stands for: inactive and without an event name; no app for a key without {@code :}. */
+    public static Campaign tombstone(String key) {
+        int colon = key.indexOf(':');
+        String app = colon < 0 ? "" : key.substring(0, colon);
+        String id = colon < 0 ? key : key.substring(colon + 1);
+        return new Campaign(id, app, "", Integer.MAX_VALUE, 1, "", 1, false);
     }
 
     public static boolean isTombstone(Campaign c) {
-        return !c.active() && c.appId().isEmpty();
+        return !c.active() && c.eventName().isEmpty();
+    }
+
+    static String keyProblem(String key, Campaign c) {
+        if (key.equals(c.key()) || key.equals(c.campaignId())) {
+            return null;
+        }
+        return "campaign " + c.campaignId() + " of app " + c.appId() + ": record key '" + key + "' does not name it; expected '" + c.key()
+                + "' (app_id:campaign_id)";
     }
 
     static String problem(Campaign c) {
@@ -62,8 +78,8 @@ public class ValidateCampaigns extends ProcessFunction<Decoded<Campaign>, Campai
         if (c.minCount() < 1) {
             return "campaign " + c.campaignId() + ": min_count is " + c.minCount() + ", expected 1 or more";
         }
-        if (c.windowMs() < 1) {
-            return "campaign " + c.campaignId() + ": window is " + c.windowMs() + " ms, expected 1 or more";
+        if (c.windowMs() < 1 || c.windowMs() > Campaign.MAX_WINDOW_MS) {
+            return "campaign " + c.campaignId() + ": window is " + c.windowMs() + " ms, expected 1 to " + Campaign.MAX_WINDOW_MS + " (31 days)";
         }
         if (c.maxPerSecond() < 1) {
             return "campaign " + c.campaignId() + ": max_per_second is " + c.maxPerSecond() + ", expected 1 or more";

@@ -31,6 +31,8 @@ import org.apache.flink.test.junit5.InjectMiniCluster;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.flink.testutils.junit.SharedObjectsExtension;
 import org.apache.flink.testutils.junit.SharedReference;
+import io.sluice.core.avro.ConfluentWire;
+import io.sluice.core.avro.SluiceAvro;
 import io.sluice.core.kafka.KafkaClients;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AlterConfigOp;
@@ -256,7 +258,7 @@ class AggregationJobITCase {
             ConsumerRecord<byte[], byte[]> r = slow.get(0);
             PushJob j = stack.pushJobs().get(0);
             assertThat(header(r, "ce_specversion")).isEqualTo("1.0");
-            assertThat(header(r, "ce_id")).isEqualTo(j.jobId()).isEqualTo(PushJobIds.of("slow", "slow-000", EPOCH - EPOCH % (10 * MINUTE)));
+            assertThat(header(r, "ce_id")).isEqualTo(j.jobId()).isEqualTo(PushJobIds.of("app", "slow", "slow-000", EPOCH - EPOCH % (10 * MINUTE)));
             assertThat(header(r, "ce_type")).isEqualTo(PushJobSerializer.CE_TYPE);
             assertThat(header(r, "ce_source")).isEqualTo("/sluice/campaigns/slow");
             assertThat(header(r, "ce_time")).isEqualTo(java.time.Instant.ofEpochMilli(EPOCH).toString());
@@ -444,6 +446,38 @@ class AggregationJobITCase {
             awaitRows(allowed, r -> r.containsKey(key("app", "u2", "open", EPOCH)), "the allowed stateless start counting");
         } finally {
             third.cancel().get();
+        }
+    }
+
+    /**
+     * Two apps define a campaign "welcome" (records keyed app_id:campaign_id): neither overwrites the other, each app's
+     * users get their own app's message with job ids that differ, and each campaign is paced on its own. A definition
+     * whose key names another app is a validate dead letter.
+     */
+    @Test
+    void twoAppsWithTheSameCampaignIdEachGetTheirOwnPushes(TestStack base, @InjectMiniCluster MiniCluster cluster) throws Exception {
+        TestStack stack = base.fresh(Map.of("kafka.partitions", "2", "aggregation.parallelism", "2"));
+        stack.send(new Campaign("welcome", "app-a", "signup", 1, 10 * MINUTE, "hi from a", 100, true),
+                new Campaign("welcome", "app-b", "signup", 1, 10 * MINUTE, "hi from b", 100, true));
+        try (var producer = stack.producer(Map.of())) { // a definition of app-b's welcome under app-a's key
+            byte[] value = new ConfluentWire(stack.schemaIds().get(stack.config().kafka().campaignsTopic()), SluiceAvro.CAMPAIGN.schema())
+                    .encode(SluiceAvro.CAMPAIGN.toAvro(new Campaign("welcome", "app-b", "signup", 1, 10 * MINUTE, "wrong", 100, false)));
+            producer.send(new ProducerRecord<>(stack.config().kafka().campaignsTopic(), "app-a:welcome".getBytes(java.nio.charset.StandardCharsets.UTF_8),
+                    value)).get(30, TimeUnit.SECONDS);
+        }
+        JobClient job = startUnbounded(stack, AggregationJob.sink(stack.config()));
+        try {
+            awaitMetric(new FlinkRest(cluster.getRestAddress().get()), job, "activeCampaigns", 2);
+            stack.send(new UserEvent("app-a", "u1", "signup", EPOCH + 1_000, null, null), new UserEvent("app-b", "u1", "signup", EPOCH + 1_000, null, null));
+            List<PushJob> jobs = awaitPushJobs(stack, 2);
+            assertThat(jobs).extracting(j -> j.appId() + "/" + j.campaignId() + "/" + j.userId() + "/" + j.message())
+                    .containsExactlyInAnyOrder("app-a/welcome/u1/hi from a", "app-b/welcome/u1/hi from b");
+            assertThat(jobs.get(0).jobId()).isNotEqualTo(jobs.get(1).jobId());
+            ConsumerRecord<byte[], byte[]> dead = awaitDeadLetters(stack, 1).get(0);
+            assertThat(header(dead, DeadLetterSerializer.STAGE)).isEqualTo("validate");
+            assertThat(header(dead, DeadLetterSerializer.REASON)).contains("record key 'app-a:welcome' does not name it; expected 'app-b:welcome'");
+        } finally {
+            job.cancel().get();
         }
     }
 

@@ -39,9 +39,13 @@ final class UserActivityHarness {
                 EventBundle::userKey, (Campaign c) -> "", Types.STRING);
     }
 
-    /** One event, as the one-event bundle {@link LocalEventBundles} would send. */
+    /** One event of app {@code app}, as the one-event bundle {@link LocalEventBundles} would send. */
     static StreamRecord<EventBundle> bundle(String user, String name, long at, Double value) {
-        CountedEvent e = CountedEvent.of(new UserEvent("app", user, name, at, value, null), 0, 0);
+        return bundle("app", user, name, at, value);
+    }
+
+    static StreamRecord<EventBundle> bundle(String app, String user, String name, long at, Double value) {
+        CountedEvent e = CountedEvent.of(new UserEvent(app, user, name, at, value, null), 0, 0);
         EventBundle b = EventBundle.of(e);
         b.add(e);
         return new StreamRecord<>(b.trimmed(), at);
@@ -49,6 +53,10 @@ final class UserActivityHarness {
 
     void event(String user, String name, long at, Double value) throws Exception {
         h.processElement1(bundle(user, name, at, value));
+    }
+
+    void event(String app, String user, String name, long at, Double value) throws Exception {
+        h.processElement1(bundle(app, user, name, at, value));
     }
 
     void campaign(Campaign c) throws Exception {

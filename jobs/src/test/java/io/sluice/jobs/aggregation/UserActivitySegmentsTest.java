@@ -29,7 +29,7 @@ class UserActivitySegmentsTest {
         t.event("u1", "purchase", 4_000, 1.0);
         @SuppressWarnings("unchecked")
         PendingPush p = ((StreamRecord<PendingPush>) t.h.getSideOutput(UserActivityOperator.PUSHES).peek()).getValue();
-        assertThat(p.jobId).isEqualTo(PushJobIds.of("c1", "u1", 0));
+        assertThat(p.jobId).isEqualTo(PushJobIds.of("app", "c1", "u1", 0));
         assertThat(t.pushes()).containsExactly("c1/u1@4000");
         t.event("u1", "purchase", 5_000, 1.0);
         assertThat(t.pushes()).as("one push per window, however many events follow").isEmpty();
@@ -83,12 +83,37 @@ class UserActivitySegmentsTest {
         h.close();
     }
 
+    /**
+     * Two apps name a campaign "welcome": each app's users enter their own app's segment, with their own job ids
+     * (the app is part of the id), and a tombstone keyed by one app deletes only that app's campaign.
+     */
+    @Test
+    void twoAppsWithTheSameCampaignIdKeepTheirOwnCampaigns() throws Exception {
+        var t = new UserActivityHarness(60_000, 0);
+        t.campaign(new Campaign("welcome", "app-a", "signup", 1, TEN_MINUTES, "hi from a", 50, true));
+        t.campaign(new Campaign("welcome", "app-b", "open", 1, TEN_MINUTES, "hi from b", 50, true));
+        t.event("app-a", "u1", "signup", 1_000, 1.0);
+        t.event("app-b", "u1", "open", 2_000, 1.0);
+        t.event("app-b", "u2", "signup", 3_000, 1.0); // app-b's welcome is about "open"
+        @SuppressWarnings("unchecked")
+        var pushes = t.h.getSideOutput(UserActivityOperator.PUSHES).stream().map(r -> ((StreamRecord<PendingPush>) r).getValue()).toList();
+        assertThat(pushes).extracting(p -> p.appId + "/" + p.campaignId + "/" + p.userId + "/" + p.message)
+                .containsExactly("app-a/welcome/u1/hi from a", "app-b/welcome/u1/hi from b");
+        assertThat(pushes.get(0).jobId).isNotEqualTo(pushes.get(1).jobId).isEqualTo(PushJobIds.of("app-a", "welcome", "u1", 0));
+        t.pushes();
+        t.campaign(ValidateCampaigns.tombstone("app-a:welcome"));
+        t.event("app-a", "u3", "signup", 4_000, 1.0);
+        t.event("app-b", "u3", "open", 5_000, 1.0);
+        assertThat(t.pushes()).as("only app-a's welcome is gone").containsExactly("welcome/u3@5000");
+        t.h.close();
+    }
+
     @Test
     void aDeletedCampaignCountsNothingAndCampaignsSurviveARestore() throws Exception {
         var t = new UserActivityHarness(60_000, 0);
         t.campaign(campaign("c1", 1, true));
         t.campaign(campaign("c2", 2, true));
-        t.campaign(ValidateCampaigns.tombstone("c1"));
+        t.campaign(ValidateCampaigns.tombstone("app:c1"));
         t.event("u1", "purchase", 1_000, 1.0);
         assertThat(t.pushes()).isEmpty();
         var snapshot = t.h.snapshot(1, 0);

@@ -134,7 +134,7 @@ public final class Oracle {
                 long start = Math.floorDiv(e.occurredAt(), c.windowMs()) * c.windowMs();
                 int n = progress.merge(c.campaignId() + "/" + e.userId() + "/" + start, 1, Integer::sum);
                 if (n == c.minCount()) {
-                    out.put(PushJobIds.of(c.campaignId(), e.userId(), start), c.campaignId() + "/" + e.userId() + "/" + e.occurredAt());
+                    out.put(PushJobIds.of(c.appId(), c.campaignId(), e.userId(), start), c.campaignId() + "/" + e.userId() + "/" + e.occurredAt());
                 }
             }
         }

@@ -65,7 +65,7 @@ public final class RecordSequence {
         this.oracle = oracle;
         for (Campaign c : campaigns()) {
             oracle.recordOther(topics.campaignsTopic());
-            pending.add(new GeneratedRecord(topics.campaignsTopic(), utf8(c.campaignId()), campaignWire.encode(SluiceAvro.CAMPAIGN.toAvro(c)), false));
+            pending.add(new GeneratedRecord(topics.campaignsTopic(), utf8(c.key()), campaignWire.encode(SluiceAvro.CAMPAIGN.toAvro(c)), false));
         }
     }
 

@@ -170,7 +170,7 @@ class ClusterITCase {
         awaitMetric(rest, subs, "upsert into shards", "coalescingRatio", v -> v >= 1.0);
         awaitMetric(rest, subs, "count dead letters", "reason.decode.deadLetters", v -> v > 0);
         awaitMetric(rest, agg, "count dead letters", "reason.decode.deadLetters", v -> v > 0);
-        awaitMetric(rest, agg, "pace per campaign", "campaign.buyers.queueDepth", v -> v >= 0);
+        awaitMetric(rest, agg, "pace per campaign", "app." + RecordSequence.appId(1) + ".campaign.buyers.queueDepth", v -> v >= 0);
         awaitMetric(rest, subs, "Source: subscription-updates", "pendingRecords", v -> v >= 0);
         awaitMetric(rest, agg, "Source: user-events", "pendingRecords", v -> v >= 0);
     }
