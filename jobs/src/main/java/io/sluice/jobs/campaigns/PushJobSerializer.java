@@ -4,12 +4,18 @@ import io.sluice.core.avro.SluiceAvro;
 import io.sluice.core.model.PushJob;
 import org.apache.flink.api.common.serialization.SerializationSchema;
 import org.apache.flink.avro.shaded.org.apache.avro.generic.GenericRecord;
+import org.apache.flink.connector.kafka.lineage.DefaultKafkaDatasetFacet;
+import org.apache.flink.connector.kafka.lineage.DefaultKafkaDatasetIdentifier;
+import org.apache.flink.connector.kafka.lineage.KafkaDatasetFacet;
+import org.apache.flink.connector.kafka.lineage.KafkaDatasetFacetProvider;
 import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
 import org.apache.flink.formats.avro.registry.confluent.ConfluentRegistryAvroSerializationSchema;
 import org.apache.kafka.clients.producer.ProducerRecord;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
 
 /**
  * Writes a {@link PushJob} to {@code push-queue}: key {@code app_id:user_id}, value Avro in the
@@ -20,7 +26,7 @@ import java.time.Instant;
  * {@code ce_type} {@value #CE_TYPE}, {@code ce_time} = created_at (RFC 3339), {@code ce_subject} =
  * user id, and {@code content-type}.
  */
-public final class PushJobSerializer implements KafkaRecordSerializationSchema<PushJob> {
+public final class PushJobSerializer implements KafkaRecordSerializationSchema<PushJob>, KafkaDatasetFacetProvider {
     public static final String CE_TYPE = "io.sluice.push-job.v1";
     public static final String CONTENT_TYPE = "application/avro";
 
@@ -52,6 +58,12 @@ public final class PushJobSerializer implements KafkaRecordSerializationSchema<P
         r.headers().add("ce_subject", utf8(job.userId()));
         r.headers().add("content-type", utf8(CONTENT_TYPE));
         return r;
+    }
+
+    /** The topic it writes, which the sink's POOLING transaction naming needs to list the transactions it owns. */
+    @Override
+    public Optional<KafkaDatasetFacet> getKafkaDatasetFacet() {
+        return Optional.of(new DefaultKafkaDatasetFacet(DefaultKafkaDatasetIdentifier.ofTopics(List.of(topic))));
     }
 
     private static byte[] utf8(String s) {

@@ -5,7 +5,9 @@ import io.sluice.core.config.SluiceConfig;
 import io.sluice.core.kafka.KafkaClients;
 import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
+import org.apache.flink.connector.kafka.lineage.KafkaDatasetFacetProvider;
 import org.apache.flink.connector.kafka.sink.KafkaSink;
+import org.apache.flink.connector.kafka.sink.TransactionNamingStrategy;
 import org.apache.flink.connector.kafka.source.KafkaSource;
 import org.apache.flink.connector.kafka.source.KafkaSourceBuilder;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
@@ -61,10 +63,16 @@ public final class KafkaIo {
     /**
      * A transactional sink: records become visible to {@code read_committed} consumers when the
      * checkpoint that covers them completes, so each appears exactly once across restarts. Transaction
-     * ids are {@code <transactionalIdPrefix>-<subtask>-<n>}; the transaction timeout is
-     * {@code kafka.transaction-timeout} (at most the broker's {@code transaction.max.timeout.ms}).
+     * ids are {@code <transactionalIdPrefix>-<subtask>-<n>}, named by the connector's POOLING strategy: ids
+     * are reused, so the brokers keep a few per subtask instead of one per checkpoint for
+     * {@code transactional.id.expiration.ms} (7 days; with INCREMENTING, 1 s checkpoints made 86,400 a day per
+     * subtask); lingering ones are found by listing the transactions of the prefix, which needs the serializer
+     * to name its topic ({@code KafkaDatasetFacetProvider}). Savepoints of INCREMENTING builds restore into it.
+     * The transaction timeout is {@code kafka.transaction-timeout} (at most the brokers'
+     * {@code transaction.max.timeout.ms}).
      */
-    public static <T> KafkaSink<T> exactlyOnceSink(SluiceConfig config, KafkaRecordSerializationSchema<T> serializer, String transactionalIdPrefix) {
+    public static <T, S extends KafkaRecordSerializationSchema<T> & KafkaDatasetFacetProvider> KafkaSink<T> exactlyOnceSink(
+            SluiceConfig config, S serializer, String transactionalIdPrefix) {
         Properties p = KafkaClients.clientProperties(config);
         p.put("transaction.timeout.ms", String.valueOf(config.kafka().transactionTimeoutMs()));
         return KafkaSink.<T>builder()
@@ -73,6 +81,7 @@ public final class KafkaIo {
                 .setRecordSerializer(serializer)
                 .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
                 .setTransactionalIdPrefix(transactionalIdPrefix)
+                .setTransactionNamingStrategy(TransactionNamingStrategy.POOLING)
                 .build();
     }
 

@@ -481,6 +481,44 @@ class AggregationJobITCase {
         }
     }
 
+    /**
+     * The push queue's POOLING transactions across a downscale: pushes at parallelism 2, stop with a savepoint, resume at
+     * parallelism 1. A read_committed consumer sees the later pushes promptly (no transaction of the old subtask 1 left
+     * open to pin the partition's last stable offset, FLINK-40626), and every push once.
+     */
+    @Test
+    void aDownscaleFromASavepointLeavesNoTransactionHoldingBackTheQueue(TestStack base, @InjectMiniCluster MiniCluster cluster,
+                                                                        @TempDir Path savepoints) throws Exception {
+        TestStack stack = base.fresh(Map.of("kafka.partitions", "2", "aggregation.parallelism", "2", "kafka.transaction-timeout", "5m"));
+        stack.send(new Campaign("c1", "app", "purchase", 1, MINUTE, "hi", 1_000, true));
+        JobClient job = startUnbounded(stack, AggregationJob.sink(stack.config()));
+        FlinkRest rest = new FlinkRest(cluster.getRestAddress().get());
+        awaitMetric(rest, job, "activeCampaigns", 1);
+        for (int i = 0; i < 20; i++) {
+            stack.send(purchase("u" + i, EPOCH + 1_000 + i));
+        }
+        awaitPushJobs(stack, 20);
+        String savepoint = job.stopWithSavepoint(false, savepoints.toUri().toString(), SavepointFormatType.CANONICAL).get(60, TimeUnit.SECONDS);
+        Configuration fromSavepoint = new Configuration();
+        fromSavepoint.set(StateRecoveryOptions.SAVEPOINT_PATH, savepoint);
+        TestStack one = stack.with(Map.of("aggregation.parallelism", "1"));
+        JobClient downscaled = startUnbounded(one, AggregationJob.sink(one.config()), fromSavepoint);
+        try {
+            long sentAt = System.currentTimeMillis();
+            for (int i = 20; i < 40; i++) {
+                one.send(purchase("u" + i, EPOCH + 2 * MINUTE + i));
+            }
+            List<PushJob> jobs = Await.until("40 committed push jobs after the downscale", Duration.ofSeconds(60), Duration.ofMillis(200),
+                    one::pushJobs, j -> j.size() >= 40);
+            System.out.printf("downscale 2 -> 1: the 20 later pushes were visible to a read_committed consumer %d ms after they were sent%n",
+                    System.currentTimeMillis() - sentAt);
+            assertThat(jobs.stream().map(PushJob::jobId).distinct().count()).as("distinct job ids").isEqualTo(40);
+            assertThat(jobs).hasSize(40);
+        } finally {
+            downscaled.cancel().get();
+        }
+    }
+
     private static Map<String, String> floorSettings(String parallelism) {
         return Map.of("kafka.partitions", parallelism, "aggregation.parallelism", parallelism, "aggregation.out-of-orderness", "0s",
                 "aggregation.allowed-lateness", "2m", "aggregation.emit-interval", "100ms", "aggregation.idleness", "1s");
