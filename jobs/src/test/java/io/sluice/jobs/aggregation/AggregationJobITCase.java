@@ -519,6 +519,80 @@ class AggregationJobITCase {
         }
     }
 
+    /**
+     * Pacing as a read_committed consumer sees it: push jobs become visible when the checkpoint covering them commits,
+     * so a 50/s campaign arrives in bursts of up to 50/s times the checkpoint interval, and a shard locked for 20 s,
+     * which holds checkpoints back, releases its 20 s of jobs at once. The figure is printed; the bound asserted is
+     * what pacing still guarantees: no more than the jobs paced out while the checkpoints were held, plus 3 s.
+     */
+    @Test
+    void aReadCommittedConsumerOfAPacedCampaignGetsOneBurstWhenAShardHoldsCheckpointsBack(TestStack base, @InjectMiniCluster MiniCluster cluster)
+            throws Exception {
+        TestStack stack = base.fresh(Map.of("kafka.partitions", "1", "aggregation.parallelism", "1", "aggregation.emit-interval", "100ms"));
+        stack.send(new Campaign("c1", "app", "purchase", 1, 10 * MINUTE, "hi", 50, true));
+        JobClient job = startUnbounded(stack, AggregationJob.sink(stack.config()));
+        int users = 1_500; // 30 s of pacing at 50/s
+        long lockSeconds = 20;
+        List<Long> receivedAt = new ArrayList<>();
+        java.util.Properties p = KafkaClients.clientProperties(stack.config());
+        p.put("isolation.level", "read_committed");
+        try (var consumer = new org.apache.kafka.clients.consumer.KafkaConsumer<byte[], byte[]>(p,
+                new org.apache.kafka.common.serialization.ByteArrayDeserializer(), new org.apache.kafka.common.serialization.ByteArrayDeserializer());
+             var lock = stack.shard(stack.config().router().shardOf("app"))) {
+            consumer.assign(List.of(new org.apache.kafka.common.TopicPartition(stack.config().kafka().pushQueueTopic(), 0)));
+            consumer.seekToBeginning(consumer.assignment());
+            awaitMetric(new FlinkRest(cluster.getRestAddress().get()), job, "activeCampaigns", 1);
+            UserEvent[] events = new UserEvent[users];
+            for (int i = 0; i < users; i++) {
+                events[i] = purchase("u" + i, EPOCH + 1_000 + i);
+            }
+            stack.send(events);
+            long lockedAt = 0;
+            long unlockedAt = 0;
+            long lastFiller = 0;
+            long deadline = System.currentTimeMillis() + 120_000;
+            while (receivedAt.size() < users && System.currentTimeMillis() < deadline) {
+                for (var ignored : consumer.poll(Duration.ofMillis(50))) {
+                    receivedAt.add(System.currentTimeMillis());
+                }
+                if (System.currentTimeMillis() - lastFiller >= 200) { // live traffic: window rows for the locked shard all along
+                    lastFiller = System.currentTimeMillis();
+                    stack.send(new UserEvent("app", "filler", "view", EPOCH + 2_000, 1.0, null));
+                }
+                if (lockedAt == 0 && receivedAt.size() >= 100) { // pacing is under way: lock the app's shard
+                    lock.setAutoCommit(false);
+                    lock.createStatement().execute("LOCK TABLE user_event_counts IN ACCESS EXCLUSIVE MODE");
+                    lockedAt = System.currentTimeMillis();
+                } else if (lockedAt > 0 && unlockedAt == 0 && System.currentTimeMillis() - lockedAt >= lockSeconds * 1000) {
+                    lock.commit();
+                    unlockedAt = System.currentTimeMillis();
+                }
+            }
+            assertThat(receivedAt).as("push jobs a read_committed consumer received within 2 min").hasSize(users);
+            assertThat(unlockedAt).as("the shard was locked and unlocked while jobs were paced out").isPositive();
+            int most = 0;
+            for (int i = 0, j = 0; i < receivedAt.size(); i++) {
+                while (receivedAt.get(i) - receivedAt.get(j) >= 1_000) {
+                    j++;
+                }
+                most = Math.max(most, i - j + 1);
+            }
+            int mostBefore = 0;
+            for (int i = 0, j = 0; i < receivedAt.size() && receivedAt.get(i) < lockedAt; i++) {
+                while (receivedAt.get(i) - receivedAt.get(j) >= 1_000) {
+                    j++;
+                }
+                mostBefore = Math.max(mostBefore, i - j + 1);
+            }
+            System.out.printf("a 50/s campaign seen by a read_committed consumer (500 ms checkpoints): at most %d jobs in one second before the lock, "
+                    + "%d in one second overall, with shard locked for %d s%n", mostBefore, most, lockSeconds);
+            assertThat(mostBefore).as("jobs in any second before the lock: 50/s, in bursts of one checkpoint").isLessThanOrEqualTo(50 + 25);
+            assertThat(most).as("jobs in any second around the lock").isGreaterThan(mostBefore).isLessThanOrEqualTo((int) (50 * (lockSeconds + 3)));
+        } finally {
+            job.cancel().get();
+        }
+    }
+
     private static Map<String, String> floorSettings(String parallelism) {
         return Map.of("kafka.partitions", parallelism, "aggregation.parallelism", parallelism, "aggregation.out-of-orderness", "0s",
                 "aggregation.allowed-lateness", "2m", "aggregation.emit-interval", "100ms", "aggregation.idleness", "1s");
