@@ -27,9 +27,9 @@ public interface SluiceJob {
     /** What each job's {@code main()} does under {@code flink run}: configuration from the arguments, then run as {@code sluice-<name>}. */
     static void run(SluiceJob job, String[] args) throws Exception {
         SluiceConfig config = SluiceConfig.fromArgs(args);
-        job.checkBeforeSubmit(config);
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
-        job.build(env, config);
+        job.build(env, config); // configuration errors first, then what only the brokers can say
+        job.checkBeforeSubmit(config);
         env.execute("sluice-" + job.name());
     }
 

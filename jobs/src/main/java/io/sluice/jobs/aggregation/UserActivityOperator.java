@@ -419,9 +419,11 @@ public class UserActivityOperator extends AbstractStreamOperator<WindowCount>
                 moved.put(e.getKey(), e.getValue());
             }
         }
-        for (Map.Entry<String, Campaign> e : moved.entrySet()) {
-            campaigns.remove(e.getKey());
-            campaigns.put(e.getValue().stateKey(), e.getValue());
+        for (String old : moved.keySet()) { // all removed before any is put: an old key can be another campaign's new key
+            campaigns.remove(old);
+        }
+        for (Campaign c : moved.values()) {
+            campaigns.put(c.stateKey(), c);
         }
     }
 

@@ -1,6 +1,7 @@
 package io.sluice.jobs.campaigns;
 
 import io.sluice.core.model.PushJob;
+import io.sluice.core.model.StateKeys;
 import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.MapStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
@@ -159,7 +160,9 @@ public class Pacer extends AbstractStreamOperator<PushJob>
             d = new long[1];
             if (sample != null) {
                 long[] gauge = d;
-                getMetricGroup().addGroup("app", sample.appId).addGroup("campaign", sample.campaignId).gauge("queueDepth", () -> gauge[0]);
+                // a queue restored under the campaign id alone (builds before queues were per app) drains beside the new one
+                String name = key.equals(StateKeys.of(sample.appId, sample.campaignId)) ? "queueDepth" : "queueDepthBeforeUpgrade";
+                getMetricGroup().addGroup("app", sample.appId).addGroup("campaign", sample.campaignId).gauge(name, () -> gauge[0]);
                 depthGauges.put(key, d);
             }
         }

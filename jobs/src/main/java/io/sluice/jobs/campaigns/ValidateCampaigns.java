@@ -14,7 +14,8 @@ import java.nio.charset.StandardCharsets;
  * becomes a deletion of the campaign its key names. To {@link DeadLetter#SIDE_OUTPUT}: undecodable
  * records, definitions that cannot work, and definitions whose key names another app or campaign
  * (stage {@code validate}, naming the field and value). A key that is the campaign id alone (producers
- * before keys named the app) is accepted; its tombstone deletes that campaign id in every app.
+ * before keys named the app) is accepted when it holds no {@code :} (one that does could be another app's
+ * {@code app_id:campaign_id}); its tombstone deletes that campaign id in every app.
  */
 public class ValidateCampaigns extends ProcessFunction<Decoded<Campaign>, Campaign> {
     private final String topic;
@@ -58,7 +59,7 @@ public class ValidateCampaigns extends ProcessFunction<Decoded<Campaign>, Campai
     }
 
     static String keyProblem(String key, Campaign c) {
-        if (key.equals(c.key()) || key.equals(c.campaignId())) {
+        if (key.equals(c.key()) || key.indexOf(':') < 0 && key.equals(c.campaignId())) { // the id alone: producers before keys named the app
             return null;
         }
         return "campaign " + c.campaignId() + " of app " + c.appId() + ": record key '" + key + "' does not name it; expected '" + c.key()

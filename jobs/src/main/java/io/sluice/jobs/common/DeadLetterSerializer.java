@@ -49,7 +49,8 @@ public final class DeadLetterSerializer implements KafkaRecordSerializationSchem
     static final int DEFAULT_TOPIC_BYTES = 1_048_588;
     /** Room for the record batch and record framing, and the truncation headers. */
     static final int FRAMING_BYTES = 512;
-    static final int MAX_REASON_BYTES = 8_192;
+    /** Characters, not bytes, so no character is cut in half. */
+    static final int MAX_REASON_CHARS = 8_192;
 
     private final String topic;
     private final Properties clientProperties;
@@ -85,7 +86,8 @@ public final class DeadLetterSerializer implements KafkaRecordSerializationSchem
         r.headers().add(PARTITION, utf8(Integer.toString(d.partition())));
         r.headers().add(OFFSET, utf8(Long.toString(d.offset())));
         r.headers().add(STAGE, utf8(d.stage()));
-        r.headers().add(REASON, truncate(utf8(d.reason()), MAX_REASON_BYTES));
+        String reason = d.reason();
+        r.headers().add(REASON, utf8(reason.length() <= MAX_REASON_CHARS ? reason : reason.substring(0, MAX_REASON_CHARS)));
         if (timestamp != null && timestamp != Long.MIN_VALUE) { // MIN_VALUE: the job assigned none (an undecodable or implausible record)
             r.headers().add(SOURCE_TIMESTAMP, utf8(Long.toString(timestamp)));
         }
@@ -95,7 +97,7 @@ public final class DeadLetterSerializer implements KafkaRecordSerializationSchem
         }
         int keyBytes = key == null ? 0 : key.length;
         int valueBytes = value == null ? 0 : value.length;
-        int room = maxBytes - FRAMING_BYTES - headerBytes;
+        int room = maxBytes - FRAMING_BYTES - maxBytes / 100 - headerBytes; // 1%: compression can grow incompressible bytes
         if (keyBytes + valueBytes <= room) {
             return r;
         }

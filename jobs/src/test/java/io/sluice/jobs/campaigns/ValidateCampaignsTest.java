@@ -16,6 +16,9 @@ class ValidateCampaignsTest {
         Campaign c = welcome("acme", 60_000);
         assertThat(ValidateCampaigns.keyProblem("acme:welcome", c)).isNull();
         assertThat(ValidateCampaigns.keyProblem("welcome", c)).as("a key of the campaign id alone, from producers before keys named the app").isNull();
+        Campaign colon = new Campaign("acme:welcome", "beta", "signup", 1, 60_000, "hi", 50, true);
+        assertThat(ValidateCampaigns.keyProblem("acme:welcome", colon)).as("the id alone, but it reads as acme's welcome").isNotNull();
+        assertThat(ValidateCampaigns.keyProblem("beta:acme:welcome", colon)).isNull();
         assertThat(ValidateCampaigns.keyProblem("other:welcome", c)).isEqualTo(
                 "campaign welcome of app acme: record key 'other:welcome' does not name it; expected 'acme:welcome' (app_id:campaign_id)");
     }

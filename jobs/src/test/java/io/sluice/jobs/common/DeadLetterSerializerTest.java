@@ -71,6 +71,6 @@ class DeadLetterSerializerTest {
         assertThat(r.key()).hasSizeGreaterThan(1_000);
         assertThat(header(r, DeadLetterSerializer.TRUNCATED)).isEqualTo("key,value");
         assertThat(header(r, DeadLetterSerializer.ORIGINAL_KEY_BYTES)).isEqualTo("100000");
-        assertThat(header(r, DeadLetterSerializer.REASON)).hasSize(DeadLetterSerializer.MAX_REASON_BYTES);
+        assertThat(header(r, DeadLetterSerializer.REASON)).hasSize(DeadLetterSerializer.MAX_REASON_CHARS);
     }
 }

@@ -125,14 +125,14 @@ public final class Oracle {
      */
     public Map<String, String> pushJobs(List<Campaign> campaigns) {
         Map<String, String> out = new HashMap<>();
-        Map<String, Integer> progress = new HashMap<>();
+        Map<List<String>, Integer> progress = new HashMap<>();
         for (UserEvent e : events) {
             for (Campaign c : campaigns) {
                 if (!c.active() || !c.appId().equals(e.appId()) || !c.eventName().equals(e.name())) {
                     continue;
                 }
                 long start = Math.floorDiv(e.occurredAt(), c.windowMs()) * c.windowMs();
-                int n = progress.merge(c.campaignId() + "/" + e.userId() + "/" + start, 1, Integer::sum);
+                int n = progress.merge(List.of(c.appId(), c.campaignId(), e.userId(), Long.toString(start)), 1, Integer::sum);
                 if (n == c.minCount()) {
                     out.put(PushJobIds.of(c.appId(), c.campaignId(), e.userId(), start), c.campaignId() + "/" + e.userId() + "/" + e.occurredAt());
                 }

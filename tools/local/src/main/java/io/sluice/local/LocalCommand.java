@@ -151,6 +151,10 @@ public final class LocalCommand {
             if (!raw.has("deployment.id")) {
                 raw.put("deployment.id", "local", "./sluice local"); // its own groups and transactional ids, also on a shared broker
             }
+            if (!raw.has("aggregation.allow-stateless-start")) {
+                // every run starts its jobs without state, also the second one against the same (non-embedded) brokers
+                raw.put("aggregation.allow-stateless-start", "true", "./sluice local");
+            }
             SluiceConfig config = SluiceConfig.from(raw);
             GeneratorConfig gen = GeneratorConfig.from(raw);
             raw.rejectUnread();
@@ -298,7 +302,7 @@ public final class LocalCommand {
     static Path writeConnectionFile(Path workDir, SluiceConfig config) throws IOException {
         Path file = workDir.resolve("connection.yaml");
         StringBuilder y = new StringBuilder("# Written by ./sluice local while it runs; deleted when it stops.\n");
-        y.append("deployment:\n  id: ").append(config.deployment().id()).append('\n');
+        y.append("deployment:\n  id: \"").append(config.deployment().id()).append("\"\n"); // quoted: YAML would read 'on' or '007' as no string
         y.append("kafka:\n  bootstrap: ").append(config.kafka().bootstrap()).append('\n');
         y.append("registry:\n  url: ").append(config.registry().url()).append('\n');
         y.append("shards:\n  user: ").append(config.shards().list().get(0).user()).append('\n');
