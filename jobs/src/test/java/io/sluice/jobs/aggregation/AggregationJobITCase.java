@@ -52,6 +52,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import java.util.stream.Collectors;
@@ -173,6 +174,9 @@ class AggregationJobITCase {
             TestStack base, @InjectMiniCluster MiniCluster cluster) throws Exception {
         Map<String, String> settings = load("100000");
         settings.put("generator.rate", "4000"); // event time moves with the wall clock, windows close during the run
+        // 0.5% of events 10 minutes behind: late for the job; after the TaskManager is replaced the sources' watermarks start
+        // from nothing, so only the window operator's restored lateness floor can tell them from on-time events
+        settings.put("generator.late-fraction", "0.005");
         settings.put("aggregation.flush-max-rows", "200");
         TestStack stack = base.fresh(settings);
         List<Campaign> campaigns = List.of(
@@ -216,6 +220,15 @@ class AggregationJobITCase {
                 assertThat(j.campaignId() + "/" + j.userId() + "/" + j.createdAt()).isEqualTo(expectedJobs.get(j.jobId()));
             }
             sampler.assertNoRowMovedBackwards();
+
+            // every late event is one late dead letter (the sink is at-least-once: one per source offset), and no other
+            assertThat(oracle.lateEvents()).as("late events generated").isGreaterThan(50);
+            Set<String> late = Await.until(oracle.lateEvents() + " late dead letters", Duration.ofMinutes(1), Duration.ofMillis(500),
+                    () -> stack.readAll(stack.config().kafka().deadLettersTopic()).stream()
+                            .filter(d -> "late".equals(header(d, DeadLetterSerializer.STAGE)))
+                            .map(d -> header(d, DeadLetterSerializer.PARTITION) + "/" + header(d, DeadLetterSerializer.OFFSET))
+                            .collect(Collectors.toSet()), s -> s.size() >= oracle.lateEvents());
+            assertThat(late).as("late dead letters after " + injected).hasSize((int) oracle.lateEvents());
         } finally {
             fault.get().disarm();
             job.cancel().get();

@@ -30,6 +30,7 @@ public final class Oracle {
     private final Map<String, Long> goodByTopic = new TreeMap<>();
     private final Map<String, Long> malformedByTopic = new TreeMap<>();
     private final List<SubscriptionUpdate> updates = new ArrayList<>();
+    private long lateEvents;
     private final boolean keepEvents;
     private final boolean keepUpdates;
 
@@ -61,6 +62,20 @@ public final class Oracle {
         if (keepEvents) {
             events.add(e);
         }
+    }
+
+    /**
+     * A well-formed event generated late ({@code generator.late-by} behind its neighbours, far beyond any window and
+     * allowed lateness a test uses): a job dead-letters it, so it is not among the {@link #events()}.
+     */
+    void recordLateEvent(String topic, UserEvent e) {
+        goodByTopic.merge(topic, 1L, Long::sum);
+        lateEvents++;
+    }
+
+    /** Well-formed events that were generated late, see {@link #recordLateEvent}. */
+    public long lateEvents() {
+        return lateEvents;
     }
 
     void recordOther(String topic) {

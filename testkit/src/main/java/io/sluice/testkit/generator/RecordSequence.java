@@ -36,6 +36,12 @@ public final class RecordSequence {
 
     private final GeneratorConfig g;
     private final SluiceConfig.Kafka topics;
+    /**
+     * Late events ({@code generator.late-fraction}) start 10 s of event time into the run, when a job reading a live run
+     * has a watermark, so the oracle can count each as late. A job draining a backlog may take more records before its
+     * first watermark.
+     */
+    public static final long LATE_AFTER_MS = 10_000;
     private final long epochMs;
     private final SplittableRandom random;
     private final Zipf apps;
@@ -127,7 +133,8 @@ public final class RecordSequence {
         String name = EVENT_NAMES[(int) names.sample(random) - 1];
         long occurred = nominal;
         double r = random.nextDouble();
-        if (r < g.lateFraction()) {
+        boolean late = r < g.lateFraction() && nominal >= epochMs + LATE_AFTER_MS; // none before a job can have a watermark
+        if (late) {
             occurred = nominal - g.lateByMs() - random.nextLong(1000);
         } else if (r < g.lateFraction() + g.outOfOrderFraction() && g.outOfOrderMaxMs() > 0) {
             occurred = nominal - random.nextLong(g.outOfOrderMaxMs());
@@ -139,7 +146,11 @@ public final class RecordSequence {
             oracle.recordMalformed(topics.userEventsTopic());
             return new GeneratedRecord(topics.userEventsTopic(), key, corrupt(eventWire.encode(SluiceAvro.USER_EVENT.toAvro(e))), true);
         }
-        oracle.recordEvent(topics.userEventsTopic(), e);
+        if (late) {
+            oracle.recordLateEvent(topics.userEventsTopic(), e);
+        } else {
+            oracle.recordEvent(topics.userEventsTopic(), e);
+        }
         return new GeneratedRecord(topics.userEventsTopic(), key, eventWire.encode(SluiceAvro.USER_EVENT.toAvro(e)), false);
     }
 
