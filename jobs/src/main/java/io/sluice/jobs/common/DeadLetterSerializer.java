@@ -1,20 +1,13 @@
 package io.sluice.jobs.common;
 
-import io.sluice.core.kafka.KafkaClients;
 import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
-import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.header.Header;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
-import java.util.List;
-import java.util.Map;
 import java.util.Properties;
-import java.util.concurrent.TimeUnit;
 
 /**
  * Writes a {@link DeadLetter} with its original key and value bytes, and the headers of the dead-letter
@@ -32,7 +25,6 @@ import java.util.concurrent.TimeUnit;
  */
 public final class DeadLetterSerializer implements KafkaRecordSerializationSchema<DeadLetter> {
     private static final long serialVersionUID = 1L;
-    private static final Logger LOG = LoggerFactory.getLogger(DeadLetterSerializer.class);
 
     public static final String TOPIC = "sluice.source.topic";
     public static final String PARTITION = "sluice.source.partition";
@@ -126,21 +118,8 @@ public final class DeadLetterSerializer implements KafkaRecordSerializationSchem
 
     /** The dead-letter topic's max.message.bytes, or the broker default if the broker does not say within 15 s. */
     private int topicBytes() {
-        Properties p = KafkaClients.adminProperties(clientProperties);
-        ConfigResource resource = new ConfigResource(ConfigResource.Type.TOPIC, topic);
-        try (Admin admin = Admin.create(p)) {
-            Map<ConfigResource, org.apache.kafka.clients.admin.Config> configs =
-                    admin.describeConfigs(List.of(resource)).all().get(15, TimeUnit.SECONDS);
-            var entry = configs.get(resource).get("max.message.bytes");
-            return entry == null || entry.value() == null ? DEFAULT_TOPIC_BYTES : Integer.parseInt(entry.value());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return DEFAULT_TOPIC_BYTES;
-        } catch (Exception e) {
-            LOG.warn("could not read max.message.bytes of the dead-letter topic {}; dead letters are cut to {} bytes: {}",
-                    topic, DEFAULT_TOPIC_BYTES, e.toString());
-            return DEFAULT_TOPIC_BYTES;
-        }
+        return KafkaIo.describedConfig(clientProperties, admin -> new ConfigResource(ConfigResource.Type.TOPIC, topic), "max.message.bytes",
+                "dead letters of " + topic + " are cut to " + DEFAULT_TOPIC_BYTES + " bytes").map(Integer::parseInt).orElse(DEFAULT_TOPIC_BYTES);
     }
 
     private static byte[] utf8(String s) {

@@ -21,8 +21,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.List;
+import java.util.Optional;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 
 /** The Kafka sources and sinks every job builds the same way from {@link SluiceConfig}. */
 public final class KafkaIo {
@@ -91,27 +93,41 @@ public final class KafkaIo {
      * built for submission; a broker that does not answer within 15 s is not a reason to refuse (the sink will say).
      */
     public static void checkTransactionTimeout(SluiceConfig config) {
-        Properties p = KafkaClients.adminProperties(KafkaClients.clientProperties(config));
-        long brokerMax;
-        try (Admin admin = Admin.create(p)) {
-            Node node = admin.describeCluster().nodes().get(15, TimeUnit.SECONDS).iterator().next();
-            ConfigResource broker = new ConfigResource(ConfigResource.Type.BROKER, node.idString());
-            ConfigEntry e = admin.describeConfigs(List.of(broker)).all().get(15, TimeUnit.SECONDS).get(broker).get("transaction.max.timeout.ms");
-            if (e == null || e.value() == null) {
-                return;
+        Optional<String> max = describedConfig(KafkaClients.clientProperties(config), admin -> {
+            try {
+                Node node = admin.describeCluster().nodes().get(15, TimeUnit.SECONDS).iterator().next();
+                return new ConfigResource(ConfigResource.Type.BROKER, node.idString());
+            } catch (Exception e) {
+                throw new IllegalStateException("the brokers did not describe the cluster", e);
             }
-            brokerMax = Long.parseLong(e.value());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return;
-        } catch (Exception e) {
-            LOG.warn("could not read the brokers' transaction.max.timeout.ms to check kafka.transaction-timeout: {}", e.toString());
+        }, "transaction.max.timeout.ms", "kafka.transaction-timeout is not checked");
+        if (max.isEmpty()) {
             return;
         }
+        long brokerMax = Long.parseLong(max.get());
         if (config.kafka().transactionTimeoutMs() > brokerMax) {
             throw new ConfigException("kafka.transaction-timeout is " + config.kafka().transactionTimeoutMs() + " ms, over the brokers' "
                     + "transaction.max.timeout.ms of " + brokerMax + " ms: every push-queue producer would be refused. Lower the key, or raise "
                     + "the brokers' setting (docs/aggregation.md, the exactly-once push queue)");
+        }
+    }
+
+    /**
+     * One config value the brokers report for a resource ({@code resource} may ask the admin client to name it, e.g. a
+     * broker id), through an admin client with {@link KafkaClients#adminProperties}; empty when they have none or do not answer
+     * within 15 s, which is logged as a warning saying what {@code purpose} goes without it.
+     */
+    static Optional<String> describedConfig(Properties client, Function<Admin, ConfigResource> resource, String key, String purpose) {
+        try (Admin admin = Admin.create(KafkaClients.adminProperties(client))) {
+            ConfigResource r = resource.apply(admin);
+            ConfigEntry e = admin.describeConfigs(List.of(r)).all().get(15, TimeUnit.SECONDS).get(r).get(key);
+            return e == null ? Optional.empty() : Optional.ofNullable(e.value());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return Optional.empty();
+        } catch (Exception e) {
+            LOG.warn("could not read {} from the brokers; {}: {}", key, purpose, e.toString());
+            return Optional.empty();
         }
     }
 

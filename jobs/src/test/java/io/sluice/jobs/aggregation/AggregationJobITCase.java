@@ -353,10 +353,7 @@ class AggregationJobITCase {
         fromSavepoint.set(StateRecoveryOptions.SAVEPOINT_PATH, savepoint);
         JobClient restarted = startUnbounded(stack, AggregationJob.sink(stack.config()), fromSavepoint);
         try {
-            // the late purchase, then one in window 6 right behind it (usually in the same bundle: the dead letter must
-            // name the late event's own offset); once window 6's push is committed, the late event was processed
-            stack.send(new UserEvent("app", "u1", "purchase", EPOCH + 2_000, 5.0, null), purchase("u1", EPOCH + 6 * MINUTE + 1_000));
-            assertThat(awaitPushesUntil(stack, EPOCH + 6 * MINUTE + 1_000)).as("pushes a read_committed consumer sees")
+            assertThat(sendLatePurchaseAndSentinel(stack)).as("pushes a read_committed consumer sees")
                     .containsExactly("c1/u1@" + (EPOCH + 1_000), "c1/u1@" + (EPOCH + 6 * MINUTE + 1_000));
             assertLateDeadLetterAndRowUnchanged(stack, "2");
             assertThat(restartsOf(rest, restarted)).isEqualTo("0");
@@ -383,10 +380,7 @@ class AggregationJobITCase {
             awaitPushJobs(stack, 2);
             stack.send(new UserEvent("app", other, "open", EPOCH + 6 * MINUTE, 1.0, null)); // u1's partition is idle meanwhile
             awaitFloor(rest, job, EPOCH + 6 * MINUTE - 1);
-            // the late purchase, then one in window 6 right behind it in u1's partition (a sentinel: once its push is
-            // committed, the late event was processed)
-            stack.send(new UserEvent("app", "u1", "purchase", EPOCH + 2_000, 5.0, null), purchase("u1", EPOCH + 6 * MINUTE + 1_000));
-            assertThat(awaitPushesUntil(stack, EPOCH + 6 * MINUTE + 1_000)).as("pushes a read_committed consumer sees")
+            assertThat(sendLatePurchaseAndSentinel(stack)).as("pushes a read_committed consumer sees")
                     .containsExactlyInAnyOrder("c1/u1@" + (EPOCH + 1_000), "c1/" + other + "@" + (EPOCH + 1_000), "c1/u1@" + (EPOCH + 6 * MINUTE + 1_000));
             assertLateDeadLetterAndRowUnchanged(stack, "1");
             assertThat(restartsOf(rest, job)).isEqualTo("0");
@@ -611,8 +605,14 @@ class AggregationJobITCase {
                 "aggregation.allowed-lateness", "2m", "aggregation.emit-interval", "100ms", "aggregation.idleness", "1s");
     }
 
-    /** Every committed push as campaign/user@created_at, once the one created at {@code sentinelAt} is among them. */
-    private static List<String> awaitPushesUntil(TestStack stack, long sentinelAt) throws Exception {
+    /**
+     * u1's purchase in window 0 (value 5.0), then one in window 6 right behind it in u1's partition, usually in the same
+     * bundle, so the late one's dead letter must name its own offset. The second is a sentinel: once its push is
+     * committed, the late event was processed. Returns every committed push as campaign/user@created_at by then.
+     */
+    private static List<String> sendLatePurchaseAndSentinel(TestStack stack) throws Exception {
+        long sentinelAt = EPOCH + 6 * MINUTE + 1_000;
+        stack.send(new UserEvent("app", "u1", "purchase", EPOCH + 2_000, 5.0, null), purchase("u1", sentinelAt));
         return Await.until("the push created at " + sentinelAt, Duration.ofMinutes(2), Duration.ofMillis(300), stack::pushJobs,
                 j -> j.stream().anyMatch(p -> p.createdAt() == sentinelAt)).stream().map(p -> p.campaignId() + "/" + p.userId() + "@" + p.createdAt()).toList();
     }
