@@ -177,6 +177,14 @@ class AggregationJobITCase {
         // 0.5% of events 10 minutes behind: late for the job; after the TaskManager is replaced the sources' watermarks start
         // from nothing, so only the window operator's restored lateness floor can tell them from on-time events
         settings.put("generator.late-fraction", "0.005");
+        // partition 0, the whole of one source subtask, gets no event from 8 s to 20 s of event time (the TaskManager is
+        // replaced at 10 s, so the subtask is restored idle: its watermark is nothing until it comes back), and is marked
+        // idle after 1 s; it comes back with a late event first, which only the restored floor can judge
+        settings.put("kafka.partitions", "2");
+        settings.put("generator.idle-partition", "0");
+        settings.put("generator.idle-from", "8s");
+        settings.put("generator.idle-for", "12s");
+        settings.put("aggregation.idleness", "1s");
         settings.put("aggregation.flush-max-rows", "200");
         TestStack stack = base.fresh(settings);
         List<Campaign> campaigns = List.of(

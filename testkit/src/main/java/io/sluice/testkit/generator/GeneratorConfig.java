@@ -9,6 +9,8 @@ import java.util.Map;
  * The load generator (local command, tests and benchmarks): {@code rate} records/s across
  * user-events and subscription-updates ({@code updateFraction} of them updates), Zipf-skewed apps,
  * users and subscriptions; {@code count} > 0 makes a bounded run; {@code epochMs} 0 means "now".
+ * {@code idlePartition} (or -1) gets no user event for {@code idleForMs} of event time from {@code idleFromMs} after the
+ * epoch, then a late one first.
  * Tool keys ({@code generator.*}), not job keys: the jobs refuse them. Listed in {@code docs/configuration.md}.
  */
 public record GeneratorConfig(
@@ -30,6 +32,9 @@ public record GeneratorConfig(
         long lateByMs,
         boolean hotKey,
         double hotKeyFraction,
+        int idlePartition,
+        long idleFromMs,
+        long idleForMs,
         String oracleFile) implements Serializable {
 
     /** Short command-line names for the most used generator keys. */
@@ -59,6 +64,9 @@ public record GeneratorConfig(
                 raw.durationMs("generator.late-by", 600_000, 0, 86_400_000),
                 raw.bool("generator.hot-key", false),
                 raw.decimal("generator.hot-key-fraction", 0.2, 0, 1),
+                raw.integer("generator.idle-partition", -1, -1, 100_000),
+                raw.durationMs("generator.idle-from", 0, 0, 86_400_000),
+                raw.durationMs("generator.idle-for", 0, 0, 86_400_000),
                 raw.string("generator.oracle-file", null));
     }
 }

@@ -25,7 +25,10 @@ import java.util.SplittableRandom;
  * {@code outOfOrderMaxMs} early) or late ({@code lateByMs} early). In hot-key mode every 10,000
  * records are followed by a burst of updates to one subscription of the busiest app. Malformed
  * records (not wire format, an unknown schema id, or a truncated body) replace a fraction of both
- * streams. Every record is also fed to the {@link Oracle}.
+ * streams. An idle partition ({@code generator.idle-partition}) of {@code user-events} gets no event while event time is
+ * in its idle span (its users are drawn again until one lands elsewhere), and then a late event first: a source
+ * subtask that was idle, maybe across a restart, comes back with an event only the window operator's floor may know
+ * is late. Every record is also fed to the {@link Oracle}.
  */
 public final class RecordSequence {
     static final String[] EVENT_NAMES = {"open", "view", "purchase", "click", "add_to_cart", "search", "share", "login"};
@@ -53,13 +56,16 @@ public final class RecordSequence {
     private final ConfluentWire campaignWire;
     private final Oracle oracle;
     private final Deque<GeneratedRecord> pending = new ArrayDeque<>();
+    private final int partitions;
     private long index;
     private long hotCounter;
+    private boolean idleEnded;
 
     public RecordSequence(SluiceConfig config, GeneratorConfig generator, Map<String, Integer> schemaIds, long epochMs, Oracle oracle) {
         this.g = generator;
         this.topics = config.kafka();
         this.epochMs = epochMs;
+        this.partitions = config.kafka().partitions();
         this.random = new SplittableRandom(g.seed());
         this.apps = new Zipf(g.apps(), g.zipfExponent());
         this.users = new Zipf(g.users(), g.zipfExponent());
@@ -130,10 +136,19 @@ public final class RecordSequence {
     private GeneratedRecord event(long nominal, boolean malformed) {
         String app = appId(apps.sample(random));
         String user = "user-" + (users.sample(random) - 1);
+        boolean idle = g.idlePartition() >= 0 && nominal >= epochMs + g.idleFromMs() && nominal < epochMs + g.idleFromMs() + g.idleForMs();
+        while (idle && partitionOf(UserEvent.keyOf(app, user)) == g.idlePartition()) {
+            user = "user-" + (users.sample(random) - 1);
+        }
+        boolean back = g.idlePartition() >= 0 && !idle && !idleEnded && nominal >= epochMs + g.idleFromMs()
+                && partitionOf(UserEvent.keyOf(app, user)) == g.idlePartition();
+        idleEnded |= back;
         String name = EVENT_NAMES[(int) names.sample(random) - 1];
         long occurred = nominal;
         double r = random.nextDouble();
-        boolean late = r < g.lateFraction() && nominal >= epochMs + LATE_AFTER_MS; // none before a job can have a watermark
+        // none before a job can have a watermark; the first event of the idle partition when it comes back is late
+        boolean late = (r < g.lateFraction() || back) && nominal >= epochMs + LATE_AFTER_MS;
+        malformed &= !back;
         if (late) {
             occurred = nominal - g.lateByMs() - random.nextLong(1000);
         } else if (r < g.lateFraction() + g.outOfOrderFraction() && g.outOfOrderMaxMs() > 0) {
@@ -212,6 +227,11 @@ public final class RecordSequence {
                 return Arrays.copyOf(good, 5 + (good.length - 5) / 3);
             }
         }
+    }
+
+    /** The partition Kafka's default partitioner picks for a record key, of the configured {@code kafka.partitions}. */
+    private int partitionOf(String key) {
+        return org.apache.kafka.common.utils.Utils.toPositive(org.apache.kafka.common.utils.Utils.murmur2(utf8(key))) % partitions;
     }
 
     private static byte[] utf8(String s) {

@@ -65,6 +65,37 @@ class RecordSequenceTest {
         assertThat(hotRow.get("counter")).isEqualTo(String.valueOf(hot - 1));
     }
 
+    /** 1,000 records/s over 4 partitions, partition 1 idle from 12 s to 20 s of event time: none in the span, then a late one. */
+    @Test
+    void anIdlePartitionGetsNoEventInItsSpanAndThenALateOneFirst() {
+        long epoch = 1_700_000_000_000L;
+        Oracle oracle = new Oracle(false);
+        RecordSequence seq = sequence(epoch, oracle, "generator.update-fraction", "0", "generator.campaigns", "0", "generator.rate", "1000",
+                "kafka.partitions", "4", "generator.idle-partition", "1", "generator.idle-from", "12s", "generator.idle-for", "8s");
+        int before = 0;
+        int during = 0;
+        long firstBack = -1;
+        for (int i = 0; i < 30_000; i++) {
+            GeneratedRecord r = seq.next();
+            long nominal = epoch + i;
+            int partition = org.apache.kafka.common.utils.Utils.toPositive(org.apache.kafka.common.utils.Utils.murmur2(r.key())) % 4;
+            if (partition != 1) {
+                continue;
+            }
+            if (nominal < epoch + 12_000) {
+                before++;
+            } else if (nominal < epoch + 20_000) {
+                during++;
+            } else if (firstBack < 0) {
+                firstBack = i;
+            }
+        }
+        assertThat(before).as("partition 1's events before its idle span").isGreaterThan(1_000);
+        assertThat(during).as("partition 1's events in its idle span").isZero();
+        assertThat(firstBack).as("partition 1 back").isPositive();
+        assertThat(oracle.lateEvents()).as("late events (late-fraction 0): the first one back").isEqualTo(1);
+    }
+
     @Test
     void zipfMakesRankOneTheMostFrequentWithThePowerLawRatio() {
         Zipf zipf = new Zipf(1000, 1.0);
