@@ -85,7 +85,8 @@ public final class EmbeddedStack implements AutoCloseable {
 
     /**
      * Fresh topics named {@code <prefix><topic>} ({@code partitions} each), a fresh database on every
-     * shard, consumer groups {@code <prefix>sluice-<job>} and transactional ids {@code <prefix>sluice-push-*}, set up exactly as the local command does;
+     * shard, consumer groups {@code <prefix>sluice-<job>} and transactional ids {@code <prefix>sluice-push-*} (unless the overrides
+     * name a {@code deployment.id}, from which they derive), set up exactly as the local command does;
      * {@code overrides} are further config keys and win over these. For tests and benchmarks that must not see each other's data.
      */
     public Namespace namespace(String prefix, int partitions, Map<String, String> overrides) throws Exception {
@@ -95,8 +96,10 @@ public final class EmbeddedStack implements AutoCloseable {
             raw.put("kafka.topics." + topic, prefix + topic, "namespace");
         }
         raw.put("kafka.partitions", String.valueOf(partitions), "namespace");
-        raw.put("kafka.group-prefix", prefix + "sluice", "namespace");
-        raw.put("push.transactional-id-prefix", prefix + "sluice-push", "namespace");
+        if (!overrides.containsKey("deployment.id")) { // with one, the prefixes derive from it as in production
+            raw.put("kafka.group-prefix", prefix + "sluice", "namespace");
+            raw.put("push.transactional-id-prefix", prefix + "sluice-push", "namespace");
+        }
         overrides.forEach((k, v) -> raw.put(k, v, "override"));
         SluiceConfig config = SluiceConfig.from(raw);
         GeneratorConfig generator = GeneratorConfig.from(raw);

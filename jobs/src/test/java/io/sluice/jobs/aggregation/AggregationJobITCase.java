@@ -497,6 +497,133 @@ class AggregationJobITCase {
     }
 
     /**
+     * Two deployments on one broker (production and staging), each with its own deployment.id and topics: the second
+     * starts while the first has push-queue transactions open, and both push all along. Neither is fenced (no restart),
+     * each pushes every job once, and each has its own consumer group and transactional ids, derived from its id.
+     */
+    @Test
+    void twoDeploymentsWithTheirOwnIdsOnOneBrokerFenceNeitherTheOthersProducersNorItsOffsets(TestStack base, @InjectMiniCluster MiniCluster cluster)
+            throws Exception {
+        TwoDeployments run = runTwoDeployments(base, cluster, "alpha", "beta", Duration.ofSeconds(60));
+        assertThat(run.secondStarted()).as("beta's campaign active within 20 s of its start").isTrue();
+        assertThat(run.restarts()).as("restarts of alpha and beta").containsExactly("0", "0");
+        assertThat(run.pushes()).as("alpha's and beta's pushes").containsExactly(run.expected(), run.expected());
+        assertThat(run.pushCounts()).as("alpha's and beta's push records").containsExactly(run.expected().size(), run.expected().size());
+        assertThat(run.transactionalIds()).as("transactional ids on the broker").isNotEmpty()
+                .allMatch(id -> id.startsWith("sluice-alpha-push-") || id.startsWith("sluice-beta-push-"))
+                .anyMatch(id -> id.startsWith("sluice-alpha-push-")).anyMatch(id -> id.startsWith("sluice-beta-push-"));
+        assertThat(run.groups()).as("consumer groups of the aggregation job").contains("sluice-alpha-aggregation", "sluice-beta-aggregation");
+    }
+
+    /**
+     * The control: the same two deployments sharing one deployment.id (as two deployments with the old shared defaults
+     * did) share transactional ids, and the second one's start aborts the first one's open transactions. That shows as a
+     * second deployment that cannot start, a restart, or pushes lost or repeated, so the test above can fail.
+     */
+    @Test
+    void theControlTwoDeploymentsSharingOneIdFenceEachOther(TestStack base, @InjectMiniCluster MiniCluster cluster) throws Exception {
+        TwoDeployments run = runTwoDeployments(base, cluster, "gamma", "gamma", Duration.ofSeconds(2));
+        System.out.println("two deployments sharing one id: second started " + run.secondStarted() + ", restarts " + run.restarts() + ", pushes " + run.pushes().get(0).size() + " and "
+                + run.pushes().get(1).size() + " of " + run.expected().size() + " distinct, " + run.pushCounts() + " in all");
+        boolean fenced = !run.secondStarted() || !run.restarts().equals(List.of("0", "0")) || !run.pushes().equals(List.of(run.expected(), run.expected()))
+                || !run.pushCounts().equals(List.of(run.expected().size(), run.expected().size()));
+        assertThat(fenced).as("fencing visible as a second deployment that cannot start, a restart, or pushes lost or repeated: " + run).isTrue();
+    }
+
+    private record TwoDeployments(boolean secondStarted, List<String> restarts, List<Set<String>> pushes, List<Integer> pushCounts, Set<String> expected,
+                                  Set<String> transactionalIds, Set<String> groups) {
+    }
+
+    /**
+     * Deployment a starts and pushes a purchase of a new user every 50 ms, b starts meanwhile, then both get the same
+     * purchases for 3 s more. Waits up to {@code pushWait} for every push in both, then reports what each saw.
+     */
+    private TwoDeployments runTwoDeployments(TestStack base, MiniCluster cluster, String idA, String idB, Duration pushWait) throws Exception {
+        Map<String, String> settings = Map.of("kafka.partitions", "1", "aggregation.parallelism", "1", "aggregation.emit-interval", "100ms");
+        TestStack a = base.fresh(with(settings, "deployment.id", idA));
+        TestStack b = base.fresh(with(settings, "deployment.id", idB));
+        FlinkRest rest = new FlinkRest(cluster.getRestAddress().get());
+        Set<String> expected = new java.util.TreeSet<>();
+        List<JobClient> jobs = new ArrayList<>();
+        try {
+            for (TestStack s : List.of(a, b)) {
+                s.send(new Campaign("c1", "app", "purchase", 1, 10 * MINUTE, "hi", 1_000, true));
+            }
+            jobs.add(startUnbounded(a, AggregationJob.sink(a.config())));
+            awaitMetric(rest, jobs.get(0), "activeCampaigns", 1);
+            int user = 0;
+            jobs.add(startUnbounded(b, AggregationJob.sink(b.config())));
+            long bStarting = System.currentTimeMillis();
+            boolean bActive;
+            while (!(bActive = campaignActive(rest, jobs.get(1))) && System.currentTimeMillis() - bStarting < 20_000) { // a pushes while b starts
+                a.send(purchase("u" + user, EPOCH + user));
+                expected.add("u" + user++);
+                Thread.sleep(50);
+            }
+            System.out.printf("deployment %s: campaign active %s, %d ms after its start%n", idB, bActive, System.currentTimeMillis() - bStarting);
+            for (int i = 0; i < user; i++) {
+                b.send(purchase("u" + i, EPOCH + i));
+            }
+            long until = System.currentTimeMillis() + 3_000;
+            for (; System.currentTimeMillis() < until; user++) {
+                UserEvent e = purchase("u" + user, EPOCH + user);
+                a.send(e);
+                b.send(e);
+                expected.add("u" + user);
+                Thread.sleep(50); // pacing the load, not waiting for a result
+            }
+            List<Set<String>> pushes = new ArrayList<>();
+            List<Integer> counts = new ArrayList<>();
+            List<String> restarts = new ArrayList<>();
+            for (int i = 0; i < 2; i++) {
+                TestStack s = i == 0 ? a : b;
+                List<PushJob> seen;
+                try {
+                    seen = Await.until("every push of deployment " + (i == 0 ? idA : idB), pushWait, Duration.ofMillis(300), s::pushJobs,
+                            j -> j.stream().map(PushJob::userId).collect(Collectors.toSet()).equals(expected));
+                } catch (AssertionError timedOut) {
+                    seen = s.pushJobs();
+                }
+                pushes.add(seen.stream().map(PushJob::userId).collect(Collectors.toCollection(java.util.TreeSet::new)));
+                counts.add(seen.size());
+                restarts.add(restartsOf(rest, jobs.get(i)));
+            }
+            try (Admin admin = Admin.create(KafkaClients.clientProperties(a.config()))) {
+                Set<String> ids = admin.listTransactions().all().get(30, TimeUnit.SECONDS).stream()
+                        .map(org.apache.kafka.clients.admin.TransactionListing::transactionalId)
+                        .filter(id -> id.startsWith("sluice-" + idA + "-") || id.startsWith("sluice-" + idB + "-")).collect(Collectors.toSet());
+                Set<String> groups = new java.util.TreeSet<>();
+                for (TestStack s : List.of(a, b)) { // the groups that committed offsets for their deployment's events
+                    String group = KafkaClients.groupId(s.config(), AggregationJob.NAME);
+                    if (admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(30, TimeUnit.SECONDS).keySet().stream()
+                            .anyMatch(tp -> tp.topic().equals(s.config().kafka().userEventsTopic()))) {
+                        groups.add(group);
+                    }
+                }
+                return new TwoDeployments(bActive, restarts, pushes, counts, expected, ids, groups);
+            }
+        } finally {
+            for (JobClient j : jobs) {
+                j.cancel().get();
+            }
+        }
+    }
+
+    private static boolean campaignActive(FlinkRest rest, JobClient job) {
+        try {
+            return rest.metric(job.getJobID().toString(), "detect segment entries", "activeCampaigns", "min") == 1;
+        } catch (Exception notYetRunning) {
+            return false;
+        }
+    }
+
+    private static Map<String, String> with(Map<String, String> settings, String key, String value) {
+        Map<String, String> m = new HashMap<>(settings);
+        m.put(key, value);
+        return m;
+    }
+
+    /**
      * The push queue's POOLING transactions across a downscale: pushes at parallelism 2, stop with a savepoint, resume at
      * parallelism 1. A read_committed consumer sees the later pushes promptly (no transaction of the old subtask 1 left
      * open to pin the partition's last stable offset, FLINK-40626), and every push once.
