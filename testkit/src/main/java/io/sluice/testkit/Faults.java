@@ -14,7 +14,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Failure injection for job tests: a sink that throws once, and killed shard connections. The sink's
+ * Failure injection for job tests: a sink that throws once, killed shard connections, and signals to a shard's processes. The sink's
  * trigger is shared between the test and the job running in the test's MiniCluster through Flink's
  * {@code SharedObjectsExtension} (a non-static {@code @RegisterExtension} field, so one per test), not
  * through static fields, so two tests never arm each other's fault.
@@ -57,6 +57,34 @@ public final class Faults {
                 "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")) {
             rs.next();
             return rs.getInt(1);
+        }
+    }
+
+    /**
+     * The processes of the Postgres server listening on {@code port}: its postmaster (found by its {@code -p} argument)
+     * and every child, for signals that hang or kill a whole shard.
+     */
+    public static java.util.List<ProcessHandle> postgresProcesses(int port) {
+        java.util.List<ProcessHandle> out = new java.util.ArrayList<>();
+        ProcessHandle.allProcesses().filter(p -> p.info().commandLine().map(c -> c.contains("/bin/postgres ") && c.contains(" -p " + port + " ")).orElse(false))
+                .forEach(postmaster -> {
+                    out.add(postmaster);
+                    postmaster.descendants().forEach(out::add);
+                });
+        if (out.isEmpty()) {
+            throw new IllegalStateException("no postgres server process listens on port " + port);
+        }
+        return out;
+    }
+
+    /** Sends {@code signal} (e.g. STOP, CONT, KILL) to every process in {@code processes}; fails if {@code kill} does. */
+    public static void signal(String signal, java.util.List<ProcessHandle> processes) throws IOException, InterruptedException {
+        java.util.List<String> cmd = new java.util.ArrayList<>(java.util.List.of("kill", "-" + signal));
+        processes.forEach(p -> cmd.add(String.valueOf(p.pid())));
+        Process kill = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String output = new String(kill.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        if (kill.waitFor() != 0) {
+            throw new IOException(String.join(" ", cmd) + " failed: " + output);
         }
     }
 

@@ -33,15 +33,65 @@ import java.util.concurrent.TimeUnit;
  * Reads what the pipeline has done from the systems themselves, for the local command's progress
  * lines and summary: end offsets and consumer-group lag from Kafka, and per shard the rows in each
  * table and the jobs' {@code sluice_progress} (committed count, newest committed event time).
+ *
+ * <p>A shard that is down or hangs never fails a probe: its connections give up after {@link #SHARD_TIMEOUT_S}
+ * seconds, its last answer stands in for it, and {@link #shardsNotAnswering()} names it with how long it has been
+ * failing.
  */
 public final class StackProbe implements AutoCloseable {
+    /** Connect and socket timeout of the probe's shard connections, in seconds: a hung shard delays a progress line by about this much. */
+    public static final int SHARD_TIMEOUT_S = 2;
+
     private final SluiceConfig config;
+    private final List<SluiceConfig.Shard> shards;
     private final Admin admin;
     private final Map<Integer, Connection> connections = new HashMap<>();
+    /** Per shard, its last answer to the progress query: job, topic, partition, committed offset, newest event time. */
+    private final Map<Integer, List<Object[]>> lastProgress = new HashMap<>();
+    /** Per shard, since when (epoch ms) it has not answered, and why; absent while it answers. */
+    private final Map<Integer, long[]> failingSince = new TreeMap<>();
+    private final Map<Integer, String> lastError = new HashMap<>();
 
     public StackProbe(SluiceConfig config) {
         this.config = config;
+        this.shards = config.shards().list().stream().map(s -> new SluiceConfig.Shard(s.index(), s.jdbcUrl(), s.user(), s.password(),
+                new SluiceConfig.Timeouts(SHARD_TIMEOUT_S * 1000L, SHARD_TIMEOUT_S * 1000L, s.timeouts().lockMs(), s.timeouts().idleInTransactionMs()))).toList();
         this.admin = StackSetup.admin(config);
+    }
+
+    /** A shard the last probe could not read: its index, since when it has failed (epoch ms), and the error. */
+    public record ShardNotAnswering(int shard, long sinceMs, String error, long newestCommittedEventAt) {
+    }
+
+    /** The shards the last probe could not read, in shard order, with the newest event time they had committed when last read. */
+    public List<ShardNotAnswering> shardsNotAnswering() {
+        List<ShardNotAnswering> out = new ArrayList<>();
+        failingSince.forEach((shard, since) -> {
+            long newest = 0;
+            for (Object[] row : lastProgress.getOrDefault(shard, List.of())) {
+                newest = Math.max(newest, (Long) row[4]);
+            }
+            out.add(new ShardNotAnswering(shard, since[0], lastError.get(shard), newest));
+        });
+        return out;
+    }
+
+    private void answered(int shard) {
+        failingSince.remove(shard);
+        lastError.remove(shard);
+    }
+
+    private void failed(int shard, SQLException e) {
+        failingSince.computeIfAbsent(shard, k -> new long[] {System.currentTimeMillis()});
+        lastError.put(shard, e.getMessage() + (e.getSQLState() == null ? "" : " (SQLSTATE " + e.getSQLState() + ")"));
+        Connection c = connections.remove(shard);
+        if (c != null) {
+            try {
+                c.abort(Runnable::run);
+            } catch (SQLException | RuntimeException ignored) {
+                // replaced at the next probe
+            }
+        }
     }
 
     /**
@@ -105,29 +155,36 @@ public final class StackProbe implements AutoCloseable {
      * position up to which effects are committed, including records that became dead letters or were merged
      * into a later update (and transaction markers, for transactional producers).
      */
-    public Map<String, long[]> jobProgress() throws SQLException {
+    public Map<String, long[]> jobProgress() {
         record SourcePartition(String job, String topic, int partition) {
         }
         Map<SourcePartition, Long> offsets = new java.util.HashMap<>();
         Map<String, long[]> out = new TreeMap<>();
-        for (SluiceConfig.Shard shard : config.shards().list()) {
+        for (SluiceConfig.Shard shard : shards) {
+            List<Object[]> rows = new ArrayList<>();
             try (Statement s = connection(shard).createStatement();
                  ResultSet rs = s.executeQuery("SELECT job, topic, source_partition, committed_offset, newest_event_at FROM sluice_partition_progress")) {
                 while (rs.next()) {
-                    offsets.merge(new SourcePartition(rs.getString(1), rs.getString(2), rs.getInt(3)), rs.getLong(4), Math::max);
-                    long[] v = out.computeIfAbsent(rs.getString(1), k -> new long[2]);
                     Timestamp t = rs.getTimestamp(5);
-                    v[1] = Math.max(v[1], t == null ? 0 : t.getTime());
+                    rows.add(new Object[] {rs.getString(1), rs.getString(2), rs.getInt(3), rs.getLong(4), t == null ? 0L : t.getTime()});
                 }
+                lastProgress.put(shard.index(), rows);
+                answered(shard.index());
+            } catch (SQLException e) {
+                failed(shard.index(), e);
+            }
+            for (Object[] row : lastProgress.getOrDefault(shard.index(), List.of())) {
+                offsets.merge(new SourcePartition((String) row[0], (String) row[1], (Integer) row[2]), (Long) row[3], Math::max);
+                long[] v = out.computeIfAbsent((String) row[0], k -> new long[2]);
+                v[1] = Math.max(v[1], (Long) row[4]);
             }
         }
         offsets.forEach((key, offset) -> out.get(key.job())[0] += offset + 1);
         return out;
     }
 
-    /** Per shard, in shard order: the newest event time {@code job} committed there (epoch ms, 0 if none). */
-    public long[] newestCommittedPerShard(String job) throws SQLException {
-        List<SluiceConfig.Shard> shards = config.shards().list();
+    /** Per shard, in shard order: the newest event time {@code job} committed there (epoch ms, 0 if none or if the shard does not answer). */
+    public long[] newestCommittedPerShard(String job) {
         long[] out = new long[shards.size()];
         for (int i = 0; i < out.length; i++) {
             try (PreparedStatement s = connection(shards.get(i)).prepareStatement("SELECT max(newest_event_at) FROM sluice_progress WHERE job = ?")) {
@@ -137,30 +194,38 @@ public final class StackProbe implements AutoCloseable {
                     Timestamp t = rs.getTimestamp(1);
                     out[i] = t == null ? 0 : t.getTime();
                 }
+                answered(i);
+            } catch (SQLException e) {
+                failed(i, e); // 0: not known now
             }
         }
         return out;
     }
 
-    /** Rows per table per shard. */
-    public Map<Integer, Map<String, Long>> rowCounts() throws SQLException {
+    /** Rows per table per shard, of the shards that answer (see {@link #shardsNotAnswering()} for the others). */
+    public Map<Integer, Map<String, Long>> rowCounts() {
         Map<Integer, Map<String, Long>> out = new TreeMap<>();
-        for (SluiceConfig.Shard shard : config.shards().list()) {
+        for (SluiceConfig.Shard shard : shards) {
             Map<String, Long> counts = new LinkedHashMap<>();
-            for (String table : new String[] {"subscriptions", "user_event_counts"}) {
-                try (Statement s = connection(shard).createStatement(); ResultSet rs = s.executeQuery("SELECT count(*) FROM " + table)) {
-                    rs.next();
-                    counts.put(table, rs.getLong(1));
+            try {
+                for (String table : new String[] {"subscriptions", "user_event_counts"}) {
+                    try (Statement s = connection(shard).createStatement(); ResultSet rs = s.executeQuery("SELECT count(*) FROM " + table)) {
+                        rs.next();
+                        counts.put(table, rs.getLong(1));
+                    }
                 }
+                answered(shard.index());
+                out.put(shard.index(), counts);
+            } catch (SQLException e) {
+                failed(shard.index(), e);
             }
-            out.put(shard.index(), counts);
         }
         return out;
     }
 
     private Connection connection(SluiceConfig.Shard shard) throws SQLException {
         Connection c = connections.get(shard.index());
-        if (c == null || !c.isValid(2)) {
+        if (c == null || !c.isValid(SHARD_TIMEOUT_S)) {
             c = shard.connect();
             connections.put(shard.index(), c);
         }

@@ -263,6 +263,11 @@ public final class LocalCommand {
                         p[1] == 0 ? "n/a" : String.format(Locale.ROOT, "%.1f s", (System.currentTimeMillis() - p[1]) / 1000.0)));
             }
             line.append(String.format(Locale.ROOT, " | dead letters %,d", probe.endOffsetSum(config.kafka().deadLettersTopic())));
+            for (StackProbe.ShardNotAnswering behind : probe.shardsNotAnswering()) { // the jobs retry it; its apps' rows wait
+                line.append(String.format(Locale.ROOT, " | shard %d not answering for %.0f s, newest commit %s", behind.shard(),
+                        (System.currentTimeMillis() - behind.sinceMs()) / 1000.0, behind.newestCommittedEventAt() == 0 ? "none"
+                                : String.format(Locale.ROOT, "%.1f s behind", (System.currentTimeMillis() - behind.newestCommittedEventAt()) / 1000.0)));
+            }
             out.println(line);
             if (generator.failure() != null) {
                 out.println("sluice local: the load generator failed: " + generator.failure());
@@ -288,7 +293,11 @@ public final class LocalCommand {
             for (var e : probe.rowCounts().entrySet()) {
                 out.println("  shard " + e.getKey() + "          " + e.getValue());
             }
-        } catch (java.sql.SQLException | java.util.concurrent.ExecutionException e) {
+            for (StackProbe.ShardNotAnswering behind : probe.shardsNotAnswering()) {
+                out.printf(Locale.ROOT, "  shard %d          not answering for %.0f s: %s%n", behind.shard(),
+                        (System.currentTimeMillis() - behind.sinceMs()) / 1000.0, behind.error());
+            }
+        } catch (java.util.concurrent.ExecutionException e) {
             // on SIGTERM the embedded postgres servers' own shutdown hooks run alongside ours
             out.println("  shards/jobs      not readable any more (already stopping): " + e.getMessage());
         }

@@ -1,5 +1,7 @@
 package io.sluice.local;
 
+import io.sluice.testkit.Await;
+import io.sluice.testkit.Faults;
 import io.sluice.testkit.LocalMachine;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -13,6 +15,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.regex.Matcher;
@@ -90,5 +93,62 @@ class LocalCommandITCase {
                 }
             }
         }
+    }
+
+    /**
+     * Shard 0's processes all stopped (SIGSTOP) for 30 s during a run, as a hung database server: the command keeps
+     * printing progress lines, they name the shard and how long it has not answered, and the run ends normally. It used
+     * to exit within 17 s on its probe's read timeout, taking the broker, Flink and the other shard with it.
+     */
+    @Test
+    void keepsRunningAndNamesAShardThatHangs(@TempDir Path work) throws Exception {
+        ByteArrayOutputStream buffer = new ByteArrayOutputStream();
+        PrintStream out = new PrintStream(buffer, true, StandardCharsets.UTF_8);
+        String[] args = {"--duration", "50", "--rate", "300", "--web-port", String.valueOf(LocalMachine.freePort()),
+                "--local.progress-interval", "2s", "--local.work-dir", work.toString()};
+        CompletableFuture<Integer> exit = CompletableFuture.supplyAsync(() -> {
+            try {
+                return new LocalCommand(out).run(args);
+            } catch (Exception e) {
+                throw new RuntimeException(e);
+            }
+        });
+        Pattern shard0 = Pattern.compile("Postgres shard 0 jdbc:postgresql://127.0.0.1:(\\d+)/");
+        String started = Await.until("the first progress line", Duration.ofSeconds(90), Duration.ofMillis(200),
+                () -> buffer.toString(StandardCharsets.UTF_8), t -> t.contains("] produced") || exit.isDone());
+        assertThat(exit).as("the command still running").isNotDone();
+        Matcher port = shard0.matcher(started);
+        assertThat(port.find()).as("shard 0's address printed").isTrue();
+        List<ProcessHandle> processes = Faults.postgresProcesses(Integer.parseInt(port.group(1)));
+        long stoppedAt = System.currentTimeMillis();
+        int linesBefore = progressLines(buffer);
+        Faults.signal("STOP", processes);
+        try {
+            Await.until("a progress line naming shard 0 as not answering", Duration.ofSeconds(25), Duration.ofMillis(200),
+                    () -> buffer.toString(StandardCharsets.UTF_8), t -> t.contains("| shard 0 not answering for") || exit.isDone());
+            while (System.currentTimeMillis() - stoppedAt < 30_000 && !exit.isDone()) {
+                Thread.sleep(200); // the outage lasts 30 s
+            }
+        } finally {
+            Faults.signal("CONT", processes);
+        }
+        int linesDuring = progressLines(buffer) - linesBefore;
+        assertThat(exit.get()).as("exit code").isZero();
+        String printed = buffer.toString(StandardCharsets.UTF_8);
+        System.out.println(printed);
+        assertThat(linesDuring).as("progress lines while shard 0 was stopped for 30 s (one every 2 s)").isGreaterThanOrEqualTo(8);
+        assertThat(printed).containsPattern("\\| shard 0 not answering for [12]\\d s");
+        String last = printed.substring(printed.lastIndexOf("] produced"));
+        assertThat(last.substring(0, last.indexOf('\n'))).as("the last progress line, 20 s after the shard came back").doesNotContain("not answering");
+        assertThat(printed).contains("sluice local: summary").contains("sluice local: stopped");
+    }
+
+    private static int progressLines(ByteArrayOutputStream buffer) {
+        Matcher m = Pattern.compile("\\[\\s*\\d+s] produced").matcher(buffer.toString(StandardCharsets.UTF_8));
+        int n = 0;
+        while (m.find()) {
+            n++;
+        }
+        return n;
     }
 }
