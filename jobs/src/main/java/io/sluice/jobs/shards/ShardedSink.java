@@ -76,7 +76,8 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * in flight, and never opens a connection afterwards.
  *
  * <p>Metrics per shard ({@code shard=<i>}): rowsWritten, rowsPerSecond, batches, lastBatchRows,
- * lastBatchMillis (write latency), timeLagMs (now − newest committed event time), rejectedRows,
+ * lastBatchMillis (write latency), pendingRows (buffered or in flight, not committed yet),
+ * secondsSinceLastCommit (0 while nothing is pending), timeLagMs (now − newest committed event time), rejectedRows,
  * refusedRows (by the version guard), noOpWrites (writes the version guard turned into no-ops: replays,
  * or silent skips if they grow without a restore), retries; and {@code reason.<stage>.deadLetters}.
  */
@@ -140,6 +141,10 @@ public final class ShardedSink<T> implements Sink<T> {
         private final AtomicLongArray lastBatchMillis;
         private final AtomicLongArray lastBatchRows;
         private final AtomicLongArray newestCommittedEventAt;
+        /** Per shard, rows buffered or in flight, not yet committed (a key merged into a buffered row counts once). */
+        private final AtomicLongArray pendingRows;
+        /** Per shard, when its last batch committed (or the writer started), epoch ms. */
+        private final AtomicLongArray lastCommitAt;
         private ExecutorService pool;
         private final List<Future<Void>> inFlight = new ArrayList<>();
         private KafkaProducer<byte[], byte[]> deadLetterProducer;
@@ -168,6 +173,8 @@ public final class ShardedSink<T> implements Sink<T> {
             this.lastBatchMillis = new AtomicLongArray(n);
             this.lastBatchRows = new AtomicLongArray(n);
             this.newestCommittedEventAt = new AtomicLongArray(n);
+            this.pendingRows = new AtomicLongArray(n);
+            this.lastCommitAt = new AtomicLongArray(n);
             this.routingChecked = new AtomicIntegerArray(n);
             for (int i = 0; i < n; i++) {
                 buffers.add(new ArrayList<>(List.of(new LinkedHashMap<>())));
@@ -182,6 +189,9 @@ public final class ShardedSink<T> implements Sink<T> {
                 final int shard = i;
                 g.gauge("lastBatchMillis", () -> lastBatchMillis.get(shard));
                 g.gauge("lastBatchRows", () -> lastBatchRows.get(shard));
+                lastCommitAt.set(shard, System.currentTimeMillis());
+                g.gauge("pendingRows", () -> pendingRows.get(shard));
+                g.gauge("secondsSinceLastCommit", () -> pendingRows.get(shard) == 0 ? 0L : (System.currentTimeMillis() - lastCommitAt.get(shard)) / 1000);
                 g.gauge("timeLagMs", () -> {
                     long newest = newestCommittedEventAt.get(shard);
                     return newest == 0 ? 0L : System.currentTimeMillis() - newest;
@@ -237,7 +247,8 @@ public final class ShardedSink<T> implements Sink<T> {
 
         @Override
         public void write(T row, Context context) throws IOException {
-            List<Map<Object, T>> rounds = buffers.get(router.shardOf(table.appId(row)));
+            int shard = router.shardOf(table.appId(row));
+            List<Map<Object, T>> rounds = buffers.get(shard);
             Object key = table.key(row);
             int last = rounds.size() - 1; // the last round holding the key: merging into an earlier one would jump a row in between
             while (last >= 0 && !rounds.get(last).containsKey(key)) {
@@ -251,6 +262,7 @@ public final class ShardedSink<T> implements Sink<T> {
                 }
                 rounds.get(last + 1).put(key, row);
                 buffered++;
+                pendingRows.incrementAndGet(shard);
             }
             if (buffered >= sink.flushMaxRows) {
                 flushAll();
@@ -367,6 +379,8 @@ public final class ShardedSink<T> implements Sink<T> {
                     List<DeadLetter> refused = writeTransaction(shard, slot, rounds);
                     lastBatchMillis.set(shard, (System.nanoTime() - t0) / 1_000_000);
                     lastBatchRows.set(shard, size);
+                    pendingRows.addAndGet(shard, -size);
+                    lastCommitAt.set(shard, System.currentTimeMillis());
                     rowsWritten[shard].inc(size);
                     batches[shard].inc();
                     for (DeadLetter d : refused) {
@@ -416,6 +430,7 @@ public final class ShardedSink<T> implements Sink<T> {
             String reason = "shard " + shard + " rejected the row: " + e.getMessage() + " (SQLSTATE " + e.getSQLState() + ")";
             LOG.warn("{}; sending it to the dead-letter topic", reason);
             deadLetter(table.rejected(rows.get(0), reason));
+            pendingRows.decrementAndGet(shard);
             rejectedRows[shard].inc();
             deadLettersByReason.inc("shard-write");
         }

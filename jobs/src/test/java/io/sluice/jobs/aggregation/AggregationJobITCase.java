@@ -691,6 +691,10 @@ class AggregationJobITCase {
             stack.send(events);
             long lockedAt = 0;
             long unlockedAt = 0;
+            double maxPending = 0; // the locked shard's metrics during the lock
+            double maxSecondsSinceCommit = 0;
+            long lastMetricRead = 0;
+            FlinkRest rest = new FlinkRest(cluster.getRestAddress().get());
             long lastFiller = 0;
             long deadline = System.currentTimeMillis() + 120_000;
             while (receivedAt.size() < users && System.currentTimeMillis() < deadline) {
@@ -708,10 +712,18 @@ class AggregationJobITCase {
                 } else if (lockedAt > 0 && unlockedAt == 0 && System.currentTimeMillis() - lockedAt >= lockSeconds * 1000) {
                     lock.commit();
                     unlockedAt = System.currentTimeMillis();
+                } else if (lockedAt > 0 && unlockedAt == 0 && System.currentTimeMillis() - lastMetricRead >= 500) {
+                    lastMetricRead = System.currentTimeMillis(); // REST answers from a cache it refreshes on request: read often
+                    String prefix = "shard." + stack.config().router().shardOf("app") + ".";
+                    maxPending = Math.max(maxPending, rest.metric(job.getJobID().toString(), "upsert window counts", prefix + "pendingRows", "max"));
+                    maxSecondsSinceCommit = Math.max(maxSecondsSinceCommit,
+                            rest.metric(job.getJobID().toString(), "upsert window counts", prefix + "secondsSinceLastCommit", "max"));
                 }
             }
             assertThat(receivedAt).as("push jobs a read_committed consumer received within 2 min").hasSize(users);
             assertThat(unlockedAt).as("the shard was locked and unlocked while jobs were paced out").isPositive();
+            assertThat(maxPending).as("the locked shard's pendingRows during the lock").isPositive();
+            assertThat(maxSecondsSinceCommit).as("its secondsSinceLastCommit during the 20 s lock").isBetween(15.0, (double) lockSeconds + 1);
             int most = 0;
             for (int i = 0, j = 0; i < receivedAt.size(); i++) {
                 while (receivedAt.get(i) - receivedAt.get(j) >= 1_000) {
@@ -727,7 +739,8 @@ class AggregationJobITCase {
                 mostBefore = Math.max(mostBefore, i - j + 1);
             }
             System.out.printf("a 50/s campaign seen by a read_committed consumer (500 ms checkpoints): at most %d jobs in one second before the lock, "
-                    + "%d in one second overall, with shard locked for %d s%n", mostBefore, most, lockSeconds);
+                    + "%d in one second overall, with shard locked for %d s; the locked shard's pendingRows up to %.0f, secondsSinceLastCommit up to %.0f%n",
+                    mostBefore, most, lockSeconds, maxPending, maxSecondsSinceCommit);
             assertThat(mostBefore).as("jobs in any second before the lock: 50/s, in bursts of one checkpoint").isLessThanOrEqualTo(50 + 25);
             assertThat(most).as("jobs in any second around the lock").isGreaterThan(mostBefore).isLessThanOrEqualTo((int) (50 * (lockSeconds + 3)));
         } finally {
