@@ -58,6 +58,11 @@ final class BenchSupport {
         String get() throws Exception;
     }
 
+    /** Sees every time-lag sample: when it was taken (epoch ms) and the newest event time committed per shard (0: none or not answering). */
+    interface Sampler {
+        void sample(long atMs, long[] newestPerShard) throws Exception;
+    }
+
     /**
      * Runs the namespace's generator at {@code rate}/s (event times = wall clock) against the running
      * {@code job} until its {@code generator.count} is sent, then waits up to 60 s for every record of
@@ -67,6 +72,12 @@ final class BenchSupport {
      */
     static Sustained sustain(String phase, FlinkRest rest, JobClient job, EmbeddedStack.Namespace ns, String jobName, String inputTopic, int rate,
                              long warmupMs, Extra extra) throws Exception {
+        return sustain(phase, rest, job, ns, jobName, inputTopic, rate, warmupMs, extra, (at, newest) -> { });
+    }
+
+    /** {@link #sustain(String, FlinkRest, JobClient, EmbeddedStack.Namespace, String, String, int, long, Extra)}, also handing every sample to {@code sampler}. */
+    static Sustained sustain(String phase, FlinkRest rest, JobClient job, EmbeddedStack.Namespace ns, String jobName, String inputTopic, int rate,
+                             long warmupMs, Extra extra, Sampler sampler) throws Exception {
         String jobId = job.getJobID().toString();
         List<Long> lags = new ArrayList<>();
         Map<Long, Long> checkpoints = new LinkedHashMap<>();
@@ -83,11 +94,14 @@ final class BenchSupport {
                 while (g.isRunning()) {
                     long now = System.currentTimeMillis();
                     if (now - start >= warmupMs) {
-                        for (long newest : probe.newestCommittedPerShard(jobName)) {
+                        long[] perShard = probe.newestCommittedPerShard(jobName);
+                        long at = System.currentTimeMillis();
+                        for (long newest : perShard) {
                             if (newest > 0) {
-                                lags.add(System.currentTimeMillis() - newest);
+                                lags.add(at - newest);
                             }
                         }
+                        sampler.sample(at, perShard);
                     }
                     if (now >= nextCheckpointPoll) {
                         checkpoints.putAll(rest.completedCheckpoints(jobId));

@@ -42,7 +42,7 @@ import static io.sluice.bench.BenchSupport.percentile;
 import static io.sluice.bench.BenchSupport.q;
 
 /**
- * The subscription job's benchmark, four phases on one embedded stack:
+ * The subscription job's benchmark, five phases on one embedded stack:
  * <ol>
  * <li>distinct: pre-fill {@code bench.distinct-events} updates spread uniformly over 10M subscriptions
  *     (nearly every update a distinct row, so coalescing cannot help), then the job drains them;</li>
@@ -53,7 +53,11 @@ import static io.sluice.bench.BenchSupport.q;
  *     {@code INSERT INTO} a {@code 'connector' = 'jdbc'} upsert table per shard);</li>
  * <li>sustained: the generator at {@code bench.sustained-rate}/s for {@code bench.sustained-seconds}
  *     with the job running; time lag (now − newest committed {@code sent_at}, per shard, sampled every
- *     100 ms from {@code sluice_progress}) and checkpoint durations (REST).</li>
+ *     100 ms from {@code sluice_progress}) and checkpoint durations (REST);</li>
+ * <li>outage: the same rate, with shard 0's {@code subscriptions} table locked (ACCESS EXCLUSIVE) for
+ *     {@code bench.outage-seconds} from 10 s in: the healthy shard's time lag during the lock, how long
+ *     shard 0 takes after the release to be under 2 s of time lag again, and the most rows the sink held
+ *     for shard 0 ({@code shard.0.pendingRows}, summed over subtasks).</li>
  * </ol>
  * Drain rates use the job's task time from the REST API (first task start to last task end), the same
  * for both pipelines. Rows written are Postgres' own counts ({@code pg_stat_user_tables}).
@@ -66,6 +70,7 @@ final class SubscriptionBench implements Bench.Scenario {
     private final int sustainedRate;
     private final int sustainedSeconds;
     private final int parallelism;
+    private final int outageSeconds;
     private final List<String> phases;
 
     SubscriptionBench(RawConfig raw) {
@@ -74,7 +79,8 @@ final class SubscriptionBench implements Bench.Scenario {
         sustainedRate = raw.integer("bench.sustained-rate", 15_000, 100, 1_000_000);
         sustainedSeconds = raw.integer("bench.sustained-seconds", 30, 5, 3600);
         parallelism = raw.integer("bench.parallelism", 2, 1, 64);
-        phases = raw.list("bench.phases").isEmpty() ? List.of("distinct", "skewed", "sustained") : raw.list("bench.phases");
+        outageSeconds = raw.integer("bench.outage-seconds", 30, 1, 3600);
+        phases = raw.list("bench.phases").isEmpty() ? List.of("distinct", "skewed", "sustained", "outage") : raw.list("bench.phases");
     }
 
     private Map<String, String> distinct(int count) {
@@ -100,6 +106,9 @@ final class SubscriptionBench implements Bench.Scenario {
             result.put("checkpoint_ms_p50", String.valueOf(st.checkpointP50));
             result.put("checkpoint_ms_p99", String.valueOf(st.checkpointP99));
         }
+        if (phases.contains("outage")) {
+            outage(stack, rest, flink, result);
+        }
         result.put("parallelism", String.valueOf(parallelism));
         StringBuilder b = new StringBuilder();
         result.forEach((k, v) -> b.append(b.length() == 0 ? "" : " ").append(k).append('=').append(v));
@@ -109,18 +118,18 @@ final class SubscriptionBench implements Bench.Scenario {
     /** Phases 1 and 2: distinct rows, and the Postgres ceiling for the same rows. */
     private void distinctPhase(EmbeddedStack stack, LocalFlink flink, FlinkRest rest, Map<String, String> result) throws Exception {
         var ns = stack.namespace("bench-distinct-", 4, distinct(distinctEvents));
-        Oracle oracle = prefill("1/4 distinct", ns);
+        Oracle oracle = prefill("1/5 distinct", ns);
         long distinctUpdates = oracle.good(ns.config().kafka().subscriptionUpdatesTopic());
         Drain d;
         long actualRows;
         try (StackProbe probe = new StackProbe(ns.config())) {
-            d = drainSluice("1/4 distinct", flink, rest, ns.config(), probe, distinctUpdates);
+            d = drainSluice("1/5 distinct", flink, rest, ns.config(), probe, distinctUpdates);
             actualRows = rowCount(probe);
         }
         long rows = rowsWritten(ns.config());
         long expectedRows = oracle.subscriptions().size();
         check(actualRows == expectedRows, "distinct run: " + actualRows + " rows in the shards, the oracle has " + expectedRows);
-        System.out.printf(Locale.ROOT, "[1/4 distinct] %,d rows written by Postgres' count (%,.0f rows/s); %,d rows in the shards = oracle%n",
+        System.out.printf(Locale.ROOT, "[1/5 distinct] %,d rows written by Postgres' count (%,.0f rows/s); %,d rows in the shards = oracle%n",
                 rows, rows / d.seconds(), actualRows);
         result.put("events_per_s", fmt(d.perSecond()));
         result.put("rows_written_per_s", fmt(rows / d.seconds()));
@@ -136,11 +145,11 @@ final class SubscriptionBench implements Bench.Scenario {
     private void skewedPhase(EmbeddedStack stack, LocalFlink flink, FlinkRest rest, Map<String, String> result) throws Exception {
         var skewed = stack.namespace("bench-skewed-", 4, Map.of("generator.count", String.valueOf(skewedEvents),
                 "generator.update-fraction", "1", "generator.hot-key", "true", "subscriptions.parallelism", String.valueOf(parallelism)));
-        Oracle skewedOracle = prefill("3/4 skewed", skewed);
+        Oracle skewedOracle = prefill("3/5 skewed", skewed);
         long skewedUpdates = skewedOracle.good(skewed.config().kafka().subscriptionUpdatesTopic());
         Drain s;
         try (StackProbe probe = new StackProbe(skewed.config())) {
-            s = drainSluice("3/4 skewed", flink, rest, skewed.config(), probe, skewedUpdates);
+            s = drainSluice("3/5 skewed", flink, rest, skewed.config(), probe, skewedUpdates);
             check(rowCount(probe) == skewedOracle.subscriptions().size(), "skewed run: row count differs from the oracle");
         }
         long skewedRows = rowsWritten(skewed.config());
@@ -148,7 +157,7 @@ final class SubscriptionBench implements Bench.Scenario {
         Drain sql = drainFlinkSql(flink, rest, skewed.config(), sqlNs.config(), skewedUpdates, false);
         var tunedNs = stack.namespace("bench-sql-tuned-", 4, Map.of());
         Drain tuned = drainFlinkSql(flink, rest, skewed.config(), tunedNs.config(), skewedUpdates, true);
-        System.out.printf(Locale.ROOT, "[3/4 skewed] row writes for %,d updates: Sluice %,d (coalescing %.1fx), Flink SQL JDBC %,d, tuned %,d%n",
+        System.out.printf(Locale.ROOT, "[3/5 skewed] row writes for %,d updates: Sluice %,d (coalescing %.1fx), Flink SQL JDBC %,d, tuned %,d%n",
                 skewedUpdates, skewedRows, (double) skewedUpdates / skewedRows, rowsWritten(sqlNs.config()), rowsWritten(tunedNs.config()));
         result.put("skewed_events_per_s", fmt(s.perSecond()));
         result.put("coalescing_ratio", String.format(Locale.ROOT, "%.1f", (double) skewedUpdates / skewedRows));
@@ -230,8 +239,8 @@ final class SubscriptionBench implements Bench.Scenario {
         }
         TableResult r = inserts.execute();
         JobClient job = r.getJobClient().orElseThrow();
-        awaitWithProgress("3/4 skewed", job, () -> -1);
-        return drain("3/4 skewed", "Flink SQL + JDBC connector" + (tuned ? " (tuned)" : " (defaults)"), rest, job.getJobID().toString(), events);
+        awaitWithProgress("3/5 skewed", job, () -> -1);
+        return drain("3/5 skewed", "Flink SQL + JDBC connector" + (tuned ? " (tuned)" : " (defaults)"), rest, job.getJobID().toString(), events);
     }
 
     /** The same updates, written by the sink's statement over 2 connections per shard, no Kafka, no Flink. */
@@ -298,7 +307,7 @@ final class SubscriptionBench implements Bench.Scenario {
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
         double rate = o.updates().size() / seconds;
-        System.out.printf(Locale.ROOT, "[2/4 ceiling] the same %,d updates straight into the shards (%d connections each, %,d-row batches): %.1f s, %,.0f updates/s%n",
+        System.out.printf(Locale.ROOT, "[2/5 ceiling] the same %,d updates straight into the shards (%d connections each, %,d-row batches): %.1f s, %,.0f updates/s%n",
                 o.updates().size(), perShard, batchRows, seconds, rate);
         return rate;
     }
@@ -316,17 +325,79 @@ final class SubscriptionBench implements Bench.Scenario {
         JobClient job = env.executeAsync("bench-subscriptions-sustained");
         BenchSupport.Sustained run;
         try {
-            run = BenchSupport.sustain("4/4 sustained", rest, job, ns, SubscriptionJob.NAME, config.kafka().subscriptionUpdatesTopic(), sustainedRate, 5_000, () -> "");
+            run = BenchSupport.sustain("4/5 sustained", rest, job, ns, SubscriptionJob.NAME, config.kafka().subscriptionUpdatesTopic(), sustainedRate, 5_000, () -> "");
         } finally {
             job.cancel().get();
         }
         long[] lag = run.lags();
         long[] cp = run.checkpoints();
         Sustained s = new Sustained(percentile(lag, 0.99), percentile(cp, 0.5), percentile(cp, 0.99));
-        System.out.printf(Locale.ROOT, "[4/4 sustained] %,d updates/s for %d s: time lag p50 %d ms, p99 %d ms, max %d ms (%,d samples); "
+        System.out.printf(Locale.ROOT, "[4/5 sustained] %,d updates/s for %d s: time lag p50 %d ms, p99 %d ms, max %d ms (%,d samples); "
                         + "checkpoints p50 %d ms, p99 %d ms (%d checkpoints)%n", sustainedRate, sustainedSeconds, percentile(lag, 0.5), s.p99LagMs,
                 lag.length == 0 ? 0 : lag[lag.length - 1], lag.length, s.checkpointP50, s.checkpointP99, cp.length);
         return s;
+    }
+
+    /** Phase 5: the sustained rate with shard 0 locked for {@code outageSeconds}, 10 s in; the healthy shard is 1. */
+    private void outage(EmbeddedStack stack, FlinkRest rest, LocalFlink flink, Map<String, String> result) throws Exception {
+        long lockAfterMs = 10_000;
+        long tailMs = Math.max(20_000, outageSeconds * 1000L);
+        Map<String, String> settings = new java.util.HashMap<>(distinct((int) (sustainedRate * (lockAfterMs + outageSeconds * 1000L + tailMs) / 1000)));
+        settings.put("generator.rate", String.valueOf(sustainedRate));
+        var ns = stack.namespace("bench-outage-", 4, settings);
+        SluiceConfig config = ns.config();
+        StreamExecutionEnvironment env = flink.environment();
+        SubscriptionJob.defineWorkflow(env, config, SubscriptionJob.source(config, false), SubscriptionJob.sink(config), KafkaIo.deadLetterSink(config));
+        JobClient job = env.executeAsync("bench-subscriptions-outage");
+        String jobId = job.getJobID().toString();
+        List<Long> healthyLags = new java.util.ArrayList<>();
+        long[] t = new long[4]; // first sample, lock taken, lock released, shard 0 back under 2 s of time lag
+        double[] pendingMax = {0};
+        long[] lastPendingRead = {0};
+        try (Connection lock = config.shards().list().get(0).connect("sluice-bench-outage")) {
+            lock.setAutoCommit(false);
+            BenchSupport.sustain("5/5 outage", rest, job, ns, SubscriptionJob.NAME, config.kafka().subscriptionUpdatesTopic(), sustainedRate, 0,
+                    () -> t[1] == 0 ? ", shard 0 not locked yet" : t[2] == 0 ? String.format(Locale.ROOT, ", shard 0 locked, %,.0f rows pending for it",
+                            pendingMax[0]) : t[3] == 0 ? ", shard 0 released, catching up" : ", shard 0 caught up",
+                    (at, newest) -> {
+                        if (t[0] == 0) {
+                            t[0] = at;
+                        }
+                        if (t[1] == 0 && at - t[0] >= lockAfterMs) {
+                            lock.createStatement().execute("LOCK TABLE subscriptions IN ACCESS EXCLUSIVE MODE");
+                            t[1] = System.currentTimeMillis();
+                            System.out.printf(Locale.ROOT, "[5/5 outage] shard 0's subscriptions locked for %d s%n", outageSeconds);
+                        } else if (t[1] > 0 && t[2] == 0) {
+                            if (newest[1] > 0) {
+                                healthyLags.add(at - newest[1]);
+                            }
+                            if (at - lastPendingRead[0] >= 500) {
+                                lastPendingRead[0] = at;
+                                double pending = rest.metric(jobId, "upsert into shards", "shard.0.pendingRows", "sum");
+                                pendingMax[0] = Double.isNaN(pending) ? pendingMax[0] : Math.max(pendingMax[0], pending);
+                            }
+                            if (at - t[1] >= outageSeconds * 1000L) {
+                                lock.commit();
+                                t[2] = System.currentTimeMillis();
+                                System.out.printf(Locale.ROOT, "[5/5 outage] shard 0 released%n");
+                            }
+                        } else if (t[2] > 0 && t[3] == 0 && newest[0] > 0 && at - newest[0] < 2_000) {
+                            t[3] = at;
+                        }
+                    });
+            lock.rollback(); // a run that ended before the release
+        } finally {
+            job.cancel().get();
+        }
+        check(t[2] > 0, "outage: the generator stopped before shard 0 was released");
+        long[] healthy = healthyLags.stream().mapToLong(Long::longValue).sorted().toArray();
+        double catchUp = t[3] == 0 ? -1 : (t[3] - t[2]) / 1000.0;
+        System.out.printf(Locale.ROOT, "[5/5 outage] %,d updates/s, shard 0 locked %d s: shard 1's time lag during the lock p50 %d ms, p99 %d ms "
+                        + "(%,d samples); shard 0 back under 2 s %s after the release; at most %,.0f rows pending for shard 0%n", sustainedRate, outageSeconds,
+                percentile(healthy, 0.5), percentile(healthy, 0.99), healthy.length, catchUp < 0 ? "never before the run ended" : catchUp + " s", pendingMax[0]);
+        result.put("outage_healthy_p99_time_lag_ms", String.valueOf(percentile(healthy, 0.99)));
+        result.put("outage_catch_up_s", String.format(Locale.ROOT, "%.1f", catchUp));
+        result.put("outage_pending_rows_max", String.format(Locale.ROOT, "%.0f", pendingMax[0]));
     }
 
     private static long committed(StackProbe probe) throws SQLException {

@@ -20,7 +20,7 @@ class SubscriptionBenchITCase {
     @Test
     void everyPhaseRunsAndTheResultLineHasEveryFigure(@TempDir Path work) throws Exception {
         RawConfig raw = RawConfig.fromArgs(new String[] {"--bench.distinct-events", "5000", "--bench.skewed-events", "5000",
-                "--bench.sustained-rate", "1000", "--bench.sustained-seconds", "6"}, Map.of(), Map.of());
+                "--bench.sustained-rate", "1000", "--bench.sustained-seconds", "6", "--bench.outage-seconds", "3"}, Map.of(), Map.of());
         String result;
         try (EmbeddedStack stack = EmbeddedStack.start(2, 0); LocalFlink flink = LocalFlink.start(work, 0, 8)) {
             result = new SubscriptionBench(raw).run(stack, flink);
@@ -31,9 +31,11 @@ class SubscriptionBenchITCase {
             figures.put(p[0], Double.parseDouble(p[1]));
         }
         assertThat(figures).containsKeys("events_per_s", "rows_written_per_s", "coalescing_ratio", "p99_time_lag_ms", "checkpoint_ms_p50",
-                "vs_flink_sql_jdbc", "vs_flink_sql_jdbc_tuned", "of_pg_ceiling");
+                "vs_flink_sql_jdbc", "vs_flink_sql_jdbc_tuned", "of_pg_ceiling", "outage_healthy_p99_time_lag_ms", "outage_catch_up_s",
+                "outage_pending_rows_max");
         assertThat(figures.get("events_per_s")).isPositive();
         assertThat(figures.get("coalescing_ratio")).isGreaterThan(1.0); // the skewed run has hot-key bursts
         assertThat(figures.get("p99_time_lag_ms")).isPositive();
+        assertThat(figures.get("outage_pending_rows_max")).as("rows the sink held for the locked shard").isPositive();
     }
 }
