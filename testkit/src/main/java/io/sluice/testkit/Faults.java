@@ -1,8 +1,10 @@
 package io.sluice.testkit;
 
 import org.apache.flink.api.connector.sink2.Sink;
-import org.apache.flink.api.connector.sink2.SinkWriter;
+import org.apache.flink.api.connector.sink2.StatefulSinkWriter;
+import org.apache.flink.api.connector.sink2.SupportsWriterState;
 import org.apache.flink.api.connector.sink2.WriterInitContext;
+import org.apache.flink.core.io.SimpleVersionedSerializer;
 import org.apache.flink.testutils.junit.SharedReference;
 
 import java.io.IOException;
@@ -10,6 +12,8 @@ import java.io.Serializable;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.util.Collection;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -35,6 +39,11 @@ public final class Faults {
 
         public boolean thrown() {
             return thrown.get();
+        }
+
+        /** Throws at the next row, unless it has thrown already. */
+        public void throwNow() {
+            throwAt.set(0);
         }
 
         /** Never throws from now on (e.g. before a stop-with-savepoint). */
@@ -64,8 +73,8 @@ public final class Faults {
      * The processes of the Postgres server listening on {@code port}: its postmaster (found by its {@code -p} argument)
      * and every child, for signals that hang or kill a whole shard.
      */
-    public static java.util.List<ProcessHandle> postgresProcesses(int port) {
-        java.util.List<ProcessHandle> out = new java.util.ArrayList<>();
+    public static List<ProcessHandle> postgresProcesses(int port) {
+        List<ProcessHandle> out = new java.util.ArrayList<>();
         ProcessHandle.allProcesses().filter(p -> p.info().commandLine().map(c -> c.contains("/bin/postgres ") && c.contains(" -p " + port + " ")).orElse(false))
                 .forEach(postmaster -> {
                     out.add(postmaster);
@@ -78,8 +87,8 @@ public final class Faults {
     }
 
     /** Sends {@code signal} (e.g. STOP, CONT, KILL) to every process in {@code processes}; fails if {@code kill} does. */
-    public static void signal(String signal, java.util.List<ProcessHandle> processes) throws IOException, InterruptedException {
-        java.util.List<String> cmd = new java.util.ArrayList<>(java.util.List.of("kill", "-" + signal));
+    public static void signal(String signal, List<ProcessHandle> processes) throws IOException, InterruptedException {
+        java.util.List<String> cmd = new java.util.ArrayList<>(List.of("kill", "-" + signal));
         processes.forEach(p -> cmd.add(String.valueOf(p.pid())));
         Process kill = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String output = new String(kill.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
@@ -88,12 +97,29 @@ public final class Faults {
         }
     }
 
-    /** Wraps a real sink; its writer throws once, when the shared {@link ThrowOnce} says so. */
-    public record ThrowOnceSink<T>(Sink<T> delegate, SharedReference<ThrowOnce> fault) implements Sink<T> {
+    /**
+     * Wraps a real sink that keeps writer state (the shard sinks carry the rows a shard has not committed); its writer
+     * throws once, when the shared {@link ThrowOnce} says so, and hands state through unchanged.
+     */
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    public record ThrowOnceSink<T>(Sink<T> delegate, SharedReference<ThrowOnce> fault) implements Sink<T>, SupportsWriterState<T, Object> {
         @Override
-        public SinkWriter<T> createWriter(WriterInitContext context) throws IOException {
-            SinkWriter<T> w = delegate.createWriter(context);
-            return new SinkWriter<>() {
+        public StatefulSinkWriter<T, Object> createWriter(WriterInitContext context) throws IOException {
+            return wrap((StatefulSinkWriter<T, Object>) delegate.createWriter(context));
+        }
+
+        @Override
+        public StatefulSinkWriter<T, Object> restoreWriter(WriterInitContext context, Collection<Object> recovered) throws IOException {
+            return wrap(((SupportsWriterState<T, Object>) delegate).restoreWriter(context, recovered));
+        }
+
+        @Override
+        public SimpleVersionedSerializer<Object> getWriterStateSerializer() {
+            return ((SupportsWriterState<T, Object>) delegate).getWriterStateSerializer();
+        }
+
+        private StatefulSinkWriter<T, Object> wrap(StatefulSinkWriter<T, Object> w) {
+            return new StatefulSinkWriter<>() {
                 @Override
                 public void write(T element, Context ctx) throws IOException, InterruptedException {
                     ThrowOnce f = fault.get();
@@ -106,6 +132,11 @@ public final class Faults {
                 @Override
                 public void flush(boolean endOfInput) throws IOException, InterruptedException {
                     w.flush(endOfInput);
+                }
+
+                @Override
+                public List<Object> snapshotState(long checkpointId) throws IOException {
+                    return w.snapshotState(checkpointId);
                 }
 
                 @Override

@@ -124,6 +124,20 @@ public final class PostgresShards implements AutoCloseable {
         shards.get(i).stop();
     }
 
+    /**
+     * Kills shard {@code i} as a crash does: SIGKILL to its postmaster and every child at once, so nothing shuts down
+     * and open transactions are lost; returns once they are gone. {@link #restart} starts it again. A database whose
+     * commits must survive this sets {@code synchronous_commit = on} for itself (the servers run with it off).
+     */
+    public void kill(int i) throws Exception {
+        List<ProcessHandle> processes = Faults.postgresProcesses(port(i));
+        Faults.signal("KILL", processes);
+        for (ProcessHandle p : processes) {
+            p.onExit().get(30, java.util.concurrent.TimeUnit.SECONDS);
+        }
+        shards.get(i).forget();
+    }
+
     /** Starts shard {@code i} again on the same port and data directory. */
     public void restart(int i) throws IOException {
         shards.get(i).start();
@@ -174,6 +188,19 @@ public final class PostgresShards implements AutoCloseable {
                     .setOutputRedirector(ProcessBuilder.Redirect.DISCARD)
                     .setErrorRedirector(ProcessBuilder.Redirect.DISCARD)
                     .start();
+        }
+
+        /** After its processes were killed: releases the handle (its stop finds no server) so {@link #start} makes a new one. */
+        synchronized void forget() {
+            if (pg != null) {
+                try {
+                    pg.close();
+                } catch (IOException | RuntimeException noServer) {
+                    // expected: the server is gone
+                } finally {
+                    pg = null;
+                }
+            }
         }
 
         synchronized void stop() throws IOException {

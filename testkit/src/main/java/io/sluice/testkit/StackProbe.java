@@ -34,9 +34,10 @@ import java.util.concurrent.TimeUnit;
  * lines and summary: end offsets and consumer-group lag from Kafka, and per shard the rows in each
  * table and the jobs' {@code sluice_progress} (committed count, newest committed event time).
  *
- * <p>A shard that is down or hangs never fails a probe: its connections give up after {@link #SHARD_TIMEOUT_S}
- * seconds, its last answer stands in for it, and {@link #shardsNotAnswering()} names it with how long it has been
- * failing.
+ * <p>Strict by default (tests and benchmarks): a shard that does not answer fails the probe, with the shards'
+ * configured timeouts. {@link #tolerant} (the local command's progress lines): a shard that is down or hangs never
+ * fails a probe; its connections give up after {@link #SHARD_TIMEOUT_S} seconds, its last answer stands in for
+ * it, and {@link #shardsNotAnswering()} names it with how long it has been failing.
  */
 public final class StackProbe implements AutoCloseable {
     /** Connect and socket timeout of the probe's shard connections, in seconds: a hung shard delays a progress line by about this much. */
@@ -52,11 +53,25 @@ public final class StackProbe implements AutoCloseable {
     private final Map<Integer, long[]> failingSince = new TreeMap<>();
     private final Map<Integer, String> lastError = new HashMap<>();
 
+    private final boolean tolerant;
+
+    /** A strict probe: a shard that does not answer fails it. */
     public StackProbe(SluiceConfig config) {
+        this(config, false);
+    }
+
+    private StackProbe(SluiceConfig config, boolean tolerant) {
         this.config = config;
-        this.shards = config.shards().list().stream().map(s -> new SluiceConfig.Shard(s.index(), s.jdbcUrl(), s.user(), s.password(),
-                new SluiceConfig.Timeouts(SHARD_TIMEOUT_S * 1000L, SHARD_TIMEOUT_S * 1000L, s.timeouts().lockMs(), s.timeouts().idleInTransactionMs()))).toList();
+        this.tolerant = tolerant;
+        this.shards = !tolerant ? config.shards().list() : config.shards().list().stream().map(s -> new SluiceConfig.Shard(s.index(), s.jdbcUrl(),
+                s.user(), s.password(), new SluiceConfig.Timeouts(SHARD_TIMEOUT_S * 1000L, SHARD_TIMEOUT_S * 1000L, s.timeouts().lockMs(),
+                s.timeouts().idleInTransactionMs()))).toList();
         this.admin = StackSetup.admin(config);
+    }
+
+    /** A probe a shard that is down or hangs cannot fail: see the class comment. */
+    public static StackProbe tolerant(SluiceConfig config) {
+        return new StackProbe(config, true);
     }
 
     /** A shard the last probe could not read: its index, since when it has failed (epoch ms), and the error. */
@@ -82,6 +97,9 @@ public final class StackProbe implements AutoCloseable {
     }
 
     private void failed(int shard, SQLException e) {
+        if (!tolerant) {
+            throw new IllegalStateException("shard " + shard + " did not answer the probe: " + e.getMessage(), e);
+        }
         failingSince.computeIfAbsent(shard, k -> new long[] {System.currentTimeMillis()});
         lastError.put(shard, e.getMessage() + (e.getSQLState() == null ? "" : " (SQLSTATE " + e.getSQLState() + ")"));
         Connection c = connections.remove(shard);
@@ -183,7 +201,7 @@ public final class StackProbe implements AutoCloseable {
         return out;
     }
 
-    /** Per shard, in shard order: the newest event time {@code job} committed there (epoch ms, 0 if none or if the shard does not answer). */
+    /** Per shard, in shard order: the newest event time {@code job} committed there (epoch ms; 0 if none, or if a tolerant probe's shard does not answer). */
     public long[] newestCommittedPerShard(String job) {
         long[] out = new long[shards.size()];
         for (int i = 0; i < out.length; i++) {
@@ -194,9 +212,9 @@ public final class StackProbe implements AutoCloseable {
                     Timestamp t = rs.getTimestamp(1);
                     out[i] = t == null ? 0 : t.getTime();
                 }
-                answered(i);
+                answered(shards.get(i).index());
             } catch (SQLException e) {
-                failed(i, e); // 0: not known now
+                failed(shards.get(i).index(), e); // tolerant: 0, not known now
             }
         }
         return out;
@@ -226,6 +244,9 @@ public final class StackProbe implements AutoCloseable {
     private Connection connection(SluiceConfig.Shard shard) throws SQLException {
         Connection c = connections.get(shard.index());
         if (c == null || !c.isValid(SHARD_TIMEOUT_S)) {
+            if (c != null) {
+                c.abort(Runnable::run);
+            }
             c = shard.connect();
             connections.put(shard.index(), c);
         }

@@ -189,8 +189,11 @@ public record SluiceConfig(
         }
     }
 
-    /** The Postgres shards, in bucket-map order, and the connections each may use. */
-    public record Shards(List<Shard> list, int maxConnections) implements Serializable {
+    /**
+     * The Postgres shards, in bucket-map order, the connections each may use, and how many rows a sink subtask may hold
+     * for one shard that does not take them (coalesced per key) before it stops taking input.
+     */
+    public record Shards(List<Shard> list, int maxConnections, int maxPendingRows) implements Serializable {
         static Shards from(RawConfig raw) {
             List<String> urls = raw.list("shards.urls");
             if (urls.isEmpty()) {
@@ -208,7 +211,8 @@ public record SluiceConfig(
                 }
                 list.add(new Shard(i, url, raw.string("shards." + i + ".user", user), raw.string("shards." + i + ".password", password), timeouts));
             }
-            return new Shards(List.copyOf(list), raw.integer("shards.max-connections", 2, 1, 64));
+            return new Shards(List.copyOf(list), raw.integer("shards.max-connections", 2, 1, 64),
+                    raw.integer("shards.max-pending-rows", 250_000, 1, 100_000_000));
         }
     }
 

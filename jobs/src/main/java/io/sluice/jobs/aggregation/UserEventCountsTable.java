@@ -4,6 +4,11 @@ import io.sluice.jobs.common.DeadLetter;
 import io.sluice.jobs.common.Json;
 import io.sluice.jobs.shards.ShardTable;
 
+import org.apache.flink.core.memory.DataInputView;
+import org.apache.flink.core.memory.DataOutputView;
+import org.apache.flink.types.StringValue;
+
+import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -119,5 +124,26 @@ public final class UserEventCountsTable implements ShardTable<WindowCount> {
 
     private static byte[] bytes(String s) {
         return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    @Override
+    public void writeRow(DataOutputView out, WindowCount row) throws IOException {
+        StringValue.writeString(row.appId, out);
+        StringValue.writeString(row.userId, out);
+        StringValue.writeString(row.name, out);
+        out.writeLong(row.windowStart);
+        out.writeLong(row.windowEnd);
+        out.writeLong(row.count);
+        out.writeDouble(row.sum);
+        out.writeLong(row.records);
+        out.writeLong(row.newestAt);
+        out.writeInt(row.partition);
+        out.writeLong(row.offset);
+    }
+
+    @Override
+    public WindowCount readRow(DataInputView in) throws IOException {
+        return new WindowCount(StringValue.readString(in), StringValue.readString(in), StringValue.readString(in), in.readLong(), in.readLong(),
+                in.readLong(), in.readDouble(), in.readLong(), in.readLong(), in.readInt(), in.readLong());
     }
 }

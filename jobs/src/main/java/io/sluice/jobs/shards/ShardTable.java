@@ -2,6 +2,10 @@ package io.sluice.jobs.shards;
 
 import io.sluice.jobs.common.DeadLetter;
 
+import org.apache.flink.core.memory.DataInputView;
+import org.apache.flink.core.memory.DataOutputView;
+
+import java.io.IOException;
 import java.io.Serializable;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -60,4 +64,13 @@ public interface ShardTable<T> extends Serializable {
 
     /** The dead letter for a row the shard rejected on its own; {@code reason} names the shard and the error. */
     DeadLetter rejected(T row, String reason);
+
+    /**
+     * Writes a row the sink holds at a checkpoint (rows a shard has not committed yet are part of the sink's state).
+     * The format is versioned by the sink's state serializer: a change here needs a new version there.
+     */
+    void writeRow(DataOutputView out, T row) throws IOException;
+
+    /** Reads a row {@link #writeRow} wrote. */
+    T readRow(DataInputView in) throws IOException;
 }

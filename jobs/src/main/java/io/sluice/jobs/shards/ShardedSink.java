@@ -11,8 +11,13 @@ import io.sluice.core.kafka.KafkaClients;
 import io.sluice.jobs.common.PeriodicFlush;
 import org.apache.flink.api.common.operators.ProcessingTimeService;
 import org.apache.flink.api.connector.sink2.Sink;
-import org.apache.flink.api.connector.sink2.SinkWriter;
+import org.apache.flink.api.common.operators.MailboxExecutor;
+import org.apache.flink.api.connector.sink2.StatefulSinkWriter;
+import org.apache.flink.api.connector.sink2.SupportsWriterState;
 import org.apache.flink.api.connector.sink2.WriterInitContext;
+import org.apache.flink.core.io.SimpleVersionedSerializer;
+import org.apache.flink.core.memory.DataInputDeserializer;
+import org.apache.flink.core.memory.DataOutputSerializer;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.MeterView;
 import org.apache.flink.metrics.MetricGroup;
@@ -31,11 +36,13 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.concurrent.Callable;
+import java.util.Collection;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicLongArray;
@@ -45,15 +52,23 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * {@link ShardTable}. In: rows, each key's in order (the sink sits right after a keyed operator).
  *
  * <p>Each writer buffers per shard, merging rows with the same key ({@link ShardTable#mergeable}; a row
- * that may not be merged goes into a later round of the same batch), and flushes when the buffer
- * reaches {@code flushMaxRows}, every {@code flushIntervalMs}, and on Flink's {@code flush} before
- * each checkpoint barrier, so a completed checkpoint means every row before it is committed. A
- * shard's rows go out in one transaction per connection: the table's guarded statement (once per round)
- * plus this writer's {@code sluice_progress} rows. Large batches are split by key hash over up to
- * {@code shards.max-connections} connections per shard, written concurrently; shards are written
- * concurrently too. Writes run beside the task: a flush hands its batch over and returns, and only
- * waits for the batch before it (one batch per connection in flight, so rows stay in order per key);
- * Flink's {@code flush} waits for everything.
+ * that may not be merged goes into a later round of the same batch). A shard's buffer goes out as one
+ * batch when it reaches {@code flushMaxRows}, every {@code flushIntervalMs}, and on Flink's {@code flush}
+ * before each checkpoint barrier, unless that shard's batch before is still in flight: at most one batch
+ * per shard, so every key's rows reach it in order. A batch commits in one transaction per connection:
+ * the table's guarded statement (once per round) plus this writer's {@code sluice_progress} rows. Large
+ * batches are split by key hash over up to {@code shards.max-connections} connections, written
+ * concurrently; shards are written concurrently and independently, beside the task.
+ *
+ * <p>Shard isolation: the flush before a barrier does not wait for any shard. The rows no shard has
+ * committed yet (the batches in flight and the buffers) are the writer's checkpointed state
+ * ({@link Pending}), so a completed checkpoint means every row before it is committed or in the
+ * checkpoint. After a restore they are written again before any newer row; the guarded statements make
+ * that a no-op where they were committed, and never let a row go back. So a shard that is down or hangs
+ * holds back only its own rows: the other shards, the checkpoints and the push queue go on. Its rows wait
+ * coalesced per key, so they grow with distinct keys, not updates; past {@code shards.max-pending-rows}
+ * for one shard, {@code write} waits for it (backpressure). At end of input the writer waits until every
+ * row is committed.
  *
  * <p>Progress: per (job, topic, source epoch, partition) and writer (subtask and connection slot, so concurrent writers
  * never lock the same row), the highest source offset committed and the newest event time, both kept with
@@ -64,8 +79,8 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * dead-letter topic (stage {@code shard-write}) and its neighbours are committed. An error no retry can
  * fix (class 28 authentication, 3D no database, 42 no table or privilege) stops the job without a
  * restart, naming the shard and the fix. Any other error (shard down, connection killed, lock timeout,
- * deadlock) retries the batch on a new connection with backoff from 1 s doubling to 30 s; the next flush
- * waits for it meanwhile, which is backpressure, not loss. Rows the version guard refuses (see the table)
+ * deadlock, an unknown outcome of COMMIT) retries the batch on a new connection with backoff from 1 s
+ * doubling to 30 s; its rows stay pending, and in every checkpoint, until a commit succeeds. Rows the version guard refuses (see the table)
  * go to the dead-letter topic after their batch commits.
  *
  * <p>When it starts (or, for a shard not reachable then, before its first write there), each writer checks that
@@ -77,11 +92,11 @@ import java.util.concurrent.atomic.AtomicLongArray;
  *
  * <p>Metrics per shard ({@code shard=<i>}): rowsWritten, rowsPerSecond, batches, lastBatchRows,
  * lastBatchMillis (write latency), pendingRows (buffered or in flight, not committed yet),
- * secondsSinceLastCommit (0 while nothing is pending), timeLagMs (now − newest committed event time), rejectedRows,
+ * secondsSinceLastCommit (since the later of its last commit and the moment rows began to wait; 0 while none do), timeLagMs (now − newest committed event time), rejectedRows,
  * refusedRows (by the version guard), noOpWrites (writes the version guard turned into no-ops: replays,
  * or silent skips if they grow without a restore), retries; and {@code reason.<stage>.deadLetters}.
  */
-public final class ShardedSink<T> implements Sink<T> {
+public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, ShardedSink.Pending<T>> {
     private static final long serialVersionUID = 1L;
     /** Below this many rows a batch is not worth a second connection. */
     static final int MIN_CHUNK_ROWS = 2_000;
@@ -110,8 +125,66 @@ public final class ShardedSink<T> implements Sink<T> {
     }
 
     @Override
-    public SinkWriter<T> createWriter(WriterInitContext context) {
-        return new Writer<>(this, context.getProcessingTimeService(), context.metricGroup(), context.getTaskInfo().getIndexOfThisSubtask());
+    public StatefulSinkWriter<T, Pending<T>> createWriter(WriterInitContext context) {
+        return restoreWriter(context, List.of());
+    }
+
+    @Override
+    public StatefulSinkWriter<T, Pending<T>> restoreWriter(WriterInitContext context, Collection<Pending<T>> recovered) {
+        return new Writer<>(this, context.getProcessingTimeService(), context.getMailboxExecutor(), context.metricGroup(),
+                context.getTaskInfo().getIndexOfThisSubtask(), recovered);
+    }
+
+    @Override
+    public SimpleVersionedSerializer<Pending<T>> getWriterStateSerializer() {
+        return new PendingSerializer<>(table);
+    }
+
+    /** The rows a writer held at a checkpoint that no shard had committed yet, in the order they must be written. */
+    public record Pending<T>(List<T> rows) {
+    }
+
+    /**
+     * The writer state's format: version 1 is a row count, then each row as the table writes it
+     * ({@link ShardTable#writeRow}). A build that cannot read a version refuses the restore, naming it.
+     */
+    static final class PendingSerializer<T> implements SimpleVersionedSerializer<Pending<T>> {
+        static final int VERSION = 1;
+        private final ShardTable<T> table;
+
+        PendingSerializer(ShardTable<T> table) {
+            this.table = table;
+        }
+
+        @Override
+        public int getVersion() {
+            return VERSION;
+        }
+
+        @Override
+        public byte[] serialize(Pending<T> pending) throws IOException {
+            DataOutputSerializer out = new DataOutputSerializer(64 + 64 * pending.rows().size());
+            out.writeInt(pending.rows().size());
+            for (T row : pending.rows()) {
+                table.writeRow(out, row);
+            }
+            return out.getCopyOfBuffer();
+        }
+
+        @Override
+        public Pending<T> deserialize(int version, byte[] bytes) throws IOException {
+            if (version != VERSION) {
+                throw new IOException("the shard sink's pending rows were written in format " + version + ", and this build reads format " + VERSION
+                        + " only: restore with the build that took the checkpoint, or with a newer one");
+            }
+            DataInputDeserializer in = new DataInputDeserializer(bytes);
+            int n = in.readInt();
+            List<T> rows = new ArrayList<>(n);
+            for (int i = 0; i < n; i++) {
+                rows.add(table.readRow(in));
+            }
+            return new Pending<>(rows);
+        }
     }
 
     /** Whether the row itself caused {@code e}, so retrying it can never succeed. */
@@ -120,7 +193,7 @@ public final class ShardedSink<T> implements Sink<T> {
         return state != null && (state.startsWith("22") || state.startsWith("23") || state.startsWith("54"));
     }
 
-    static final class Writer<T> implements SinkWriter<T> {
+    static final class Writer<T> implements StatefulSinkWriter<T, Pending<T>> {
         private static final Logger LOG = LoggerFactory.getLogger(Writer.class);
 
         private final ShardedSink<T> sink;
@@ -145,18 +218,29 @@ public final class ShardedSink<T> implements Sink<T> {
         private final AtomicLongArray pendingRows;
         /** Per shard, when its last batch committed (or the writer started), epoch ms. */
         private final AtomicLongArray lastCommitAt;
+        /** Per shard, when its pending rows last went from none to some, epoch ms. */
+        private final AtomicLongArray pendingSince;
         private ExecutorService pool;
-        private final List<Future<Void>> inFlight = new ArrayList<>();
+        private final MailboxExecutor mailbox;
+        /** Per shard, rows buffered since its last batch went out (new keys and unmergeable rows). */
+        private final int[] bufferedRows;
+        /** Per shard, the batch being written (null if none): at most one, so a key's rows reach the shard in order. */
+        private final CompletableFuture<?>[] inFlight;
+        /** Per shard, the rows of the batch being written, per chunk and round: part of a checkpoint until it commits. */
+        private final List<List<List<T>>>[] inFlightRows;
+        private final int maxPendingRows;
         private KafkaProducer<byte[], byte[]> deadLetterProducer;
         private DeadLetterSerializer deadLetterSerializer;
         private final CountDeadLetters.ByReason deadLettersByReason;
-        private int buffered;
         private volatile boolean closed;
         /** 1 for shards whose recorded routing was checked against this job's (set by the writer threads). */
         private final AtomicIntegerArray routingChecked;
 
-        Writer(ShardedSink<T> sink, ProcessingTimeService time, MetricGroup metrics, int subtask) {
+        @SuppressWarnings("unchecked")
+        Writer(ShardedSink<T> sink, ProcessingTimeService time, MailboxExecutor mailbox, MetricGroup metrics, int subtask, Collection<Pending<T>> recovered) {
             this.sink = sink;
+            this.mailbox = mailbox;
+            this.maxPendingRows = sink.config.shards().maxPendingRows();
             this.table = sink.table;
             this.router = sink.config.router();
             this.shards = sink.config.shards().list();
@@ -175,7 +259,11 @@ public final class ShardedSink<T> implements Sink<T> {
             this.newestCommittedEventAt = new AtomicLongArray(n);
             this.pendingRows = new AtomicLongArray(n);
             this.lastCommitAt = new AtomicLongArray(n);
+            this.pendingSince = new AtomicLongArray(n);
             this.routingChecked = new AtomicIntegerArray(n);
+            this.bufferedRows = new int[n];
+            this.inFlight = new CompletableFuture<?>[n];
+            this.inFlightRows = new List[n];
             for (int i = 0; i < n; i++) {
                 buffers.add(new ArrayList<>(List.of(new LinkedHashMap<>())));
                 MetricGroup g = metrics.addGroup("shard", String.valueOf(i));
@@ -191,7 +279,8 @@ public final class ShardedSink<T> implements Sink<T> {
                 g.gauge("lastBatchRows", () -> lastBatchRows.get(shard));
                 lastCommitAt.set(shard, System.currentTimeMillis());
                 g.gauge("pendingRows", () -> pendingRows.get(shard));
-                g.gauge("secondsSinceLastCommit", () -> pendingRows.get(shard) == 0 ? 0L : (System.currentTimeMillis() - lastCommitAt.get(shard)) / 1000);
+                g.gauge("secondsSinceLastCommit", () -> pendingRows.get(shard) == 0 ? 0L
+                        : (System.currentTimeMillis() - Math.max(lastCommitAt.get(shard), pendingSince.get(shard))) / 1000);
                 g.gauge("timeLagMs", () -> {
                     long newest = newestCommittedEventAt.get(shard);
                     return newest == 0 ? 0L : System.currentTimeMillis() - newest;
@@ -199,6 +288,16 @@ public final class ShardedSink<T> implements Sink<T> {
             }
             this.deadLettersByReason = new CountDeadLetters.ByReason(metrics);
             checkRoutingAtStart();
+            long restored = 0;
+            for (Pending<T> p : recovered) { // before any new row: they are older
+                for (T row : p.rows()) {
+                    buffer(row);
+                    restored++;
+                }
+            }
+            if (restored > 0) {
+                LOG.info("restored {} rows the shards had not committed at the checkpoint; writing them again (a replay is a no-op)", restored);
+            }
             PeriodicFlush.schedule(time, sink.flushIntervalMs, this::flushAll);
         }
 
@@ -245,8 +344,26 @@ public final class ShardedSink<T> implements Sink<T> {
             return "sluice-sink-" + sink.job;
         }
 
+        /**
+         * Buffers the row for its shard. A shard that holds {@code shards.max-pending-rows} rows already (it is down or
+         * slow) is waited for here, while its batch retries: backpressure, as before this bound existed for every shard.
+         */
         @Override
-        public void write(T row, Context context) throws IOException {
+        public void write(T row, Context context) throws IOException, InterruptedException {
+            int shard = router.shardOf(table.appId(row));
+            if (pendingRows.get(shard) >= maxPendingRows) {
+                flushShard(shard);
+                while (pendingRows.get(shard) >= maxPendingRows) {
+                    mailbox.yield(); // runs the mail that ends the shard's batch, and the periodic flush
+                }
+            }
+            buffer(row);
+            if (bufferedRows[shard] >= sink.flushMaxRows) {
+                flushShard(shard);
+            }
+        }
+
+        private void buffer(T row) {
             int shard = router.shardOf(table.appId(row));
             List<Map<Object, T>> rounds = buffers.get(shard);
             Object key = table.key(row);
@@ -261,54 +378,74 @@ public final class ShardedSink<T> implements Sink<T> {
                     rounds.add(new LinkedHashMap<>());
                 }
                 rounds.get(last + 1).put(key, row);
-                buffered++;
-                pendingRows.incrementAndGet(shard);
-            }
-            if (buffered >= sink.flushMaxRows) {
-                flushAll();
+                bufferedRows[shard]++;
+                if (pendingRows.incrementAndGet(shard) == 1) {
+                    pendingSince.set(shard, System.currentTimeMillis());
+                }
             }
         }
 
-        /** Before every checkpoint barrier and at end of input: nothing may stay buffered or in flight. */
+        /**
+         * Before every checkpoint barrier: hands what is buffered to the shards that are not busy, and returns. Rows no
+         * shard has committed yet are in the checkpoint ({@link #snapshotState}), so one shard that is down holds back
+         * neither the others nor the checkpoint. At end of input it waits until every row is committed.
+         */
         @Override
-        public void flush(boolean endOfInput) throws IOException {
+        public void flush(boolean endOfInput) throws IOException, InterruptedException {
             flushAll();
-            awaitInFlight();
+            while (endOfInput && hasPending()) {
+                mailbox.yield();
+                flushAll();
+            }
             if (deadLetterProducer != null) {
                 deadLetterProducer.flush();
             }
         }
 
-        /**
-         * Hands the buffered rows to the shard writers and returns without waiting for their commits, so
-         * the task goes on while Postgres works. The batch before must have committed first: at most one
-         * batch per connection is in flight, which keeps every key's rows in order and bounds what is held.
-         */
-        private void flushAll() throws IOException {
-            List<Callable<Void>> writes = new ArrayList<>();
+        private boolean hasPending() {
             for (int shard = 0; shard < buffers.size(); shard++) {
-                List<Map<Object, T>> rounds = buffers.get(shard);
-                if (rounds.get(0).isEmpty()) {
-                    continue;
+                if (inFlight[shard] != null || !buffers.get(shard).get(0).isEmpty()) {
+                    return true;
                 }
-                List<List<List<T>>> chunks = chunks(rounds);
-                for (int slot = 0; slot < chunks.size(); slot++) {
-                    final int s = shard;
-                    final int c = slot;
-                    final List<List<T>> rows = chunks.get(slot);
-                    writes.add(() -> {
-                        commit(s, c, rows);
-                        return null;
-                    });
-                }
-                rounds.clear();
-                rounds.add(new LinkedHashMap<>());
             }
-            buffered = 0;
-            awaitInFlight();
-            if (writes.isEmpty()) {
+            return false;
+        }
+
+        /** The rows of the batches in flight, then the buffered ones, shard by shard: per key, in the order they must be written. */
+        @Override
+        public List<Pending<T>> snapshotState(long checkpointId) {
+            List<T> rows = new ArrayList<>();
+            for (int shard = 0; shard < buffers.size(); shard++) {
+                if (inFlightRows[shard] != null) {
+                    for (List<List<T>> chunk : inFlightRows[shard]) {
+                        chunk.forEach(rows::addAll);
+                    }
+                }
+                for (Map<Object, T> round : buffers.get(shard)) {
+                    rows.addAll(round.values());
+                }
+            }
+            return rows.isEmpty() ? List.of() : List.of(new Pending<>(rows));
+        }
+
+        private void flushAll() {
+            for (int shard = 0; shard < buffers.size(); shard++) {
+                flushShard(shard);
+            }
+        }
+
+        /**
+         * Hands the shard's buffered rows to its writers and returns without waiting: unless its batch before is still
+         * in flight, then they wait in the buffer (merging further updates of the same keys) until it commits.
+         */
+        private void flushShard(int shard) {
+            List<Map<Object, T>> rounds = buffers.get(shard);
+            if (inFlight[shard] != null || rounds.get(0).isEmpty()) {
                 return;
             }
+            List<List<List<T>>> chunks = chunks(rounds);
+            buffers.set(shard, new ArrayList<>(List.of(new LinkedHashMap<>())));
+            bufferedRows[shard] = 0;
             if (pool == null) {
                 pool = Executors.newFixedThreadPool(shards.size() * connectionsPerShard, r -> {
                     Thread t = new Thread(r, "sluice-shard-writer-" + sink.job);
@@ -316,8 +453,45 @@ public final class ShardedSink<T> implements Sink<T> {
                     return t;
                 });
             }
-            for (Callable<Void> w : writes) {
-                inFlight.add(pool.submit(w));
+            CompletableFuture<?>[] writes = new CompletableFuture<?>[chunks.size()];
+            for (int slot = 0; slot < chunks.size(); slot++) {
+                final int c = slot;
+                writes[slot] = CompletableFuture.runAsync(() -> {
+                    try {
+                        commit(shard, c, chunks.get(c));
+                    } catch (IOException e) {
+                        throw new CompletionException(e);
+                    }
+                }, pool);
+            }
+            CompletableFuture<?> batch = CompletableFuture.allOf(writes);
+            inFlight[shard] = batch;
+            inFlightRows[shard] = chunks;
+            batch.whenComplete((ok, failure) -> {
+                try {
+                    mailbox.execute(() -> batchDone(shard, batch, failure), "shard %d batch done", shard);
+                } catch (RejectedExecutionException closing) {
+                    // the task is closing: its state is gone with it
+                }
+            });
+        }
+
+        /** On the task thread, once the shard's batch ended: its rows are committed, or the failure fails the task. */
+        private void batchDone(int shard, CompletableFuture<?> batch, Throwable failure) throws IOException {
+            if (inFlight[shard] != batch) {
+                return;
+            }
+            inFlight[shard] = null;
+            inFlightRows[shard] = null;
+            if (failure != null) {
+                Throwable cause = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
+                if (cause instanceof RuntimeException r) {
+                    throw r;
+                }
+                throw cause instanceof IOException io ? io : new IOException("a write to shard " + shard + " failed", cause);
+            }
+            if (bufferedRows[shard] >= sink.flushMaxRows) {
+                flushShard(shard);
             }
         }
 
@@ -341,32 +515,6 @@ public final class ShardedSink<T> implements Sink<T> {
                 }
             }
             return chunks;
-        }
-
-        /** Waits for the writes in flight, then throws the first failure (the job restarts from its last checkpoint, or stops if it is fatal). */
-        private void awaitInFlight() throws IOException {
-            Throwable first = null;
-            for (Future<Void> f : inFlight) {
-                try {
-                    f.get();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    inFlight.forEach(x -> x.cancel(true));
-                    inFlight.clear();
-                    throw new IOException("interrupted while writing to the shards", e);
-                } catch (ExecutionException e) {
-                    if (first == null) {
-                        first = e.getCause();
-                    }
-                }
-            }
-            inFlight.clear();
-            if (first instanceof RuntimeException r) {
-                throw r;
-            }
-            if (first != null) {
-                throw first instanceof IOException io ? io : new IOException("a shard write failed", first);
-            }
         }
 
         /** Commits the rows on one connection; retries what the shard could not take, isolates what it rejects. */

@@ -203,6 +203,14 @@ class AggregationJobITCase {
             until("the sink to throw once", Duration.ofMinutes(2), () -> fault.get().thrown());
             injected.add("sink threw after 10,000 rows at " + g.acked() + " events sent");
             until("40,000 events sent", Duration.ofMinutes(2), () -> g.acked() >= 40_000);
+            // partition 0 is idle from 8 s (32,000 events): once the job committed it that far and a checkpoint
+            // followed, the restored subtask has nothing to read there, so its validation watermark stays unknown
+            Await.until("partition 0 committed up to its idle span", Duration.ofMinutes(1), Duration.ofMillis(200),
+                    () -> newestCommitted(stack, 0), t -> t >= EPOCH + 7_900);
+            long checkpoints = rest.get("/jobs/" + job.getJobID() + "/checkpoints").path("counts").path("completed").asLong();
+            Await.until("a checkpoint after that", Duration.ofMinutes(1), Duration.ofMillis(100),
+                    () -> rest.get("/jobs/" + job.getJobID() + "/checkpoints").path("counts").path("completed").asLong(), n -> n > checkpoints);
+            assertThat(g.acked()).as("events sent when the TaskManager goes: partition 0 still idle (it comes back at 80,000)").isLessThan(76_000);
             cluster.terminateTaskManager(0).get();
             cluster.startTaskManager();
             injected.add("task manager replaced at " + g.acked() + " events sent");
@@ -237,6 +245,13 @@ class AggregationJobITCase {
                             .map(d -> header(d, DeadLetterSerializer.PARTITION) + "/" + header(d, DeadLetterSerializer.OFFSET))
                             .collect(Collectors.toSet()), s -> s.size() >= oracle.lateEvents());
             assertThat(late).as("late dead letters after " + injected).hasSize((int) oracle.lateEvents());
+            UserEvent back = oracle.idleReturnEvent();
+            assertThat(stack.readAll(stack.config().kafka().deadLettersTopic()).stream()
+                    .filter(d -> "0".equals(header(d, DeadLetterSerializer.PARTITION))
+                            && String.valueOf(back.occurredAt()).equals(header(d, DeadLetterSerializer.SOURCE_TIMESTAMP)))
+                    .map(d -> header(d, DeadLetterSerializer.REASON)).toList())
+                    .as("the dead letter of partition 0's first event back, restored idle: judged by the window operator's floor")
+                    .isNotEmpty().allMatch(r -> r.contains("lateness floor"));
         } finally {
             fault.get().disarm();
             job.cancel().get();
@@ -504,30 +519,32 @@ class AggregationJobITCase {
     @Test
     void twoDeploymentsWithTheirOwnIdsOnOneBrokerFenceNeitherTheOthersProducersNorItsOffsets(TestStack base, @InjectMiniCluster MiniCluster cluster)
             throws Exception {
-        TwoDeployments run = runTwoDeployments(base, cluster, "alpha", "beta", Duration.ofSeconds(60));
+        String suffix = Long.toString(System.nanoTime(), 36); // ids no other test or rerun on this broker has used
+        TwoDeployments run = runTwoDeployments(base, cluster, "alpha-" + suffix, "beta-" + suffix, Duration.ofSeconds(60));
         assertThat(run.secondStarted()).as("beta's campaign active within 20 s of its start").isTrue();
         assertThat(run.restarts()).as("restarts of alpha and beta").containsExactly("0", "0");
         assertThat(run.pushes()).as("alpha's and beta's pushes").containsExactly(run.expected(), run.expected());
         assertThat(run.pushCounts()).as("alpha's and beta's push records").containsExactly(run.expected().size(), run.expected().size());
         assertThat(run.transactionalIds()).as("transactional ids on the broker").isNotEmpty()
-                .allMatch(id -> id.startsWith("sluice-alpha-push-") || id.startsWith("sluice-beta-push-"))
-                .anyMatch(id -> id.startsWith("sluice-alpha-push-")).anyMatch(id -> id.startsWith("sluice-beta-push-"));
-        assertThat(run.groups()).as("consumer groups of the aggregation job").contains("sluice-alpha-aggregation", "sluice-beta-aggregation");
+                .allMatch(id -> id.startsWith("sluice-alpha-" + suffix + "-push-") || id.startsWith("sluice-beta-" + suffix + "-push-"))
+                .anyMatch(id -> id.startsWith("sluice-alpha-" + suffix + "-push-")).anyMatch(id -> id.startsWith("sluice-beta-" + suffix + "-push-"));
+        assertThat(run.groups()).as("consumer groups of the aggregation job")
+                .contains("sluice-alpha-" + suffix + "-aggregation", "sluice-beta-" + suffix + "-aggregation");
     }
 
     /**
      * The control: the same two deployments sharing one deployment.id (as two deployments with the old shared defaults
-     * did) share transactional ids, and the second one's start aborts the first one's open transactions. That shows as a
-     * second deployment that cannot start, a restart, or pushes lost or repeated, so the test above can fail.
+     * did) share transactional ids, and each one's producers fence the other's: a ProducerFencedException restarts a
+     * job (pushes are lost too: a fenced commit counts as done; printed, not asserted, as that depends on timing). So
+     * the test above, which asserts no restart, can fail.
      */
     @Test
     void theControlTwoDeploymentsSharingOneIdFenceEachOther(TestStack base, @InjectMiniCluster MiniCluster cluster) throws Exception {
-        TwoDeployments run = runTwoDeployments(base, cluster, "gamma", "gamma", Duration.ofSeconds(2));
+        String shared = "gamma-" + Long.toString(System.nanoTime(), 36);
+        TwoDeployments run = runTwoDeployments(base, cluster, shared, shared, Duration.ofSeconds(2));
         System.out.println("two deployments sharing one id: second started " + run.secondStarted() + ", restarts " + run.restarts() + ", pushes " + run.pushes().get(0).size() + " and "
                 + run.pushes().get(1).size() + " of " + run.expected().size() + " distinct, " + run.pushCounts() + " in all");
-        boolean fenced = !run.secondStarted() || !run.restarts().equals(List.of("0", "0")) || !run.pushes().equals(List.of(run.expected(), run.expected()))
-                || !run.pushCounts().equals(List.of(run.expected().size(), run.expected().size()));
-        assertThat(fenced).as("fencing visible as a second deployment that cannot start, a restart, or pushes lost or repeated: " + run).isTrue();
+        assertThat(run.restarts()).as("restarts of the two deployments sharing an id: fencing").isNotEqualTo(List.of("0", "0"));
     }
 
     private record TwoDeployments(boolean secondStarted, List<String> restarts, List<Set<String>> pushes, List<Integer> pushCounts, Set<String> expected,
@@ -663,12 +680,13 @@ class AggregationJobITCase {
 
     /**
      * Pacing as a read_committed consumer sees it: push jobs become visible when the checkpoint covering them commits,
-     * so a 50/s campaign arrives in bursts of up to 50/s times the checkpoint interval, and a shard locked for 20 s,
-     * which holds checkpoints back, releases its 20 s of jobs at once. The figure is printed; the bound asserted is
-     * what pacing still guarantees: no more than the jobs paced out while the checkpoints were held, plus 3 s.
+     * so a 50/s campaign arrives in bursts of up to 50/s times the checkpoint interval (500 ms). A shard locked for 20 s
+     * keeps its window rows pending (in the checkpoints) and holds back neither the checkpoints nor the push queue: no
+     * second ever has more than one extra checkpoint's jobs. (When the sink waited for every shard at each checkpoint,
+     * the consumer got 1,012-1,038 jobs in the second after the lock.)
      */
     @Test
-    void aReadCommittedConsumerOfAPacedCampaignGetsOneBurstWhenAShardHoldsCheckpointsBack(TestStack base, @InjectMiniCluster MiniCluster cluster)
+    void aReadCommittedConsumerOfAPacedCampaignGetsNoBurstWhileAShardIsLocked(TestStack base, @InjectMiniCluster MiniCluster cluster)
             throws Exception {
         TestStack stack = base.fresh(Map.of("kafka.partitions", "1", "aggregation.parallelism", "1", "aggregation.emit-interval", "100ms"));
         stack.send(new Campaign("c1", "app", "purchase", 1, 10 * MINUTE, "hi", 50, true));
@@ -723,7 +741,10 @@ class AggregationJobITCase {
             assertThat(receivedAt).as("push jobs a read_committed consumer received within 2 min").hasSize(users);
             assertThat(unlockedAt).as("the shard was locked and unlocked while jobs were paced out").isPositive();
             assertThat(maxPending).as("the locked shard's pendingRows during the lock").isPositive();
-            assertThat(maxSecondsSinceCommit).as("its secondsSinceLastCommit during the 20 s lock").isBetween(15.0, (double) lockSeconds + 1);
+            assertThat(maxSecondsSinceCommit).as("its secondsSinceLastCommit during the 20 s lock").isBetween(15.0, (double) lockSeconds + 3);
+            String prefix = "shard." + stack.config().router().shardOf("app") + ".";
+            TestFlink.awaitMetric(rest, job.getJobID().toString(), "upsert window counts", prefix + "pendingRows", "max", v -> v == 0);
+            TestFlink.awaitMetric(rest, job.getJobID().toString(), "upsert window counts", prefix + "secondsSinceLastCommit", "max", v -> v == 0);
             int most = 0;
             for (int i = 0, j = 0; i < receivedAt.size(); i++) {
                 while (receivedAt.get(i) - receivedAt.get(j) >= 1_000) {
@@ -742,7 +763,7 @@ class AggregationJobITCase {
                     + "%d in one second overall, with shard locked for %d s; the locked shard's pendingRows up to %.0f, secondsSinceLastCommit up to %.0f%n",
                     mostBefore, most, lockSeconds, maxPending, maxSecondsSinceCommit);
             assertThat(mostBefore).as("jobs in any second before the lock: 50/s, in bursts of one checkpoint").isLessThanOrEqualTo(50 + 25);
-            assertThat(most).as("jobs in any second around the lock").isGreaterThan(mostBefore).isLessThanOrEqualTo((int) (50 * (lockSeconds + 3)));
+            assertThat(most).as("jobs in any second, the lock included").isLessThanOrEqualTo(50 + 25);
         } finally {
             job.cancel().get();
         }
@@ -779,6 +800,25 @@ class AggregationJobITCase {
         // the late purchase has value 5.0. A window recreated with it alone (count 1) would not reach the row past the
         // sink's count guard, so the dead letter and the pushes are what show the floor; the row shows nothing was added
         assertThat(stack.windowRows().get(key("app", "u1", "purchase", EPOCH))).as("u1's row of window 0").isEqualTo(new Oracle.WindowRow(1, 1.0));
+    }
+
+    /** The newest event time the aggregation job committed from {@code partition} of the events topic, on any shard. */
+    private static long newestCommitted(TestStack stack, int partition) throws Exception {
+        long newest = 0;
+        for (int shard = 0; shard < stack.config().shards().list().size(); shard++) {
+            try (var c = stack.shard(shard); var s = c.prepareStatement("SELECT max(newest_event_at) FROM sluice_partition_progress "
+                    + "WHERE job = ? AND topic = ? AND source_partition = ?")) {
+                s.setString(1, AggregationJob.NAME);
+                s.setString(2, stack.config().kafka().userEventsTopic());
+                s.setInt(3, partition);
+                try (var rs = s.executeQuery()) {
+                    rs.next();
+                    java.sql.Timestamp t = rs.getTimestamp(1);
+                    newest = Math.max(newest, t == null ? 0 : t.getTime());
+                }
+            }
+        }
+        return newest;
     }
 
     private static String restartsOf(FlinkRest rest, JobClient job) throws Exception {
@@ -867,10 +907,6 @@ class AggregationJobITCase {
     }
 
     private static JobClient startUnbounded(TestStack stack, Sink<WindowCount> rows, Configuration conf) throws Exception {
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
-        env.enableCheckpointing(500);
-        AggregationJob.defineWorkflow(env, stack.config(), AggregationJob.eventSource(stack.config(), false), AggregationJob.campaignSource(stack.config(), false),
-                rows, AggregationJob.pushSink(stack.config()), KafkaIo.deadLetterSink(stack.config()));
-        return env.executeAsync("aggregation-test");
+        return AggregationRuns.start(stack, rows, conf);
     }
 }

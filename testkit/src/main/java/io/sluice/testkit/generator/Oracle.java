@@ -31,6 +31,7 @@ public final class Oracle {
     private final Map<String, Long> malformedByTopic = new TreeMap<>();
     private final List<SubscriptionUpdate> updates = new ArrayList<>();
     private long lateEvents;
+    private UserEvent idleReturnEvent;
     private final boolean keepEvents;
     private final boolean keepUpdates;
 
@@ -71,6 +72,15 @@ public final class Oracle {
     void recordLateEvent(String topic, UserEvent e) {
         goodByTopic.merge(topic, 1L, Long::sum);
         lateEvents++;
+    }
+
+    /** The idle partition's first event back ({@code generator.idle-partition}), a late one; null if none. */
+    public UserEvent idleReturnEvent() {
+        return idleReturnEvent;
+    }
+
+    void recordIdleReturn(UserEvent e) {
+        idleReturnEvent = e;
     }
 
     /** Well-formed events that were generated late, see {@link #recordLateEvent}. */

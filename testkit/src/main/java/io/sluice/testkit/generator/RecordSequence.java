@@ -66,6 +66,10 @@ public final class RecordSequence {
         this.topics = config.kafka();
         this.epochMs = epochMs;
         this.partitions = config.kafka().partitions();
+        if (g.idlePartition() >= 0 && (g.idlePartition() >= partitions || partitions < 2 || g.idleForMs() <= 0)) {
+            throw new IllegalArgumentException("generator.idle-partition " + g.idlePartition() + " with kafka.partitions " + partitions
+                    + " and generator.idle-for " + g.idleForMs() + " ms: expected a partition below kafka.partitions (at least 2) and an idle-for above 0");
+        }
         this.random = new SplittableRandom(g.seed());
         this.apps = new Zipf(g.apps(), g.zipfExponent());
         this.users = new Zipf(g.users(), g.zipfExponent());
@@ -137,7 +141,11 @@ public final class RecordSequence {
         String app = appId(apps.sample(random));
         String user = "user-" + (users.sample(random) - 1);
         boolean idle = g.idlePartition() >= 0 && nominal >= epochMs + g.idleFromMs() && nominal < epochMs + g.idleFromMs() + g.idleForMs();
-        while (idle && partitionOf(UserEvent.keyOf(app, user)) == g.idlePartition()) {
+        for (int draws = 0; idle && partitionOf(UserEvent.keyOf(app, user)) == g.idlePartition(); draws++) {
+            if (draws == 10_000) {
+                throw new IllegalStateException("10,000 draws of app and user all landed in idle partition " + g.idlePartition());
+            }
+            app = appId(apps.sample(random));
             user = "user-" + (users.sample(random) - 1);
         }
         boolean back = g.idlePartition() >= 0 && !idle && !idleEnded && nominal >= epochMs + g.idleFromMs()
@@ -160,6 +168,9 @@ public final class RecordSequence {
         if (malformed) {
             oracle.recordMalformed(topics.userEventsTopic());
             return new GeneratedRecord(topics.userEventsTopic(), key, corrupt(eventWire.encode(SluiceAvro.USER_EVENT.toAvro(e))), true);
+        }
+        if (back && late) {
+            oracle.recordIdleReturn(e);
         }
         if (late) {
             oracle.recordLateEvent(topics.userEventsTopic(), e);

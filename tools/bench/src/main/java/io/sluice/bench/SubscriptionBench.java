@@ -353,6 +353,7 @@ final class SubscriptionBench implements Bench.Scenario {
         List<Long> healthyLags = new java.util.ArrayList<>();
         long[] t = new long[4]; // first sample, lock taken, lock released, shard 0 back under 2 s of time lag
         double[] pendingMax = {0};
+        long[] checkpointMax = {0, 0}; // the largest checkpoint taken during the lock: bytes, ms
         long[] lastPendingRead = {0};
         try (Connection lock = config.shards().list().get(0).connect("sluice-bench-outage")) {
             lock.setAutoCommit(false);
@@ -375,6 +376,11 @@ final class SubscriptionBench implements Bench.Scenario {
                                 lastPendingRead[0] = at;
                                 double pending = rest.metric(jobId, "upsert into shards", "shard.0.pendingRows", "sum");
                                 pendingMax[0] = Double.isNaN(pending) ? pendingMax[0] : Math.max(pendingMax[0], pending);
+                                var latest = rest.get("/jobs/" + jobId + "/checkpoints").path("latest").path("completed");
+                                if (latest.path("trigger_timestamp").asLong() >= t[1]) {
+                                    checkpointMax[0] = Math.max(checkpointMax[0], latest.path("checkpointed_size").asLong());
+                                    checkpointMax[1] = Math.max(checkpointMax[1], latest.path("end_to_end_duration").asLong());
+                                }
                             }
                             if (at - t[1] >= outageSeconds * 1000L) {
                                 lock.commit();
@@ -393,11 +399,14 @@ final class SubscriptionBench implements Bench.Scenario {
         long[] healthy = healthyLags.stream().mapToLong(Long::longValue).sorted().toArray();
         double catchUp = t[3] == 0 ? -1 : (t[3] - t[2]) / 1000.0;
         System.out.printf(Locale.ROOT, "[5/5 outage] %,d updates/s, shard 0 locked %d s: shard 1's time lag during the lock p50 %d ms, p99 %d ms "
-                        + "(%,d samples); shard 0 back under 2 s %s after the release; at most %,.0f rows pending for shard 0%n", sustainedRate, outageSeconds,
-                percentile(healthy, 0.5), percentile(healthy, 0.99), healthy.length, catchUp < 0 ? "never before the run ended" : catchUp + " s", pendingMax[0]);
+                        + "(%,d samples); shard 0 back under 2 s %s after the release; at most %,.0f rows pending for shard 0; checkpoints during the lock "
+                        + "up to %,d bytes and %d ms%n", sustainedRate, outageSeconds, percentile(healthy, 0.5), percentile(healthy, 0.99), healthy.length,
+                catchUp < 0 ? "never before the run ended" : catchUp + " s", pendingMax[0], checkpointMax[0], checkpointMax[1]);
         result.put("outage_healthy_p99_time_lag_ms", String.valueOf(percentile(healthy, 0.99)));
         result.put("outage_catch_up_s", String.format(Locale.ROOT, "%.1f", catchUp));
         result.put("outage_pending_rows_max", String.format(Locale.ROOT, "%.0f", pendingMax[0]));
+        result.put("outage_checkpoint_max_bytes", String.valueOf(checkpointMax[0]));
+        result.put("outage_checkpoint_max_ms", String.valueOf(checkpointMax[1]));
     }
 
     private static long committed(StackProbe probe) throws SQLException {

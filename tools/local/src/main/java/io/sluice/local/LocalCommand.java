@@ -204,7 +204,7 @@ public final class LocalCommand {
                     gen.apps(), gen.users(), gen.seed(),
                     durationS > 0 ? "; stopping after " + durationS + " s" : "; Ctrl-C to stop");
 
-            try (StackProbe probe = new StackProbe(config)) {
+            try (StackProbe probe = StackProbe.tolerant(config)) {
                 progressLoop(config, generator, probe, jobs, durationS, progressMs);
                 generator.close();
                 if (gen.oracleFile() != null) {

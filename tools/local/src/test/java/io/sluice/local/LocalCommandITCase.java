@@ -133,7 +133,7 @@ class LocalCommandITCase {
             Faults.signal("CONT", processes);
         }
         int linesDuring = progressLines(buffer) - linesBefore;
-        assertThat(exit.get()).as("exit code").isZero();
+        assertThat(exit.get(2, java.util.concurrent.TimeUnit.MINUTES)).as("exit code").isZero();
         String printed = buffer.toString(StandardCharsets.UTF_8);
         System.out.println(printed);
         assertThat(linesDuring).as("progress lines while shard 0 was stopped for 30 s (one every 2 s)").isGreaterThanOrEqualTo(8);

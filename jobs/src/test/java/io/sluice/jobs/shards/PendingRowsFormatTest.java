@@ -1,0 +1,51 @@
+package io.sluice.jobs.shards;
+
+import io.sluice.core.config.RawConfig;
+import io.sluice.core.config.SluiceConfig;
+import io.sluice.core.model.SubscriptionUpdate;
+import io.sluice.jobs.aggregation.AggregationJob;
+import io.sluice.jobs.aggregation.WindowCount;
+import io.sluice.jobs.subscriptions.SubscriptionDelta;
+import io.sluice.jobs.subscriptions.SubscriptionJob;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.util.List;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** The shard sinks' checkpointed rows (format 1): every field of both row types survives, and another format is refused by name. */
+class PendingRowsFormatTest {
+    private static final SluiceConfig CONFIG = SluiceConfig.from(RawConfig.empty().put("kafka.bootstrap", "x:1", "t")
+            .put("registry.url", "http://x", "t").put("shards.urls", "jdbc:postgresql://x/a", "t").put("deployment.id", "t", "t"));
+
+    @Test
+    void windowCountsRoundTripFieldByField() throws IOException {
+        ShardedSink<WindowCount> sink = AggregationJob.sink(CONFIG);
+        WindowCount a = new WindowCount("app", "u1", "open", 60_000, 120_000, 3, 4.5, 2, 61_234, 7, 99);
+        WindowCount b = new WindowCount("app-ü", "u2", "view", 0, 60_000, 1, 0.0, 1, 1, 0, 0);
+        List<WindowCount> back = sink.getWriterStateSerializer().deserialize(1, sink.getWriterStateSerializer().serialize(new ShardedSink.Pending<>(List.of(a, b)))).rows();
+        assertThat(back).usingRecursiveFieldByFieldElementComparator().containsExactly(a, b);
+    }
+
+    @Test
+    void subscriptionDeltasRoundTripFieldByField() throws IOException {
+        ShardedSink<SubscriptionDelta> sink = SubscriptionJob.sink(CONFIG);
+        SubscriptionDelta d = SubscriptionDelta.of(new SubscriptionUpdate("app", "s1", Map.of("k", "v", "long", "x".repeat(70_000)), List.of("gone"), 5_000), 3, 2, 41);
+        d.merge(SubscriptionDelta.of(new SubscriptionUpdate("app", "s1", Map.of("k", "w"), List.of(), 6_000), 3, 2, 42));
+        SubscriptionDelta back = sink.getWriterStateSerializer().deserialize(1, sink.getWriterStateSerializer().serialize(new ShardedSink.Pending<>(List.of(d)))).rows().get(0);
+        assertThat(back).usingRecursiveComparison().isEqualTo(d);
+        assertThat(back.set).containsEntry("k", "w");
+        assertThat(back.version).isEqualTo(42);
+        assertThat(back.firstVersion).isEqualTo(41);
+    }
+
+    @Test
+    void anotherFormatIsRefusedByName() {
+        ShardedSink<WindowCount> sink = AggregationJob.sink(CONFIG);
+        assertThatThrownBy(() -> sink.getWriterStateSerializer().deserialize(2, new byte[4]))
+                .hasMessageContaining("written in format 2").hasMessageContaining("reads format 1");
+    }
+}
