@@ -126,6 +126,12 @@ public final class UserEventCountsTable implements ShardTable<WindowCount> {
         return s.getBytes(StandardCharsets.UTF_8);
     }
 
+    /** A row holds the window's absolute count and sum, and the guard refuses a smaller count: any order converges. */
+    @Override
+    public boolean orderSensitive() {
+        return false;
+    }
+
     @Override
     public void writeRow(DataOutputView out, WindowCount row) throws IOException {
         StringValue.writeString(row.appId, out);

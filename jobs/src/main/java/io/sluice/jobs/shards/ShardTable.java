@@ -73,4 +73,12 @@ public interface ShardTable<T> extends Serializable {
 
     /** Reads a row {@link #writeRow} wrote. */
     T readRow(DataInputView in) throws IOException;
+
+    /**
+     * Whether an older row of a key written after a newer one loses something (a delta the guard then refuses), rather
+     * than being a no-op (an absolute value the guard refuses). The sink refuses to hand such rows to other writers.
+     */
+    default boolean orderSensitive() {
+        return true;
+    }
 }

@@ -60,10 +60,12 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * batches are split by key hash over up to {@code shards.max-connections} connections, written
  * concurrently; shards are written concurrently and independently, beside the task.
  *
- * <p>Shard isolation: the flush before a barrier does not wait for any shard. The rows no shard has
- * committed yet (the batches in flight and the buffers) are the writer's checkpointed state
- * ({@link Pending}), so a completed checkpoint means every row before it is committed or in the
- * checkpoint. After a restore they are written again before any newer row; the guarded statements make
+ * <p>Shard isolation: the flush before a barrier waits only for shards that answer (a batch that has not
+ * failed a try, up to {@link #HEALTHY_BATCH_MS} from when it went out). The rows no shard has committed
+ * by then (the batches in flight and the buffers) are the writer's checkpointed state ({@link Pending}),
+ * so a completed checkpoint means every row before it is committed or in the checkpoint. A table whose
+ * rows are deltas ({@link ShardTable#orderSensitive}) refuses to restore such rows at another
+ * parallelism: Flink would hand them to writers other than their keys'. After a restore they are written again before any newer row; the guarded statements make
  * that a no-op where they were committed, and never let a row go back. So a shard that is down or hangs
  * holds back only its own rows: the other shards, the checkpoints and the push queue go on. Its rows wait
  * coalesced per key, so they grow with distinct keys, not updates; past {@code shards.max-pending-rows}
@@ -98,6 +100,8 @@ import java.util.concurrent.atomic.AtomicLongArray;
  */
 public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, ShardedSink.Pending<T>> {
     private static final long serialVersionUID = 1L;
+    /** How long the flush before a barrier waits for a shard's batch that has not failed, from when it went out. */
+    static final long HEALTHY_BATCH_MS = 1_000;
     /** Below this many rows a batch is not worth a second connection. */
     static final int MIN_CHUNK_ROWS = 2_000;
 
@@ -132,7 +136,7 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
     @Override
     public StatefulSinkWriter<T, Pending<T>> restoreWriter(WriterInitContext context, Collection<Pending<T>> recovered) {
         return new Writer<>(this, context.getProcessingTimeService(), context.getMailboxExecutor(), context.metricGroup(),
-                context.getTaskInfo().getIndexOfThisSubtask(), recovered);
+                context.getTaskInfo().getIndexOfThisSubtask(), context.getTaskInfo().getNumberOfParallelSubtasks(), recovered);
     }
 
     @Override
@@ -140,13 +144,17 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
         return new PendingSerializer<>(table);
     }
 
-    /** The rows a writer held at a checkpoint that no shard had committed yet, in the order they must be written. */
-    public record Pending<T>(List<T> rows) {
+    /**
+     * The rows a writer held at a checkpoint that no shard had committed yet, in the order they must be written, and the
+     * parallelism of the writers that held them (their rows are spread over the new writers by Flink on a rescale,
+     * regardless of keys).
+     */
+    public record Pending<T>(int parallelism, List<T> rows) {
     }
 
     /**
-     * The writer state's format: version 1 is a row count, then each row as the table writes it
-     * ({@link ShardTable#writeRow}). A build that cannot read a version refuses the restore, naming it.
+     * The writer state's format: version 1 is the writers' parallelism, a row count, then each row as the table writes
+     * it ({@link ShardTable#writeRow}). A build that cannot read a version refuses the restore, naming it.
      */
     static final class PendingSerializer<T> implements SimpleVersionedSerializer<Pending<T>> {
         static final int VERSION = 1;
@@ -163,7 +171,8 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
 
         @Override
         public byte[] serialize(Pending<T> pending) throws IOException {
-            DataOutputSerializer out = new DataOutputSerializer(64 + 64 * pending.rows().size());
+            DataOutputSerializer out = new DataOutputSerializer((int) Math.min(1 << 20, 64 + 64L * pending.rows().size()));
+            out.writeInt(pending.parallelism());
             out.writeInt(pending.rows().size());
             for (T row : pending.rows()) {
                 table.writeRow(out, row);
@@ -175,15 +184,16 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
         public Pending<T> deserialize(int version, byte[] bytes) throws IOException {
             if (version != VERSION) {
                 throw new IOException("the shard sink's pending rows were written in format " + version + ", and this build reads format " + VERSION
-                        + " only: restore with the build that took the checkpoint, or with a newer one");
+                        + " only: restore with the build that took the checkpoint");
             }
             DataInputDeserializer in = new DataInputDeserializer(bytes);
+            int parallelism = in.readInt();
             int n = in.readInt();
             List<T> rows = new ArrayList<>(n);
             for (int i = 0; i < n; i++) {
                 rows.add(table.readRow(in));
             }
-            return new Pending<>(rows);
+            return new Pending<>(parallelism, rows);
         }
     }
 
@@ -229,6 +239,10 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
         /** Per shard, the rows of the batch being written, per chunk and round: part of a checkpoint until it commits. */
         private final List<List<List<T>>>[] inFlightRows;
         private final int maxPendingRows;
+        private final int parallelism;
+        /** Per shard, when its batch in flight went out (epoch ms), and whether a try of it has failed (1) since. */
+        private final AtomicLongArray batchStartedAt;
+        private final AtomicIntegerArray batchFailing;
         private KafkaProducer<byte[], byte[]> deadLetterProducer;
         private DeadLetterSerializer deadLetterSerializer;
         private final CountDeadLetters.ByReason deadLettersByReason;
@@ -237,8 +251,10 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
         private final AtomicIntegerArray routingChecked;
 
         @SuppressWarnings("unchecked")
-        Writer(ShardedSink<T> sink, ProcessingTimeService time, MailboxExecutor mailbox, MetricGroup metrics, int subtask, Collection<Pending<T>> recovered) {
+        Writer(ShardedSink<T> sink, ProcessingTimeService time, MailboxExecutor mailbox, MetricGroup metrics, int subtask, int parallelism,
+               Collection<Pending<T>> recovered) {
             this.sink = sink;
+            this.parallelism = parallelism;
             this.mailbox = mailbox;
             this.maxPendingRows = sink.config.shards().maxPendingRows();
             this.table = sink.table;
@@ -262,6 +278,8 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
             this.pendingSince = new AtomicLongArray(n);
             this.routingChecked = new AtomicIntegerArray(n);
             this.bufferedRows = new int[n];
+            this.batchStartedAt = new AtomicLongArray(n);
+            this.batchFailing = new AtomicIntegerArray(n);
             this.inFlight = new CompletableFuture<?>[n];
             this.inFlightRows = new List[n];
             for (int i = 0; i < n; i++) {
@@ -287,6 +305,15 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
                 });
             }
             this.deadLettersByReason = new CountDeadLetters.ByReason(metrics);
+            for (Pending<T> p : recovered) {
+                if (table.orderSensitive() && !p.rows().isEmpty() && p.parallelism() != parallelism) {
+                    throw Fatal.stop("the " + sink.job + " job restores at parallelism " + parallelism + " from a checkpoint or savepoint whose shard "
+                            + "sink, at parallelism " + p.parallelism() + ", held " + p.rows().size() + " rows a shard had not committed (a shard was down "
+                            + "or slow). Flink would hand them to other subtasks than their keys', where an older row could be written after a newer one "
+                            + "and be lost. Restore at parallelism " + p.parallelism() + ", let the shards catch up (shard.<i>.pendingRows 0), take a "
+                            + "new savepoint, and change the parallelism from that one");
+                }
+            }
             checkRoutingAtStart();
             long restored = 0;
             for (Pending<T> p : recovered) { // before any new row: they are older
@@ -355,6 +382,7 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
                 flushShard(shard);
                 while (pendingRows.get(shard) >= maxPendingRows) {
                     mailbox.yield(); // runs the mail that ends the shard's batch, and the periodic flush
+                    flushShard(shard);
                 }
             }
             buffer(row);
@@ -397,8 +425,53 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
                 mailbox.yield();
                 flushAll();
             }
-            if (deadLetterProducer != null) {
-                deadLetterProducer.flush();
+            awaitHealthyShards();
+            synchronized (this) { // deadLetter() writes it from the shard threads
+                if (deadLetterProducer != null) {
+                    deadLetterProducer.flush();
+                }
+            }
+        }
+
+        /**
+         * Before a barrier, waits for the batches of shards that answer: at most {@link #HEALTHY_BATCH_MS} from when each
+         * went out, and not for a shard whose batch has failed a try. Then hands over what they buffered meanwhile and
+         * waits again. So with healthy shards a checkpoint holds no rows (and a savepoint can be restored at another
+         * parallelism), while a shard that is down or hangs costs at most one such wait before its rows go into the
+         * checkpoint instead.
+         */
+        private void awaitHealthyShards() throws IOException {
+            for (boolean waited = true; waited; ) {
+                waited = false;
+                for (int shard = 0; shard < buffers.size(); shard++) {
+                    CompletableFuture<?> batch = inFlight[shard];
+                    if (batch == null || batchFailing.get(shard) == 1) {
+                        continue;
+                    }
+                    long left = batchStartedAt.get(shard) + HEALTHY_BATCH_MS - System.currentTimeMillis();
+                    if (left <= 0) {
+                        continue;
+                    }
+                    try {
+                        batch.get(left, TimeUnit.MILLISECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        throw new IOException("interrupted while waiting for shard " + shard, e);
+                    } catch (java.util.concurrent.TimeoutException | ExecutionException notYet) {
+                        // a failure is rethrown by batchDone below
+                    }
+                    if (batch.isDone()) {
+                        Throwable failure = null;
+                        try {
+                            batch.join();
+                        } catch (CompletionException | java.util.concurrent.CancellationException e) {
+                            failure = e;
+                        }
+                        batchDone(shard, batch, failure);
+                        flushShard(shard);
+                        waited = inFlight[shard] != null;
+                    }
+                }
             }
         }
 
@@ -425,7 +498,7 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
                     rows.addAll(round.values());
                 }
             }
-            return rows.isEmpty() ? List.of() : List.of(new Pending<>(rows));
+            return List.of(new Pending<>(parallelism, rows)); // one per subtask, empty or not
         }
 
         private void flushAll() {
@@ -465,6 +538,8 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
                 }, pool);
             }
             CompletableFuture<?> batch = CompletableFuture.allOf(writes);
+            batchStartedAt.set(shard, System.currentTimeMillis());
+            batchFailing.set(shard, 0);
             inFlight[shard] = batch;
             inFlightRows[shard] = chunks;
             batch.whenComplete((ok, failure) -> {
@@ -555,6 +630,7 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
                         throw new IOException("the sink closed while shard " + shard + " could not take a batch of " + size + " rows", e);
                     }
                     retries[shard].inc();
+                    batchFailing.set(shard, 1);
                     LOG.warn("shard {} could not take a batch of {} rows (attempt {}), retrying in {} ms: {} (SQLSTATE {})",
                             shard, size, attempt, backoff, e.getMessage(), e.getSQLState());
                     try {

@@ -682,8 +682,9 @@ class AggregationJobITCase {
      * Pacing as a read_committed consumer sees it: push jobs become visible when the checkpoint covering them commits,
      * so a 50/s campaign arrives in bursts of up to 50/s times the checkpoint interval (500 ms). A shard locked for 20 s
      * keeps its window rows pending (in the checkpoints) and holds back neither the checkpoints nor the push queue: no
-     * second ever has more than one extra checkpoint's jobs. (When the sink waited for every shard at each checkpoint,
-     * the consumer got 1,012-1,038 jobs in the second after the lock.)
+     * second has more than one extra checkpoint's jobs and the one second the sink waits for a batch that has not
+     * failed yet. (When the sink waited for every shard at each checkpoint, the consumer got 1,012-1,038 jobs in the
+     * second after the lock.)
      */
     @Test
     void aReadCommittedConsumerOfAPacedCampaignGetsNoBurstWhileAShardIsLocked(TestStack base, @InjectMiniCluster MiniCluster cluster)
@@ -763,7 +764,9 @@ class AggregationJobITCase {
                     + "%d in one second overall, with shard locked for %d s; the locked shard's pendingRows up to %.0f, secondsSinceLastCommit up to %.0f%n",
                     mostBefore, most, lockSeconds, maxPending, maxSecondsSinceCommit);
             assertThat(mostBefore).as("jobs in any second before the lock: 50/s, in bursts of one checkpoint").isLessThanOrEqualTo(50 + 25);
-            assertThat(most).as("jobs in any second, the lock included").isLessThanOrEqualTo(50 + 25);
+            // one checkpoint's jobs more than the pace, plus at most the 1 s the flush before a barrier waits for a batch
+            // that has not failed yet (once, when the lock starts)
+            assertThat(most).as("jobs in any second, the lock included").isLessThanOrEqualTo(50 + 25 + 50);
         } finally {
             job.cancel().get();
         }

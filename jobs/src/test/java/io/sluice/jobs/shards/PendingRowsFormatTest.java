@@ -26,7 +26,7 @@ class PendingRowsFormatTest {
         ShardedSink<WindowCount> sink = AggregationJob.sink(CONFIG);
         WindowCount a = new WindowCount("app", "u1", "open", 60_000, 120_000, 3, 4.5, 2, 61_234, 7, 99);
         WindowCount b = new WindowCount("app-ü", "u2", "view", 0, 60_000, 1, 0.0, 1, 1, 0, 0);
-        List<WindowCount> back = sink.getWriterStateSerializer().deserialize(1, sink.getWriterStateSerializer().serialize(new ShardedSink.Pending<>(List.of(a, b)))).rows();
+        List<WindowCount> back = sink.getWriterStateSerializer().deserialize(1, sink.getWriterStateSerializer().serialize(new ShardedSink.Pending<>(2, List.of(a, b)))).rows();
         assertThat(back).usingRecursiveFieldByFieldElementComparator().containsExactly(a, b);
     }
 
@@ -35,7 +35,7 @@ class PendingRowsFormatTest {
         ShardedSink<SubscriptionDelta> sink = SubscriptionJob.sink(CONFIG);
         SubscriptionDelta d = SubscriptionDelta.of(new SubscriptionUpdate("app", "s1", Map.of("k", "v", "long", "x".repeat(70_000)), List.of("gone"), 5_000), 3, 2, 41);
         d.merge(SubscriptionDelta.of(new SubscriptionUpdate("app", "s1", Map.of("k", "w"), List.of(), 6_000), 3, 2, 42));
-        SubscriptionDelta back = sink.getWriterStateSerializer().deserialize(1, sink.getWriterStateSerializer().serialize(new ShardedSink.Pending<>(List.of(d)))).rows().get(0);
+        SubscriptionDelta back = sink.getWriterStateSerializer().deserialize(1, sink.getWriterStateSerializer().serialize(new ShardedSink.Pending<>(2, List.of(d)))).rows().get(0);
         assertThat(back).usingRecursiveComparison().isEqualTo(d);
         assertThat(back.set).containsEntry("k", "w");
         assertThat(back.version).isEqualTo(42);
@@ -47,5 +47,16 @@ class PendingRowsFormatTest {
         ShardedSink<WindowCount> sink = AggregationJob.sink(CONFIG);
         assertThatThrownBy(() -> sink.getWriterStateSerializer().deserialize(2, new byte[4]))
                 .hasMessageContaining("written in format 2").hasMessageContaining("reads format 1");
+    }
+
+    /** Subscription deltas held by 2 writers, restored into 3: refused before anything connects, naming the way out. */
+    @Test
+    void subscriptionRowsHeldAtAnotherParallelismAreRefusedAtRestore() {
+        SubscriptionDelta d = SubscriptionDelta.of(new SubscriptionUpdate("app", "s1", Map.of("k", "v"), List.of(), 5_000), 0, 0, 41);
+        assertThatThrownBy(() -> new ShardedSink.Writer<>(SubscriptionJob.sink(CONFIG), new org.apache.flink.streaming.runtime.tasks.TestProcessingTimeService(),
+                new DirectMailbox(), new org.apache.flink.metrics.groups.UnregisteredMetricsGroup(), 0, 3, List.of(new ShardedSink.Pending<>(2, List.of(d)))))
+                .isInstanceOf(org.apache.flink.runtime.execution.SuppressRestartsException.class)
+                .hasStackTraceContaining("restores at parallelism 3").hasStackTraceContaining("at parallelism 2, held 1 rows")
+                .hasStackTraceContaining("Restore at parallelism 2");
     }
 }

@@ -46,10 +46,11 @@ import java.util.stream.Collectors;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * One shard down delays only its own apps. Both jobs run under steady load on two shards; shard 0 is killed
- * (SIGKILL of its postmaster and every child; its test database commits with {@code synchronous_commit = on}, so
- * what it acknowledged survives the crash) for 25 s and then started again. Meanwhile the aggregation job fails once
- * (an injected exception) and restores from its checkpoint, whose sink state carries shard 0's pending rows.
+ * One shard down delays only its own apps. Both jobs run under steady load on two shards while shard 0 is out for
+ * 25 s: killed (SIGKILL of its postmaster and every child; its test database commits with
+ * {@code synchronous_commit = on}, so what it acknowledged survives the crash) and started again, or hung (SIGSTOP of
+ * every process, so connections neither fail nor answer) and resumed. In the killed run both jobs also fail once
+ * (an injected exception) and restore from their checkpoints, whose sink state carries shard 0's rows.
  */
 @ExtendWith(SluiceStackExtension.class)
 @Timeout(value = 5, unit = TimeUnit.MINUTES)
@@ -65,6 +66,17 @@ class ShardOutageITCase {
     @Test
     void aKilledShardHoldsBackOnlyItsOwnRowsAcrossAJobFailureAndAfterItReturnsEverythingEqualsTheOracle(TestStack base,
                                                                                                        @InjectMiniCluster MiniCluster cluster) throws Exception {
+        outage(base, cluster, true);
+    }
+
+    @Test
+    void aHungShardHoldsBackOnlyItsOwnRowsAndAfterItResumesEverythingEqualsTheOracle(TestStack base, @InjectMiniCluster MiniCluster cluster)
+            throws Exception {
+        outage(base, cluster, false);
+    }
+
+    /** {@code killed}: SIGKILL, a restart, and a job failure in the middle; otherwise SIGSTOP and SIGCONT. */
+    private void outage(TestStack base, MiniCluster cluster, boolean killed) throws Exception {
         int rate = 2_000;
         TestStack stack = base.fresh(Map.of("generator.count", String.valueOf(rate * 36), "generator.rate", String.valueOf(rate),
                 "generator.update-fraction", "0.5", "generator.apps", "20", "generator.users", "5000", "generator.campaigns", "0",
@@ -77,8 +89,9 @@ class ShardOutageITCase {
                 new Campaign("browsers", RecordSequence.appId(2), "view", 3, MINUTE, "Still looking?", 2_000, true));
         stack.send(campaigns.toArray(new Campaign[0]));
         SharedReference<Faults.ThrowOnce> fault = shared.add(new Faults.ThrowOnce(Long.MAX_VALUE));
+        SharedReference<Faults.ThrowOnce> subscriptionFault = shared.add(new Faults.ThrowOnce(Long.MAX_VALUE));
         FlinkRest rest = new FlinkRest(cluster.getRestAddress().get());
-        JobClient subscriptions = SubscriptionRuns.start(stack);
+        JobClient subscriptions = SubscriptionRuns.start(stack, new Faults.ThrowOnceSink<>(SubscriptionJob.sink(stack.config()), subscriptionFault));
         JobClient aggregation = AggregationRuns.start(stack, new Faults.ThrowOnceSink<>(AggregationJob.sink(stack.config()), fault), new Configuration());
         Properties p = KafkaClients.clientProperties(stack.config());
         p.put("isolation.level", "read_committed");
@@ -96,47 +109,64 @@ class ShardOutageITCase {
             try (LoadGenerator g = new LoadGenerator(stack.config(), stack.generator(), stack.schemaIds(), rate, System.currentTimeMillis(), true).start()) {
                 Await.until("8 s of load", Duration.ofMinutes(1), () -> g.acked() >= 8L * rate);
                 checkpointsAtKill = new long[] {completed(rest, subscriptions), completed(rest, aggregation)};
-                stack.stack().postgres.kill(0);
+                List<ProcessHandle> hung = List.of();
+                if (killed) {
+                    stack.stack().postgres.kill(0);
+                } else {
+                    hung = Faults.postgresProcesses(stack.stack().postgres.port(0));
+                    Faults.signal("STOP", hung);
+                }
                 killedAt = System.currentTimeMillis();
                 failedAt = 0;
-                pushes.seekToEnd(pushes.assignment());
-                while (System.currentTimeMillis() - killedAt < 25_000) {
-                    pushesDuringOutage += pushes.poll(Duration.ofMillis(150)).count();
-                    long[] newest = newestOnShard1(stack);
-                    long now = System.currentTimeMillis();
-                    lags.add(new long[] {now, now - newest[0], now - newest[1]});
-                    if (failedAt == 0 && now - killedAt >= 10_000) {
-                        fault.get().throwNow(); // the aggregation job fails and restores with shard 0 still down
-                        failedAt = now;
+                try {
+                    pushes.seekToEnd(pushes.assignment());
+                    while (System.currentTimeMillis() - killedAt < 25_000) {
+                        pushesDuringOutage += pushes.poll(Duration.ofMillis(150)).count();
+                        long[] newest = newestOnShard1(stack);
+                        long now = System.currentTimeMillis();
+                        lags.add(new long[] {now, now - newest[0], now - newest[1]});
+                        if (killed && failedAt == 0 && now - killedAt >= 10_000) {
+                            // both jobs fail and restore with shard 0 still down: their sinks' state carries its rows
+                            // (the subscription job's are deltas, whose order matters)
+                            fault.get().throwNow();
+                            subscriptionFault.get().throwNow();
+                            failedAt = now;
+                        }
+                    }
+                    checkpointsAtReturn = new long[] {completed(rest, subscriptions), completed(rest, aggregation)};
+                } finally { // shard 0 comes back whatever happened: other tests use it
+                    if (killed) {
+                        stack.stack().postgres.restart(0);
+                    } else {
+                        Faults.signal("CONT", hung);
                     }
                 }
-                checkpointsAtReturn = new long[] {completed(rest, subscriptions), completed(rest, aggregation)};
-                stack.stack().postgres.restart(0);
                 oracle = g.awaitDone().oracle();
             }
             long returnedAt = System.currentTimeMillis();
-            long[] subscriptionLags = lags.stream().mapToLong(l -> l[1]).sorted().toArray();
-            long fail = failedAt;
+            long fail = killed ? failedAt : Long.MAX_VALUE;
+            long[] subscriptionLags = lags.stream().filter(l -> l[0] < fail).mapToLong(l -> l[1]).sorted().toArray();
             long[] aggregationLags = lags.stream().filter(l -> l[0] < fail).mapToLong(l -> l[2]).sorted().toArray();
-            System.out.printf("shard 0 killed for %d ms: shard 1's time lag p99 %d ms (subscriptions), %d ms (aggregation, before its failure); "
+            System.out.printf("shard 0 " + (killed ? "killed" : "hung") + " for %d ms: shard 1's time lag p99 %d ms (subscriptions), %d ms (aggregation), before their failure; "
                             + "checkpoints completed meanwhile %d and %d; %d push jobs received meanwhile%n", returnedAt - killedAt,
                     p99(subscriptionLags), p99(aggregationLags), checkpointsAtReturn[0] - checkpointsAtKill[0], checkpointsAtReturn[1] - checkpointsAtKill[1],
                     pushesDuringOutage);
-            assertThat(fault.get().thrown()).as("the aggregation job failed once during the outage").isTrue();
-            assertThat(p99(subscriptionLags)).as("shard 1's time lag p99 for the subscription job while shard 0 was down").isLessThan(2_000);
-            assertThat(p99(aggregationLags)).as("shard 1's time lag p99 for the aggregation job while shard 0 was down").isLessThan(2_000);
+            assertThat(fault.get().thrown()).as("the aggregation job failed once during the outage").isEqualTo(killed);
+            assertThat(subscriptionFault.get().thrown()).as("the subscription job failed once during the outage").isEqualTo(killed);
+            assertThat(p99(subscriptionLags)).as("shard 1's time lag p99 for the subscription job while shard 0 was down (before its failure)").isLessThan(2_000);
+            assertThat(p99(aggregationLags)).as("shard 1's time lag p99 for the aggregation job while shard 0 was down (before its failure)").isLessThan(2_000);
             assertThat(checkpointsAtReturn[0] - checkpointsAtKill[0]).as("subscription checkpoints completed while shard 0 was down").isGreaterThanOrEqualTo(10);
             assertThat(checkpointsAtReturn[1] - checkpointsAtKill[1]).as("aggregation checkpoints completed while shard 0 was down").isGreaterThanOrEqualTo(5);
             assertThat(pushesDuringOutage).as("push jobs a read_committed consumer received while shard 0 was down").isPositive();
 
             // after shard 0 is back: every row equals the oracle, every push once
             TestStack.assertSubscriptionRows(stack.awaitSubscriptionRows(TestStack.expectedRows(oracle), 120_000), TestStack.expectedRows(oracle),
-                    "after shard 0 was killed for 25 s");
+                    "after shard 0 was " + (killed ? "killed" : "hung") + " for 25 s");
             Map<String, Oracle.WindowRow> expected = oracle.windowCounts(MINUTE);
             Map<String, Oracle.WindowRow> rows = Await.until("window rows equal to the oracle", Duration.ofMinutes(2), Duration.ofMillis(500),
                     stack::windowRows, r -> r.size() == expected.size() && r.entrySet().stream()
                             .allMatch(e -> expected.containsKey(e.getKey()) && expected.get(e.getKey()).count() == e.getValue().count()));
-            TestStack.assertWindowRows(rows, expected, "after shard 0 was killed for 25 s and the job failed meanwhile");
+            TestStack.assertWindowRows(rows, expected, "after shard 0 was " + (killed ? "killed for 25 s and the job failed meanwhile" : "hung for 25 s"));
             Map<String, String> expectedJobs = oracle.pushJobs(campaigns);
             List<PushJob> jobs = Await.until(expectedJobs.size() + " push jobs", Duration.ofMinutes(1), Duration.ofMillis(500), stack::pushJobs,
                     j -> j.size() >= expectedJobs.size());
@@ -144,6 +174,7 @@ class ShardOutageITCase {
                     .as("every push job once").allSatisfy((id, n) -> assertThat(n).as(id).isEqualTo(1)).containsOnlyKeys(expectedJobs.keySet());
         } finally {
             fault.get().disarm();
+            subscriptionFault.get().disarm();
             subscriptions.cancel().get();
             aggregation.cancel().get();
         }

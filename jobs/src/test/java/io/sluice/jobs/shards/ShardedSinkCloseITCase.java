@@ -32,7 +32,7 @@ class ShardedSinkCloseITCase {
         TestStack stack = base.fresh(Map.of("subscriptions.flush-max-rows", "1", "shards.socket-timeout", "3s", "shards.lock-timeout", "1h"));
         int shard = stack.config().router().shardOf(APP);
         ShardedSink.Writer<SubscriptionDelta> writer = new ShardedSink.Writer<>(SubscriptionJob.sink(stack.config()),
-                new TestProcessingTimeService(), new DirectMailbox(), new UnregisteredMetricsGroup(), 0, List.of());
+                new TestProcessingTimeService(), new DirectMailbox(), new UnregisteredMetricsGroup(), 0, 1, List.of());
         try (Connection locker = stack.shard(shard); Connection observer = stack.shard(shard)) {
             locker.setAutoCommit(false);
             locker.createStatement().execute("LOCK TABLE subscriptions IN SHARE MODE"); // reads go on, writes wait
@@ -63,34 +63,6 @@ class ShardedSinkCloseITCase {
                 + " AND application_name = 'sluice-sink-subscriptions' " + extra)) {
             rs.next();
             return rs.getInt(1);
-        }
-    }
-
-    /** Runs each mail at once on the thread that sends it: this test drives the writer without a task. */
-    private static final class DirectMailbox implements org.apache.flink.api.common.operators.MailboxExecutor {
-        @Override
-        public void execute(MailOptions options, org.apache.flink.util.function.ThrowingRunnable<? extends Exception> command, String description,
-                            Object... args) {
-            try {
-                command.run();
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
-        }
-
-        @Override
-        public void yield() {
-            throw new UnsupportedOperationException("this test never waits for a batch in write()");
-        }
-
-        @Override
-        public boolean tryYield() {
-            return false;
-        }
-
-        @Override
-        public boolean shouldInterrupt() {
-            return false;
         }
     }
 }

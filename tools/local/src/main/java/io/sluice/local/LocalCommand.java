@@ -5,6 +5,7 @@ import io.sluice.core.config.ConfigException;
 import io.sluice.core.config.RawConfig;
 import io.sluice.core.config.SluiceConfig;
 import io.sluice.testkit.EmbeddedStack;
+import io.sluice.testkit.FlinkRest;
 import io.sluice.testkit.StackProbe;
 import io.sluice.testkit.generator.GeneratorConfig;
 import io.sluice.testkit.generator.LoadGenerator;
@@ -205,14 +206,15 @@ public final class LocalCommand {
                     durationS > 0 ? "; stopping after " + durationS + " s" : "; Ctrl-C to stop");
 
             try (StackProbe probe = StackProbe.tolerant(config)) {
-                progressLoop(config, generator, probe, jobs, durationS, progressMs);
+                FlinkRest rest = flink == null ? null : new FlinkRest(flink.restAddress());
+                progressLoop(config, generator, probe, rest, jobs, durationS, progressMs);
                 generator.close();
                 if (gen.oracleFile() != null) {
                     Path oracleFile = Path.of(gen.oracleFile());
                     generator.oracle().writeSubscriptions(oracleFile);
                     out.println("  oracle           expected subscription rows written to " + oracleFile.toAbsolutePath());
                 }
-                summary(config, generator, probe, jobs, (System.nanoTime() - t0) / 1e9);
+                summary(config, generator, probe, rest, jobs, (System.nanoTime() - t0) / 1e9);
             }
             return generator.failure() == null ? 0 : 1;
         } finally {
@@ -232,7 +234,7 @@ public final class LocalCommand {
         }
     }
 
-    private void progressLoop(SluiceConfig config, LoadGenerator generator, StackProbe probe, Map<String, JobClient> jobs,
+    private void progressLoop(SluiceConfig config, LoadGenerator generator, StackProbe probe, FlinkRest rest, Map<String, JobClient> jobs,
                               long durationS, long progressMs) throws Exception {
         long start = System.nanoTime();
         long end = durationS > 0 ? start + TimeUnit.SECONDS.toNanos(durationS) : Long.MAX_VALUE;
@@ -263,10 +265,20 @@ public final class LocalCommand {
                         p[1] == 0 ? "n/a" : String.format(Locale.ROOT, "%.1f s", (System.currentTimeMillis() - p[1]) / 1000.0)));
             }
             line.append(String.format(Locale.ROOT, " | dead letters %,d", probe.endOffsetSum(config.kafka().deadLettersTopic())));
-            for (StackProbe.ShardNotAnswering behind : probe.shardsNotAnswering()) { // the jobs retry it; its apps' rows wait
-                line.append(String.format(Locale.ROOT, " | shard %d not answering for %.0f s, newest commit %s", behind.shard(),
-                        (System.currentTimeMillis() - behind.sinceMs()) / 1000.0, behind.newestCommittedEventAt() == 0 ? "none"
-                                : String.format(Locale.ROOT, "%.1f s behind", (System.currentTimeMillis() - behind.newestCommittedEventAt()) / 1000.0)));
+            long[][] held = sinkShards(rest, jobs, config.shards().list().size());
+            Map<Integer, StackProbe.ShardNotAnswering> silent = new HashMap<>();
+            probe.shardsNotAnswering().forEach(s -> silent.put(s.shard(), s));
+            for (int shard = 0; shard < held.length; shard++) { // the jobs retry it; only its apps' rows wait
+                StackProbe.ShardNotAnswering behind = silent.get(shard);
+                if (behind == null && held[shard][1] < 5) {
+                    continue;
+                }
+                line.append(String.format(Locale.ROOT, " | shard %d behind: %,d rows pending, nothing committed for %d s", shard, held[shard][0], held[shard][1]));
+                if (behind != null) {
+                    line.append(String.format(Locale.ROOT, ", not answering for %.0f s, newest commit %s", (System.currentTimeMillis() - behind.sinceMs()) / 1000.0,
+                            behind.newestCommittedEventAt() == 0 ? "none"
+                                    : String.format(Locale.ROOT, "%.1f s behind", (System.currentTimeMillis() - behind.newestCommittedEventAt()) / 1000.0)));
+                }
             }
             out.println(line);
             if (generator.failure() != null) {
@@ -278,7 +290,8 @@ public final class LocalCommand {
         }
     }
 
-    private void summary(SluiceConfig config, LoadGenerator generator, StackProbe probe, Map<String, JobClient> jobs, double seconds) throws Exception {
+    private void summary(SluiceConfig config, LoadGenerator generator, StackProbe probe, FlinkRest rest, Map<String, JobClient> jobs, double seconds)
+            throws Exception {
         out.printf(Locale.ROOT, "sluice local: summary after %.0f s%n", seconds);
         out.printf(Locale.ROOT, "  produced         %,d records: %,d user events, %,d subscription updates, %,d campaigns%n", generator.acked(),
                 generator.acked(config.kafka().userEventsTopic()), generator.acked(config.kafka().subscriptionUpdatesTopic()),
@@ -297,6 +310,12 @@ public final class LocalCommand {
                 out.printf(Locale.ROOT, "  shard %d          not answering for %.0f s: %s%n", behind.shard(),
                         (System.currentTimeMillis() - behind.sinceMs()) / 1000.0, behind.error());
             }
+            long[][] held = sinkShards(rest, jobs, config.shards().list().size());
+            for (int shard = 0; shard < held.length; shard++) {
+                if (held[shard][0] > 0) {
+                    out.printf(Locale.ROOT, "  shard %d          %,d rows still pending in the jobs' sinks (they go with the jobs' state)%n", shard, held[shard][0]);
+                }
+            }
         } catch (java.util.concurrent.ExecutionException e) {
             // on SIGTERM the embedded postgres servers' own shutdown hooks run alongside ours
             out.println("  shards/jobs      not readable any more (already stopping): " + e.getMessage());
@@ -305,6 +324,35 @@ public final class LocalCommand {
         if (generator.failure() != null) {
             out.println("  load generator failed: " + generator.failure());
         }
+    }
+
+    /**
+     * Per shard, from the jobs' shard sinks over REST: the rows they hold for it (summed over jobs and subtasks) and the
+     * longest time it has had rows waiting without a commit, in seconds. Zeros without Flink here or before the metrics
+     * are reported (the web UI refreshes them every few seconds).
+     */
+    private static long[][] sinkShards(FlinkRest rest, Map<String, JobClient> jobs, int shards) {
+        long[][] out = new long[shards][2];
+        if (rest == null) {
+            return out;
+        }
+        for (JobClient job : jobs.values()) {
+            String id = job.getJobID().toString();
+            for (int shard = 0; shard < shards; shard++) {
+                try {
+                    double pending = rest.metric(id, "into shards", "shard." + shard + ".pendingRows", "sum");
+                    double waiting = rest.metric(id, "into shards", "shard." + shard + ".secondsSinceLastCommit", "max");
+                    out[shard][0] += Double.isNaN(pending) ? 0 : (long) pending;
+                    out[shard][1] = Math.max(out[shard][1], Double.isNaN(waiting) ? 0 : (long) waiting);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return out;
+                } catch (java.io.IOException | RuntimeException notReported) {
+                    // a job not running (yet): nothing to show for it
+                }
+            }
+        }
+        return out;
     }
 
     /** The endpoints of this run as a Sluice config file, so other commands can use {@code --config} with it. */

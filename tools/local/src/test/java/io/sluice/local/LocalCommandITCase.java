@@ -97,8 +97,9 @@ class LocalCommandITCase {
 
     /**
      * Shard 0's processes all stopped (SIGSTOP) for 30 s during a run, as a hung database server: the command keeps
-     * printing progress lines, they name the shard and how long it has not answered, and the run ends normally. It used
-     * to exit within 17 s on its probe's read timeout, taking the broker, Flink and the other shard with it.
+     * printing progress lines, they name the shard, the rows the jobs hold for it and how long it has not answered, and
+     * the run ends normally. It used to exit within 17 s on its probe's read timeout, taking the broker, Flink and the
+     * other shard with it.
      */
     @Test
     void keepsRunningAndNamesAShardThatHangs(@TempDir Path work) throws Exception {
@@ -124,8 +125,8 @@ class LocalCommandITCase {
         int linesBefore = progressLines(buffer);
         Faults.signal("STOP", processes);
         try {
-            Await.until("a progress line naming shard 0 as not answering", Duration.ofSeconds(25), Duration.ofMillis(200),
-                    () -> buffer.toString(StandardCharsets.UTF_8), t -> t.contains("| shard 0 not answering for") || exit.isDone());
+            Await.until("a progress line naming shard 0 as behind and not answering", Duration.ofSeconds(25), Duration.ofMillis(200),
+                    () -> buffer.toString(StandardCharsets.UTF_8), t -> t.contains(", not answering for") || exit.isDone());
             while (System.currentTimeMillis() - stoppedAt < 30_000 && !exit.isDone()) {
                 Thread.sleep(200); // the outage lasts 30 s
             }
@@ -137,9 +138,10 @@ class LocalCommandITCase {
         String printed = buffer.toString(StandardCharsets.UTF_8);
         System.out.println(printed);
         assertThat(linesDuring).as("progress lines while shard 0 was stopped for 30 s (one every 2 s)").isGreaterThanOrEqualTo(8);
-        assertThat(printed).containsPattern("\\| shard 0 not answering for [12]\\d s");
+        assertThat(printed).containsPattern("\\| shard 0 behind: [\\d,]+ rows pending, nothing committed for \\d+ s, not answering for [12]\\d s");
+        assertThat(printed).as("a line with the rows the jobs hold for shard 0").containsPattern("\\| shard 0 behind: [1-9][\\d,]* rows pending");
         String last = printed.substring(printed.lastIndexOf("] produced"));
-        assertThat(last.substring(0, last.indexOf('\n'))).as("the last progress line, 20 s after the shard came back").doesNotContain("not answering");
+        assertThat(last.substring(0, last.indexOf('\n'))).as("the last progress line, 20 s after the shard came back").doesNotContain("shard 0 behind");
         assertThat(printed).contains("sluice local: summary").contains("sluice local: stopped");
     }
 
