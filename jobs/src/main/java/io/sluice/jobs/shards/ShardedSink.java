@@ -526,6 +526,9 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
                     return t;
                 });
             }
+            batchStartedAt.set(shard, System.currentTimeMillis()); // before the writes start: one may fail at once
+            batchFailing.set(shard, 0);
+            inFlightRows[shard] = chunks;
             CompletableFuture<?>[] writes = new CompletableFuture<?>[chunks.size()];
             for (int slot = 0; slot < chunks.size(); slot++) {
                 final int c = slot;
@@ -538,10 +541,7 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
                 }, pool);
             }
             CompletableFuture<?> batch = CompletableFuture.allOf(writes);
-            batchStartedAt.set(shard, System.currentTimeMillis());
-            batchFailing.set(shard, 0);
             inFlight[shard] = batch;
-            inFlightRows[shard] = chunks;
             batch.whenComplete((ok, failure) -> {
                 try {
                     mailbox.execute(() -> batchDone(shard, batch, failure), "shard %d batch done", shard);
