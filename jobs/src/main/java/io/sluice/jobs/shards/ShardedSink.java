@@ -318,7 +318,7 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
             long restored = 0;
             for (Pending<T> p : recovered) { // before any new row: they are older
                 for (T row : p.rows()) {
-                    buffer(row);
+                    buffer(router.shardOf(table.appId(row)), row);
                     restored++;
                 }
             }
@@ -385,14 +385,14 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
                     flushShard(shard);
                 }
             }
-            buffer(row);
+            buffer(shard, row);
             if (bufferedRows[shard] >= sink.flushMaxRows) {
                 flushShard(shard);
             }
         }
 
-        private void buffer(T row) {
-            int shard = router.shardOf(table.appId(row));
+        /** Buffers the row for {@code shard}, its app's shard. */
+        private void buffer(int shard, T row) {
             List<Map<Object, T>> rounds = buffers.get(shard);
             Object key = table.key(row);
             int last = rounds.size() - 1; // the last round holding the key: merging into an earlier one would jump a row in between

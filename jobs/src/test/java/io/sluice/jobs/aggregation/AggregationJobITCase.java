@@ -207,9 +207,9 @@ class AggregationJobITCase {
             // followed, the restored subtask has nothing to read there, so its validation watermark stays unknown
             Await.until("partition 0 committed up to its idle span", Duration.ofMinutes(1), Duration.ofMillis(200),
                     () -> newestCommitted(stack, 0), t -> t >= EPOCH + 7_900);
-            long checkpoints = rest.get("/jobs/" + job.getJobID() + "/checkpoints").path("counts").path("completed").asLong();
+            long checkpoints = rest.completedCheckpointCount(job.getJobID().toString());
             Await.until("a checkpoint after that", Duration.ofMinutes(1), Duration.ofMillis(100),
-                    () -> rest.get("/jobs/" + job.getJobID() + "/checkpoints").path("counts").path("completed").asLong(), n -> n > checkpoints);
+                    () -> rest.completedCheckpointCount(job.getJobID().toString()), n -> n > checkpoints);
             assertThat(g.acked()).as("events sent when the TaskManager goes: partition 0 still idle (it comes back at 80,000)").isLessThan(76_000);
             cluster.terminateTaskManager(0).get();
             cluster.startTaskManager();

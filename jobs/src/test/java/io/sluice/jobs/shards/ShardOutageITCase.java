@@ -185,7 +185,7 @@ class ShardOutageITCase {
     }
 
     private static long completed(FlinkRest rest, JobClient job) throws Exception {
-        return rest.get("/jobs/" + job.getJobID() + "/checkpoints").path("counts").path("completed").asLong();
+        return rest.completedCheckpointCount(job.getJobID().toString());
     }
 
     /** The newest event time each job (subscriptions, aggregation) committed on shard 1. */
