@@ -356,6 +356,9 @@ final class SubscriptionBench implements Bench.Scenario {
         long[] checkpointMax = {0, 0}; // the largest checkpoint taken during the lock: bytes, ms
         long[] lastPendingRead = {0};
         try (Connection lock = config.shards().list().get(0).connect("sluice-bench-outage")) {
+            try (var st = lock.createStatement()) { // the shard sessions' 1 min idle-in-transaction limit would end a longer lock
+                st.execute("SET idle_in_transaction_session_timeout = 0");
+            }
             lock.setAutoCommit(false);
             BenchSupport.sustain("5/5 outage", rest, job, ns, SubscriptionJob.NAME, config.kafka().subscriptionUpdatesTopic(), sustainedRate, 0,
                     () -> t[1] == 0 ? ", shard 0 not locked yet" : t[2] == 0 ? String.format(Locale.ROOT, ", shard 0 locked, %,.0f rows pending for it",
