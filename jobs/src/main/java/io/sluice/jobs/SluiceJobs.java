@@ -10,4 +10,9 @@ public final class SluiceJobs {
     public static List<SluiceJob> all() {
         return List.of(new io.sluice.jobs.subscriptions.SubscriptionJob(), new io.sluice.jobs.aggregation.AggregationJob());
     }
+
+    /** The jobs a deployment runs only if it wants them (not in {@link #all}): the Sidekiq bridge. */
+    public static List<SluiceJob> optional() {
+        return List.of(new io.sluice.jobs.sidekiq.SidekiqBridgeJob());
+    }
 }

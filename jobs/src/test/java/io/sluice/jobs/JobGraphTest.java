@@ -26,7 +26,7 @@ class JobGraphTest {
 
     @Test
     void everyOperatorOfEveryJobHasAUidAndAName() throws Exception {
-        for (SluiceJob job : SluiceJobs.all()) {
+        for (SluiceJob job : java.util.stream.Stream.concat(SluiceJobs.all().stream(), SluiceJobs.optional().stream()).toList()) {
             StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
             job.build(env, config());
             StreamGraph graph = env.getStreamGraph(); // throws for an operator without a uid
@@ -41,7 +41,7 @@ class JobGraphTest {
     void aJobWithoutADeploymentIdOnTheSharedDefaultsIsRefusedAndOneWithItIsNamedAfterIt() throws Exception {
         RawConfig shared = RawConfig.empty().put("kafka.bootstrap", "localhost:1", "test").put("registry.url", "http://localhost:1", "test")
                 .put("shards.urls", "jdbc:postgresql://localhost:1/a", "test");
-        for (SluiceJob job : SluiceJobs.all()) {
+        for (SluiceJob job : java.util.stream.Stream.concat(SluiceJobs.all().stream(), SluiceJobs.optional().stream()).toList()) {
             assertThatThrownBy(() -> job.build(StreamExecutionEnvironment.getExecutionEnvironment(), SluiceConfig.from(shared)))
                     .as(job.name()).isInstanceOf(ConfigException.class).hasMessageStartingWith("deployment.id is not set").hasMessageContaining("prod-eu");
         }

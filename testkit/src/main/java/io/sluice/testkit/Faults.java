@@ -122,11 +122,7 @@ public final class Faults {
             return new StatefulSinkWriter<>() {
                 @Override
                 public void write(T element, Context ctx) throws IOException, InterruptedException {
-                    ThrowOnce f = fault.get();
-                    if (f.shouldThrow()) {
-                        throw new IllegalStateException("injected failure after " + f.rows() + " rows");
-                    }
-                    w.write(element, ctx);
+                    throwOrWrite(fault, w, element, ctx);
                 }
 
                 @Override
@@ -145,5 +141,38 @@ public final class Faults {
                 }
             };
         }
+    }
+
+    /** Wraps a real sink without writer state; its writer throws once, when the shared {@link ThrowOnce} says so. */
+    public record ThrowOnceStatelessSink<T>(Sink<T> delegate, SharedReference<ThrowOnce> fault) implements Sink<T> {
+        @Override
+        public org.apache.flink.api.connector.sink2.SinkWriter<T> createWriter(WriterInitContext context) throws IOException {
+            org.apache.flink.api.connector.sink2.SinkWriter<T> w = delegate.createWriter(context);
+            return new org.apache.flink.api.connector.sink2.SinkWriter<>() {
+                @Override
+                public void write(T element, Context ctx) throws IOException, InterruptedException {
+                    throwOrWrite(fault, w, element, ctx);
+                }
+
+                @Override
+                public void flush(boolean endOfInput) throws IOException, InterruptedException {
+                    w.flush(endOfInput);
+                }
+
+                @Override
+                public void close() throws Exception {
+                    w.close();
+                }
+            };
+        }
+    }
+
+    private static <T> void throwOrWrite(SharedReference<ThrowOnce> fault, org.apache.flink.api.connector.sink2.SinkWriter<T> w, T element,
+                                         org.apache.flink.api.connector.sink2.SinkWriter.Context ctx) throws IOException, InterruptedException {
+        ThrowOnce f = fault.get();
+        if (f.shouldThrow()) {
+            throw new IllegalStateException("injected failure after " + f.rows() + " rows");
+        }
+        w.write(element, ctx);
     }
 }

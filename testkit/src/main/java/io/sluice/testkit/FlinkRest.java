@@ -80,12 +80,12 @@ public final class FlinkRest {
         throw new IOException("job " + jobId + " has no vertex named like '" + vertexName + "'");
     }
 
-    /** Completed checkpoints the REST history still holds: id → end-to-end duration (ms). */
     /** How many checkpoints of the job have completed so far (all of them, unlike the history). */
     public long completedCheckpointCount(String jobId) throws IOException, InterruptedException {
         return get("/jobs/" + jobId + "/checkpoints").path("counts").path("completed").asLong();
     }
 
+    /** Completed checkpoints the REST history still holds: id → end-to-end duration (ms). */
     public Map<Long, Long> completedCheckpoints(String jobId) throws IOException, InterruptedException {
         Map<Long, Long> out = new TreeMap<>();
         for (JsonNode c : get("/jobs/" + jobId + "/checkpoints").path("history")) {

@@ -31,8 +31,11 @@ import java.util.regex.Pattern;
  * error codes: register ({@code POST /subjects/{s}/versions}, the same schema text gets the same
  * id), look up ({@code POST /subjects/{s}}), fetch by id ({@code GET /schemas/ids/{id}}), list
  * ({@code GET /subjects}, {@code GET /subjects/{s}/versions}, {@code GET /subjects/{s}/versions/{v|latest}}),
- * and {@code GET /config}. New versions are checked for BACKWARD compatibility against the latest
- * one (the registry's default) and refused with HTTP 409 when incompatible. State is in memory.
+ * compatibility ({@code GET} and {@code PUT /config} and {@code /config/{s}}, {@code POST
+ * /compatibility/subjects/{s}/versions/{v|latest}} and {@code .../versions}: what a producer's CI calls
+ * before it deploys a schema change). New versions are checked against the subject's compatibility level
+ * (BACKWARD, the registry's default, unless set; FORWARD, FULL, their TRANSITIVE forms, NONE) and refused
+ * with HTTP 409 when incompatible. State is in memory.
  */
 public final class SchemaRegistryStandIn implements AutoCloseable {
     private static final String CONTENT_TYPE = "application/vnd.schemaregistry.v1+json";
@@ -41,11 +44,16 @@ public final class SchemaRegistryStandIn implements AutoCloseable {
     private static final Pattern SUBJECT_VERSION = Pattern.compile("/subjects/([^/]+)/versions/([^/]+)");
     private static final Pattern SUBJECT = Pattern.compile("/subjects/([^/]+)/?");
     private static final Pattern SCHEMA_BY_ID = Pattern.compile("/schemas/ids/(\\d+)(/schema)?");
+    private static final Pattern SUBJECT_CONFIG = Pattern.compile("/config/([^/]+)/?");
+    private static final Pattern COMPATIBILITY = Pattern.compile("/compatibility/subjects/([^/]+)/versions(?:/([^/]+))?/?");
+    private static final List<String> LEVELS = List.of("NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE");
 
     private final HttpServer server;
     private final Map<Integer, String> schemasById = new LinkedHashMap<>();
     private final Map<String, Integer> idsByCanonical = new LinkedHashMap<>();
     private final Map<String, List<Integer>> versionsBySubject = new LinkedHashMap<>();
+    private final Map<String, String> levelBySubject = new LinkedHashMap<>();
+    private String globalLevel = "BACKWARD";
 
     private SchemaRegistryStandIn(HttpServer server) {
         this.server = server;
@@ -83,8 +91,12 @@ public final class SchemaRegistryStandIn implements AutoCloseable {
             synchronized (this) {
                 if (method.equals("GET") && (path.equals("/subjects") || path.equals("/subjects/"))) {
                     reply(ex, 200, JSON.valueToTree(new ArrayList<>(versionsBySubject.keySet())));
-                } else if (method.equals("GET") && (path.equals("/config") || path.startsWith("/config/"))) {
-                    reply(ex, 200, JSON.createObjectNode().put("compatibilityLevel", "BACKWARD"));
+                } else if (path.equals("/config") || path.equals("/config/")) {
+                    config(ex, method, null);
+                } else if ((m = SUBJECT_CONFIG.matcher(path)).matches()) {
+                    config(ex, method, decode(m.group(1)));
+                } else if ((m = COMPATIBILITY.matcher(path)).matches() && method.equals("POST")) {
+                    testCompatibility(ex, decode(m.group(1)), m.group(2));
                 } else if ((m = SCHEMA_BY_ID.matcher(path)).matches() && method.equals("GET")) {
                     String schema = schemasById.get(Integer.parseInt(m.group(1)));
                     if (schema == null) {
@@ -132,14 +144,11 @@ public final class SchemaRegistryStandIn implements AutoCloseable {
             reply(ex, 200, JSON.createObjectNode().put("id", existing));
             return;
         }
-        if (!versions.isEmpty()) {
-            Schema latest = new Schema.Parser().parse(schemasById.get(versions.get(versions.size() - 1)));
-            var result = SchemaCompatibility.checkReaderWriterCompatibility(schema, latest);
-            if (result.getType() != SchemaCompatibility.SchemaCompatibilityType.COMPATIBLE) {
-                error(ex, 409, 409, "Schema being registered is incompatible with an earlier schema for subject \"" + subject
-                        + "\", details: " + result.getResult().getIncompatibilities());
-                return;
-            }
+        List<String> problems = incompatibilities(subject, schema, null);
+        if (!problems.isEmpty()) {
+            error(ex, 409, 409, "Schema being registered is incompatible with an earlier schema for subject \"" + subject
+                    + "\", details: " + problems);
+            return;
         }
         int id = existing != null ? existing : schemasById.size() + 1;
         schemasById.put(id, canonical);
@@ -148,14 +157,104 @@ public final class SchemaRegistryStandIn implements AutoCloseable {
         reply(ex, 200, JSON.createObjectNode().put("id", id));
     }
 
+    /** GET reads the level ({@code subject} null: the global one); PUT sets it, body {@code {"compatibility": "FULL"}}. */
+    private void config(HttpExchange ex, String method, String subject) throws IOException {
+        if (method.equals("GET")) {
+            String level = subject == null ? globalLevel : levelBySubject.get(subject);
+            if (level == null && String.valueOf(ex.getRequestURI().getQuery()).contains("defaultToGlobal=true")) {
+                level = globalLevel;
+            }
+            if (level == null) {
+                error(ex, 404, 40408, "Subject '" + subject + "' does not have subject-level compatibility configured");
+            } else {
+                reply(ex, 200, JSON.createObjectNode().put("compatibilityLevel", level));
+            }
+        } else if (method.equals("PUT")) {
+            JsonNode body;
+            try {
+                body = JSON.readTree(ex.getRequestBody());
+            } catch (IOException e) {
+                error(ex, 422, 42203, "Request body is not JSON: " + e.getMessage());
+                return;
+            }
+            String level = body == null ? "" : body.path("compatibility").asText();
+            if (!LEVELS.contains(level)) {
+                error(ex, 422, 42203, "Invalid compatibility level. Valid values are " + LEVELS);
+                return;
+            }
+            if (subject == null) {
+                globalLevel = level;
+            } else {
+                levelBySubject.put(subject, level);
+            }
+            reply(ex, 200, JSON.createObjectNode().put("compatibility", level));
+        } else {
+            error(ex, 405, 405, "HTTP 405 Method Not Allowed: " + method + " on /config");
+        }
+    }
+
+    /** Whether the body's schema could be registered next: against {@code which} version, or every version when null. */
+    private void testCompatibility(HttpExchange ex, String subject, String which) throws IOException {
+        Schema schema = parseBody(ex);
+        if (schema == null) {
+            return;
+        }
+        List<Integer> versions = versions(ex, subject);
+        if (versions == null) {
+            return;
+        }
+        Integer against = null;
+        if (which != null) {
+            Integer index = versionIndex(ex, versions, which);
+            if (index == null) {
+                return;
+            }
+            against = versions.get(index);
+        }
+        List<String> problems = incompatibilities(subject, schema, against);
+        ObjectNode out = JSON.createObjectNode().put("is_compatible", problems.isEmpty());
+        if (String.valueOf(ex.getRequestURI().getQuery()).contains("verbose=true")) {
+            out.set("messages", JSON.valueToTree(problems));
+        }
+        reply(ex, 200, out);
+    }
+
+    /**
+     * Why {@code schema} may not follow the subject's versions under its compatibility level: against {@code only} (a
+     * schema id), or else the latest version (all of them for a TRANSITIVE level). Empty when it may.
+     */
+    private List<String> incompatibilities(String subject, Schema schema, Integer only) {
+        List<Integer> versions = versionsBySubject.getOrDefault(subject, List.of());
+        String level = levelBySubject.getOrDefault(subject, globalLevel);
+        List<Integer> against = only != null ? List.of(only) : versions.isEmpty() ? List.of()
+                : level.endsWith("_TRANSITIVE") ? versions : List.of(versions.get(versions.size() - 1));
+        List<String> problems = new ArrayList<>();
+        for (int id : against) {
+            Schema old = new Schema.Parser().parse(schemasById.get(id));
+            if (level.startsWith("BACKWARD") || level.startsWith("FULL")) {
+                check(schema, old, "the new schema cannot read data written with schema id " + id, problems);
+            }
+            if (level.startsWith("FORWARD") || level.startsWith("FULL")) {
+                check(old, schema, "schema id " + id + " cannot read data written with the new schema", problems);
+            }
+        }
+        return problems;
+    }
+
+    private static void check(Schema reader, Schema writer, String what, List<String> problems) {
+        var result = SchemaCompatibility.checkReaderWriterCompatibility(reader, writer);
+        if (result.getType() != SchemaCompatibility.SchemaCompatibilityType.COMPATIBLE) {
+            problems.add(what + ": " + result.getResult().getIncompatibilities());
+        }
+    }
+
     private void lookup(HttpExchange ex, String subject) throws IOException {
         Schema schema = parseBody(ex);
         if (schema == null) {
             return;
         }
-        List<Integer> versions = versionsBySubject.get(subject);
+        List<Integer> versions = versions(ex, subject);
         if (versions == null) {
-            error(ex, 404, 40401, "Subject '" + subject + "' not found.");
             return;
         }
         Integer id = idsByCanonical.get(schema.toString());
@@ -168,27 +267,39 @@ public final class SchemaRegistryStandIn implements AutoCloseable {
     }
 
     private void version(HttpExchange ex, String subject, String which) throws IOException {
+        List<Integer> versions = versions(ex, subject);
+        if (versions == null) {
+            return;
+        }
+        Integer index = versionIndex(ex, versions, which);
+        if (index != null) {
+            reply(ex, 200, versionNode(subject, index));
+        }
+    }
+
+    /** The subject's schema ids by version, or null after answering that there is no such subject. */
+    private List<Integer> versions(HttpExchange ex, String subject) throws IOException {
         List<Integer> versions = versionsBySubject.get(subject);
         if (versions == null) {
             error(ex, 404, 40401, "Subject '" + subject + "' not found.");
-            return;
         }
+        return versions;
+    }
+
+    /** The index of version {@code which} ({@code latest}, {@code -1} or a number from 1), or null after answering why there is none. */
+    private static Integer versionIndex(HttpExchange ex, List<Integer> versions, String which) throws IOException {
         int index;
-        if (which.equals("latest") || which.equals("-1")) {
-            index = versions.size() - 1;
-        } else {
-            try {
-                index = Integer.parseInt(which) - 1;
-            } catch (NumberFormatException e) {
-                error(ex, 422, 42202, "The specified version '" + which + "' is not a valid version id.");
-                return;
-            }
+        try {
+            index = which.equals("latest") || which.equals("-1") ? versions.size() - 1 : Integer.parseInt(which) - 1;
+        } catch (NumberFormatException e) {
+            error(ex, 422, 42202, "The specified version '" + which + "' is not a valid version id.");
+            return null;
         }
         if (index < 0 || index >= versions.size()) {
             error(ex, 404, 40402, "Version " + which + " not found.");
-            return;
+            return null;
         }
-        reply(ex, 200, versionNode(subject, index));
+        return index;
     }
 
     private ObjectNode versionNode(String subject, int index) {

@@ -71,6 +71,11 @@ public record TestStack(EmbeddedStack stack, EmbeddedStack.Namespace namespace) 
                 .encode(SluiceAvro.SUBSCRIPTION_UPDATE.toAvro(u));
     }
 
+    /** A push job in the wire format of {@code push-queue}, for tests that produce records themselves. */
+    public byte[] encode(PushJob j) {
+        return new ConfluentWire(schemaIds().get(config().kafka().pushQueueTopic()), SluiceAvro.PUSH_JOB.schema()).encode(SluiceAvro.PUSH_JOB.toAvro(j));
+    }
+
     /** A byte-array producer for this stack, with {@code extra} client settings (e.g. a transactional id). */
     public KafkaProducer<byte[], byte[]> producer(Map<String, String> extra) {
         java.util.Properties p = KafkaClients.clientProperties(config());

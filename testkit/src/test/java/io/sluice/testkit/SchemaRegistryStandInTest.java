@@ -106,4 +106,29 @@ class SchemaRegistryStandInTest {
         assertThatThrownBy(() -> decoder.decode(new byte[] {0, 0, 0, 0, (byte) id, 10, 65}))
                 .isInstanceOfSatisfying(RegistryDecoder.Failure.class, f -> assertThat(f.kind()).isEqualTo("undecodable"));
     }
+
+    /** A subject's level decides what may follow: BACKWARD by default, FORWARD and FULL when set; an unset subject has no level of its own. */
+    @Test
+    void compatibilityLevelsPerSubjectDecideWhatMayFollow() throws Exception {
+        var client = new CachedSchemaRegistryClient(registry.url(), 10);
+        String subject = "levels-value";
+        AvroSchema v1 = new AvroSchema("{\"type\":\"record\",\"name\":\"L\",\"fields\":[{\"name\":\"a\",\"type\":\"string\"}]}");
+        AvroSchema requiredB = new AvroSchema("{\"type\":\"record\",\"name\":\"L\",\"fields\":[{\"name\":\"a\",\"type\":\"string\"},"
+                + "{\"name\":\"b\",\"type\":\"string\"}]}");
+        AvroSchema withoutA = new AvroSchema("{\"type\":\"record\",\"name\":\"L\",\"fields\":[{\"name\":\"b\",\"type\":\"string\"}]}");
+        client.register(subject, v1);
+        assertThat(client.testCompatibility(subject, requiredB)).as("a required new field under BACKWARD").isFalse();
+        assertThatThrownBy(() -> client.register(subject, requiredB)).isInstanceOf(RestClientException.class).hasMessageContaining("incompatible");
+        client.updateCompatibility(subject, "FORWARD");
+        assertThat(client.getCompatibility(subject)).isEqualTo("FORWARD");
+        assertThat(client.testCompatibility(subject, requiredB)).as("old readers ignore the new field under FORWARD").isTrue();
+        client.register(subject, requiredB);
+        client.updateCompatibility(subject, "FULL");
+        assertThat(client.testCompatibility(subject, withoutA)).as("dropping a field without a default under FULL").isFalse();
+        HttpResponse<String> unset = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(registry.url() + "/config/never-configured-value")).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(unset.statusCode()).isEqualTo(404);
+        assertThat(unset.body()).contains("40408");
+        assertThat(client.getCompatibility("")).as("the global level").isEqualTo("BACKWARD");
+    }
 }

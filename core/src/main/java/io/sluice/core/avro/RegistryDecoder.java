@@ -39,6 +39,11 @@ public final class RegistryDecoder<T> implements Serializable {
         this.registryUrl = registryUrl;
     }
 
+    /** Decodes records as their writer schema has them, for a topic whose schema Sluice does not own (the Sidekiq bridge). */
+    public static RegistryDecoder<GenericRecord> generic(String registryUrl) {
+        return new RegistryDecoder<>(null, registryUrl);
+    }
+
     /** Returns the record, or throws {@link Failure} whose message is the dead-letter reason. */
     public T decode(byte[] bytes) throws Failure {
         if (bytes == null || bytes.length == 0) {
@@ -55,6 +60,11 @@ public final class RegistryDecoder<T> implements Serializable {
             record = reader.read(null, new BoundedDecoder(decoder, bytes.length - 5));
         } catch (IOException | RuntimeException e) {
             throw new Failure("undecodable", "schema id " + id + ": " + e.getClass().getSimpleName() + ": " + e.getMessage());
+        }
+        if (avro == null) {
+            @SuppressWarnings("unchecked")
+            T asWritten = (T) record;
+            return asWritten;
         }
         try {
             return avro.fromAvro(record);
@@ -83,9 +93,9 @@ public final class RegistryDecoder<T> implements Serializable {
             throw new UncheckedIOException("the schema registry at " + registryUrl + " did not answer for schema id " + id, e);
         }
         try {
-            reader = new GenericDatumReader<>(writer, avro.schema());
+            reader = avro == null ? new GenericDatumReader<>(writer) : new GenericDatumReader<>(writer, avro.schema());
         } catch (RuntimeException e) {
-            throw new Failure("undecodable", "schema id " + id + " cannot be read as " + avro.name() + ": " + e.getMessage());
+            throw new Failure("undecodable", "schema id " + id + " cannot be read as " + (avro == null ? "written" : avro.name()) + ": " + e.getMessage());
         }
         readers.put(id, reader);
         return reader;

@@ -20,7 +20,8 @@ public record SluiceConfig(
         Subscriptions subscriptions,
         Aggregation aggregation,
         Push push,
-        Deployment deployment) implements Serializable {
+        Deployment deployment,
+        Sidekiq sidekiq) implements Serializable {
 
     /** Short command-line names for the most used keys. */
     public static final Map<String, String> ALIASES = Map.ofEntries(
@@ -41,9 +42,10 @@ public record SluiceConfig(
         raw.allowPrefix("kafka.properties.");
         Shards shards = Shards.from(raw);
         Deployment deployment = Deployment.from(raw);
+        Kafka kafka = Kafka.from(raw, deployment);
         return new SluiceConfig(
-                Kafka.from(raw, deployment), Registry.from(raw), shards, Routing.from(raw, shards.list().size()),
-                Subscriptions.from(raw), Aggregation.from(raw), Push.from(raw, deployment), deployment);
+                kafka, Registry.from(raw), shards, Routing.from(raw, shards.list().size()),
+                Subscriptions.from(raw), Aggregation.from(raw), Push.from(raw, deployment), deployment, Sidekiq.from(raw, deployment, kafka));
     }
 
     /**
@@ -310,6 +312,104 @@ public record SluiceConfig(
             return new Push(
                     raw.string("push.transactional-id-prefix", deployment.id().isEmpty() ? "sluice-push" : "sluice-" + deployment.id() + "-push"),
                     raw.string("push.ce-source", "/sluice/campaigns"));
+        }
+    }
+
+    /**
+     * The Kafka → Sidekiq bridge (the {@code sidekiq-bridge} job; not every deployment runs it): where Redis is, which topic
+     * it reads, how a record becomes a Sidekiq job (class, queue, {@code retry}, the record fields that make {@code args},
+     * the field that is the {@code jid}; per (app, campaign) another class or queue), how long the once-per-job markers
+     * live, and the queue length above which it stops taking records. The Redis password comes from
+     * {@code sidekiq.redis-password} (or {@code SLUICE_SIDEKIQ_REDIS_PASSWORD}), never from the URL.
+     */
+    public record Sidekiq(String redisHost, int redisPort, int redisDatabase, String redisPassword, String topic, String jobClass,
+                          String queue, String retry, List<String> args, String jidField, Map<String, Target> overrides,
+                          int maxQueueLength, long dedupTtlMs, String markerPrefix, boolean epochMillis, int batchSize, int parallelism,
+                          long connectTimeoutMs, long socketTimeoutMs) implements Serializable {
+        /** A Sidekiq class and queue. */
+        public record Target(String jobClass, String queue) implements Serializable {
+        }
+
+        /** The class and queue of the (app, campaign): an override for the pair, for the app ({@code app/*}), or the defaults. */
+        public Target target(String appId, String campaignId) {
+            Target t = overrides.get(appId + "/" + campaignId);
+            if (t == null) {
+                t = overrides.get(appId + "/*");
+            }
+            return t != null ? t : new Target(jobClass, queue);
+        }
+
+        /** Every queue the bridge may write: the default and the overrides' (what the limiter watches). */
+        public List<String> queues() {
+            java.util.TreeSet<String> q = new java.util.TreeSet<>();
+            q.add(queue);
+            overrides.values().forEach(t -> q.add(t.queue()));
+            return List.copyOf(q);
+        }
+
+        static Sidekiq from(RawConfig raw, Deployment deployment, Kafka kafka) {
+            String url = raw.string("sidekiq.redis-url", "redis://localhost:6379/0");
+            String shown = url.contains("@") ? "(not shown: it has an '@', so it may carry a password)" : url;
+            java.net.URI uri;
+            try {
+                uri = java.net.URI.create(url);
+            } catch (IllegalArgumentException e) {
+                throw raw.invalid("sidekiq.redis-url", shown, "redis://host:port/db");
+            }
+            if (uri.getUserInfo() != null || url.contains("@")) {
+                throw new ConfigException("sidekiq.redis-url carries credentials; give the password in sidekiq.redis-password or the environment "
+                        + "variable " + RawConfig.envName("sidekiq.redis-password") + " instead, so it is never printed with the URL");
+            }
+            if (!"redis".equals(uri.getScheme()) || uri.getHost() == null) {
+                throw raw.invalid("sidekiq.redis-url", shown, "redis://host:port/db");
+            }
+            int db = 0;
+            String path = uri.getPath() == null ? "" : uri.getPath().replace("/", "");
+            if (!path.isEmpty()) {
+                try {
+                    db = Integer.parseInt(path);
+                } catch (NumberFormatException e) {
+                    throw raw.invalid("sidekiq.redis-url", shown, "redis://host:port/db with a database number");
+                }
+            }
+            List<String> args = raw.list("sidekiq.args");
+            if (args.isEmpty()) {
+                args = List.of("app_id", "user_id", "campaign_id", "message", "job_id", "created_at");
+            }
+            String jobClass = raw.string("sidekiq.class", "PushWorker");
+            String queue = raw.string("sidekiq.queue", "default");
+            Map<String, Target> overrides = new java.util.LinkedHashMap<>();
+            for (String o : raw.list("sidekiq.overrides")) {
+                int eq = o.indexOf('=');
+                int slash = o.indexOf('/');
+                if (eq < 0 || slash < 0 || slash > eq) {
+                    throw raw.invalid("sidekiq.overrides", o, "app_id/campaign_id=Class@queue (or app_id/*=..., Class alone, or @queue alone), comma-separated");
+                }
+                String target = o.substring(eq + 1).trim();
+                int at = target.indexOf('@');
+                String c = at < 0 ? target : target.substring(0, at);
+                String q = at < 0 ? "" : target.substring(at + 1);
+                overrides.put(o.substring(0, eq).trim(), new Target(c.isEmpty() ? jobClass : c, q.isEmpty() ? queue : q));
+            }
+            String retry = raw.string("sidekiq.retry", "true");
+            if (!retry.equals("true") && !retry.equals("false") && !retry.matches("\\d{1,6}")) {
+                throw raw.invalid("sidekiq.retry", retry, "true, false or a number of retries");
+            }
+            String timestamps = raw.string("sidekiq.timestamps", "float-seconds");
+            if (!timestamps.equals("float-seconds") && !timestamps.equals("epoch-millis")) {
+                throw raw.invalid("sidekiq.timestamps", timestamps, "float-seconds (Sidekiq 6 and 7) or epoch-millis (Sidekiq 8)");
+            }
+            return new Sidekiq(uri.getHost(), uri.getPort() < 0 ? 6379 : uri.getPort(), db, raw.string("sidekiq.redis-password", null),
+                    raw.string("sidekiq.topic", kafka.pushQueueTopic()), jobClass, queue, retry, List.copyOf(args),
+                    raw.string("sidekiq.jid-field", "job_id"), Map.copyOf(overrides),
+                    raw.integer("sidekiq.max-queue-length", 10_000, 1, 100_000_000),
+                    raw.durationMs("sidekiq.dedup-ttl", 7 * 86_400_000L, 60_000, 365 * 86_400_000L),
+                    raw.string("sidekiq.marker-prefix", deployment.id().isEmpty() ? "sluice:jid:" : "sluice-" + deployment.id() + ":jid:"),
+                    timestamps.equals("epoch-millis"),
+                    raw.integer("sidekiq.batch-size", 500, 1, 100_000),
+                    raw.integer("sidekiq.parallelism", 1, 1, 4096),
+                    raw.durationMs("sidekiq.connect-timeout", 5_000, 100, 600_000),
+                    raw.durationMs("sidekiq.socket-timeout", 10_000, 100, 600_000));
         }
     }
 }

@@ -3,7 +3,7 @@ package io.sluice.jobs.common;
 import java.util.Collection;
 import java.util.Map;
 
-/** Minimal JSON text for string maps and string arrays, as passed to Postgres {@code jsonb} parameters. */
+/** Minimal JSON text: string maps and string arrays (Postgres {@code jsonb} parameters), and string literals. */
 public final class Json {
     private Json() {
     }
@@ -44,7 +44,8 @@ public final class Json {
         return s == null ? "null" : string(new StringBuilder(s.length() + 2), s).toString();
     }
 
-    private static StringBuilder string(StringBuilder b, String s) {
+    /** Appends {@code s} to {@code b} as a JSON string literal. */
+    public static StringBuilder string(StringBuilder b, String s) {
         b.append('"');
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);

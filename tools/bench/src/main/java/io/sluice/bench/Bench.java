@@ -16,7 +16,8 @@ import java.util.Map;
  * {@code ./sluice bench SCENARIO [--key value ...]}: runs a scenario end to end on the embedded stack
  * (in-process Kafka broker, schema registry stand-in, two Postgres servers, a MiniCluster with the
  * local stack's Flink settings) and ends with one line {@code RESULT <scenario> key=value ...}.
- * Scenarios: {@code subscriptions} ({@link SubscriptionBench}), {@code aggregation} ({@link AggregationBench}).
+ * Scenarios: {@code subscriptions} ({@link SubscriptionBench}), {@code aggregation} ({@link AggregationBench}), {@code sidekiq}
+ * ({@link SidekiqBench}).
  */
 public final class Bench {
     private Bench() {
@@ -35,7 +36,8 @@ public final class Bench {
             Scenario s = switch (scenario) {
                 case "subscriptions" -> new SubscriptionBench(raw);
                 case "aggregation" -> new AggregationBench(raw);
-                default -> throw new ConfigException("unknown scenario '" + scenario + "'; expected one of: subscriptions, aggregation");
+                case "sidekiq" -> new SidekiqBench(raw);
+                default -> throw new ConfigException("unknown scenario '" + scenario + "'; expected one of: subscriptions, aggregation, sidekiq");
             };
             raw.rejectUnread();
             Path work = Path.of("target", "sluice-bench").toAbsolutePath();
@@ -69,7 +71,10 @@ public final class Bench {
                 "  aggregation     the aggregation job: drain of skewed user events against a Flink SQL window TVF + JDBC connector,",
                 "                  push jobs per second, and result latency, state keys and checkpoints at a sustained rate",
                 "                  --bench.drain-events N (3000000) --bench.drain-users N (200000) --bench.sustained-rate N (20000)",
-                "                  --bench.sustained-seconds N (120) --bench.sustained-users N (1000000) --bench.phases drain,sustained");
+                "                  --bench.sustained-seconds N (120) --bench.sustained-users N (1000000) --bench.phases drain,sustained",
+                "  sidekiq         the Sidekiq bridge (needs Debian's redis-server and ruby-sidekiq): Sidekiq jobs enqueued per second,",
+                "                  and the rate a real Sidekiq runs them, from the same run",
+                "                  --bench.pushes N (200000) --bench.sidekiq-concurrency N (10)");
     }
 
     /** Cores, memory, OS and Java, for docs/benchmarks.md next to the figures. */

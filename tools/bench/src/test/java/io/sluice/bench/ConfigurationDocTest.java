@@ -83,6 +83,7 @@ class ConfigurationDocTest {
         LocalOptions.from(raw);
         new AggregationBench(raw);
         new SubscriptionBench(raw);
+        new SidekiqBench(raw);
         io.sluice.core.setup.Reshard.dryRun(raw);
         assertThat(documented("Tool keys")).isEqualTo(asked(raw));
     }

@@ -65,7 +65,7 @@ public final class ClusterCommand {
                 "  status                       the processes, the web UI and the jobs",
                 "  stop                         stop both processes (their jobs end with them: stop-job first to keep state)",
                 "  submit JOB [--from-savepoint PATH] [--allow-non-restored-state] [--jar FILE] [Sluice options]",
-                "        submit a Sluice job (subscriptions, aggregation or all) from the shaded jar (" + DEFAULT_JAR + ");",
+                "        submit a Sluice job (subscriptions, aggregation, all, or sidekiq-bridge) from the shaded jar (" + DEFAULT_JAR + ");",
                 "        Sluice options as for ./sluice local: --config FILE, --key value (default config: " + CONNECTION_FILE
                         + " if ./sluice local wrote it)",
                 "  list                         the cluster's jobs: id, state, name",
@@ -182,7 +182,7 @@ public final class ClusterCommand {
 
     private void submit(StandaloneCluster cluster, List<String> args) throws Exception {
         if (args.isEmpty() || args.get(0).startsWith("-")) {
-            throw new UsageException("submit needs a job: subscriptions, aggregation or all");
+            throw new UsageException("submit needs a job: subscriptions, aggregation, all (those two) or sidekiq-bridge");
         }
         String which = args.remove(0);
         String savepoint = option(args, "--from-savepoint", null);
@@ -197,8 +197,9 @@ public final class ClusterCommand {
             args.add(1, CONNECTION_FILE.toAbsolutePath().toString());
             out.println("sluice cluster: Sluice settings from " + CONNECTION_FILE + " (written by ./sluice local)");
         }
-        Map<String, String> jobs = jobsIn(jar);
+        Map<String, String> jobs = jobsIn(jar, "all");
         List<String> names = which.equals("all") ? new ArrayList<>(jobs.keySet()) : List.of(which);
+        jobs.putAll(jobsIn(jar, "optional"));
         for (String n : names) {
             if (!jobs.containsKey(n)) {
                 throw new UsageException("no job '" + n + "' in " + jar + "; it has " + String.join(", ", jobs.keySet()) + " (or all)");
@@ -217,11 +218,19 @@ public final class ClusterCommand {
         }
     }
 
-    /** The jobs the jar ships, name → main class, read from its own {@code SluiceJobs.all()} so this list cannot drift. */
-    static Map<String, String> jobsIn(File jar) throws Exception {
+    /**
+     * The jobs the jar ships, name → main class, read from its own {@code SluiceJobs.all()} (or {@code optional()}) so this
+     * list cannot drift; a jar without {@code optional()} has none.
+     */
+    static Map<String, String> jobsIn(File jar, String which) throws Exception {
         try (URLClassLoader cl = new URLClassLoader(new URL[] {jar.toURI().toURL()}, ClusterCommand.class.getClassLoader())) {
             Class<?> registry = Class.forName("io.sluice.jobs.SluiceJobs", true, cl);
-            Method all = registry.getMethod("all");
+            Method all;
+            try {
+                all = registry.getMethod(which);
+            } catch (NoSuchMethodException older) {
+                return new LinkedHashMap<>();
+            }
             Map<String, String> out = new LinkedHashMap<>();
             for (Object job : (List<?>) all.invoke(null)) {
                 out.put((String) job.getClass().getMethod("name").invoke(job), job.getClass().getName());

@@ -11,6 +11,8 @@ import io.sluice.testkit.generator.GeneratorConfig;
 import io.sluice.testkit.generator.LoadGenerator;
 import io.sluice.jobs.SluiceJob;
 import io.sluice.jobs.SluiceJobs;
+import io.sluice.jobs.sidekiq.SidekiqBridgeJob;
+import io.sluice.testkit.RedisServer;
 import io.sluice.core.kafka.KafkaClients;
 import io.sluice.core.setup.StackSetup;
 import org.apache.flink.core.execution.JobClient;
@@ -47,6 +49,7 @@ public final class LocalCommand {
         ALIASES.put("web-port", "local.web-port");
         ALIASES.put("registry-port", "local.registry-port");
         ALIASES.put("jobs", "local.jobs");
+        ALIASES.put("sidekiq", "local.sidekiq");
     }
 
     private final PrintStream out;
@@ -82,6 +85,8 @@ public final class LocalCommand {
                 "  --web-port N           Flink web UI / REST port (default 8081)",
                 "  --jobs all|none        none: no Flink here, only the stack and the generator, for jobs on a",
                 "                         standalone cluster (./sluice cluster start; ./sluice cluster submit all)",
+                "  --sidekiq              also start Redis and the Sidekiq bridge, for Ruby workers (docs/sidekiq.md;",
+                "                         needs Debian's redis-server)",
                 "  --bootstrap H:P        use this Kafka instead of the embedded broker",
                 "  --registry URL         use this schema registry instead of the stand-in",
                 "  --shard-urls U0,U1     use these Postgres shards (JDBC URLs) instead of embedded ones",
@@ -149,6 +154,19 @@ public final class LocalCommand {
             if (flink != null) {
                 toClose.add(0, flink);
             }
+            if (options.sidekiq()) {
+                if (raw.has("sidekiq.redis-url")) {
+                    out.println("  Redis            " + raw.string("sidekiq.redis-url", null) + " (given; not started here)");
+                } else {
+                    if (!Files.isExecutable(Path.of(RedisServer.BINARY))) {
+                        throw new ConfigException("--sidekiq starts a Redis for the bridge, and " + RedisServer.BINARY + " is missing: install Debian's "
+                                + "redis-server (apt-get install redis-server), or give the Redis to use with --sidekiq.redis-url");
+                    }
+                    RedisServer redis = RedisServer.start(workDir.resolve("redis"));
+                    toClose.add(redis);
+                    raw.put("sidekiq.redis-url", redis.url(), "./sluice local --sidekiq");
+                }
+            }
             if (!raw.has("deployment.id")) {
                 raw.put("deployment.id", "local", "./sluice local"); // its own groups and transactional ids, also on a shared broker
             }
@@ -179,7 +197,15 @@ public final class LocalCommand {
             out.println("  connection file  " + connection + "   (--config for other Sluice commands)");
 
             Map<String, JobClient> jobs = new LinkedHashMap<>();
-            for (SluiceJob job : flink == null ? List.<SluiceJob>of() : SluiceJobs.all()) {
+            List<SluiceJob> toRun = new ArrayList<>(SluiceJobs.all());
+            if (options.sidekiq()) {
+                toRun.add(new SidekiqBridgeJob());
+                out.println("  Redis            " + config.sidekiq().redisHost() + ":" + config.sidekiq().redisPort() + " db " + config.sidekiq().redisDatabase()
+                        + ": the Sidekiq bridge enqueues " + config.sidekiq().jobClass() + " jobs on queue '" + config.sidekiq().queue()
+                        + "' (workers: REDIS_URL=redis://" + config.sidekiq().redisHost() + ":" + config.sidekiq().redisPort() + "/"
+                        + config.sidekiq().redisDatabase() + " sidekiq -r ./your_worker.rb; docs/sidekiq.md)");
+            }
+            for (SluiceJob job : flink == null ? List.<SluiceJob>of() : toRun) {
                 StreamExecutionEnvironment env = flink.environment();
                 job.build(env, config);
                 jobs.put(job.name(), env.executeAsync("sluice-" + job.name()));
@@ -265,6 +291,10 @@ public final class LocalCommand {
                         p[1] == 0 ? "n/a" : String.format(Locale.ROOT, "%.1f s", (System.currentTimeMillis() - p[1]) / 1000.0)));
             }
             line.append(String.format(Locale.ROOT, " | dead letters %,d", probe.endOffsetSum(config.kafka().deadLettersTopic())));
+            String bridge = sidekiqBridge(rest, jobs);
+            if (bridge != null) {
+                line.append(" | ").append(SidekiqBridgeJob.NAME).append(": ").append(bridge);
+            }
             long[][] held = sinkShards(rest, jobs, config.shards().list().size());
             Map<Integer, StackProbe.ShardNotAnswering> silent = new HashMap<>();
             probe.shardsNotAnswering().forEach(s -> silent.put(s.shard(), s));
@@ -302,6 +332,10 @@ public final class LocalCommand {
                 long[] p = progress.getOrDefault(job.name(), new long[2]);
                 out.printf(Locale.ROOT, "  job %-12s %s%,d records committed%n", job.name(),
                         jobs.containsKey(job.name()) ? jobs.get(job.name()).getJobStatus().get(5, TimeUnit.SECONDS) + ", " : "", p[0]);
+            }
+            String bridge = sidekiqBridge(rest, jobs);
+            if (bridge != null) {
+                out.printf(Locale.ROOT, "  job %-12s %s%n", SidekiqBridgeJob.NAME, bridge);
             }
             for (var e : probe.rowCounts().entrySet()) {
                 out.println("  shard " + e.getKey() + "          " + e.getValue());
@@ -353,6 +387,22 @@ public final class LocalCommand {
             }
         }
         return out;
+    }
+
+    /** The Sidekiq bridge's jobs enqueued, replays skipped and queue length, from its metrics over REST; null when it does not run here. */
+    private static String sidekiqBridge(FlinkRest rest, Map<String, JobClient> jobs) {
+        JobClient bridge = jobs.get(SidekiqBridgeJob.NAME);
+        if (bridge == null || rest == null) {
+            return null;
+        }
+        String id = bridge.getJobID().toString();
+        try {
+            return String.format(Locale.ROOT, "%,.0f Sidekiq jobs enqueued, %,.0f replays skipped, queue length %,.0f",
+                    rest.metric(id, "enqueue into Sidekiq", "sidekiq.jobsEnqueued", "sum"), rest.metric(id, "enqueue into Sidekiq", "sidekiq.duplicatesSkipped", "sum"),
+                    rest.metric(id, "bridged records", "sidekiq.queueLength", "max"));
+        } catch (Exception e) {
+            return "metrics not readable (" + e.getMessage() + ")";
+        }
     }
 
     /** The endpoints of this run as a Sluice config file, so other commands can use {@code --config} with it. */

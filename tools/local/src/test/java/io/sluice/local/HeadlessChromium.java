@@ -26,7 +26,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * Debian's headless Chromium (installed by {@code .ci/run}, or {@code bash .ci/install-chromium}) with the flags this machine's
+ * Debian's headless Chromium (installed by {@code .ci/run}, or {@code bash .ci/install-packages}) with the flags this machine's
  * closed network needs. {@link #render} prints a page once; {@link #open} keeps a page open and drives it over the DevTools
  * protocol, for what a user does by hand: pick a metric in Flink's web UI and watch its value.
  */
@@ -49,7 +49,7 @@ final class HeadlessChromium implements AutoCloseable {
     private static List<String> command(Path profile, String... args) {
         if (!BINARY.canExecute()) { // tests install nothing; .ci/run does, and so does this one command
             throw new AssertionError("/usr/bin/chromium is missing: this test renders Flink's web UI with Debian's headless Chromium."
-                    + " Install it once with: bash .ci/install-chromium (needs root or sudo)");
+                    + " Install it once with: bash .ci/install-packages (needs root or sudo)");
         }
         List<String> cmd = new ArrayList<>(List.of(BINARY.getPath(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",

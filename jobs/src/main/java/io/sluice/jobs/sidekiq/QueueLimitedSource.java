@@ -1,0 +1,279 @@
+package io.sluice.jobs.sidekiq;
+
+import io.sluice.core.config.SluiceConfig;
+import org.apache.flink.api.connector.source.Boundedness;
+import org.apache.flink.api.connector.source.ReaderOutput;
+import org.apache.flink.api.connector.source.Source;
+import org.apache.flink.api.connector.source.SourceEvent;
+import org.apache.flink.api.connector.source.SourceReader;
+import org.apache.flink.api.connector.source.SourceReaderContext;
+import org.apache.flink.api.connector.source.SourceSplit;
+import org.apache.flink.api.connector.source.SplitEnumerator;
+import org.apache.flink.api.connector.source.SplitEnumeratorContext;
+import org.apache.flink.core.io.InputStatus;
+import org.apache.flink.core.io.SimpleVersionedSerializer;
+import org.apache.flink.metrics.MetricGroup;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A source that stops taking records while Sidekiq's queues are long: the queue-depth limiter of the bridge. Each reader
+ * reads the length of every queue the bridge writes ({@code LLEN}, summed) every {@value #POLL_MS} ms and may take
+ * {@code (sidekiq.max-queue-length − length) / parallelism} records until the next reading; with none left, it reports
+ * nothing available and waits for a reading that allows more. The backlog stays in Kafka. A source that waits still takes
+ * checkpoints (they reach it as mail, not through its input), so checkpoints complete however long Sidekiq is stopped,
+ * where a sink blocked in {@code write()} would hold every barrier. The queues can exceed the limit by what the sink holds
+ * unsent when a reading is taken: at most one batch ({@code sidekiq.batch-size}) per subtask. Redis unreachable: no
+ * records are taken until it answers. Everything else is the wrapped source's.
+ *
+ * <p>Metrics: {@code sidekiq.queueLength} (the last reading, −1 while Redis does not answer), {@code sidekiq.waitingMs}
+ * (time spent with nothing allowed, the current wait included), {@code sidekiq.limited} (1 while waiting).
+ */
+public final class QueueLimitedSource<T, S extends SourceSplit, E> implements Source<T, S, E> {
+    private static final long serialVersionUID = 1L;
+    static final long POLL_MS = 100;
+
+    private final Source<T, S, E> source;
+    private final SluiceConfig.Sidekiq config;
+
+    public QueueLimitedSource(Source<T, S, E> source, SluiceConfig.Sidekiq config) {
+        this.source = source;
+        this.config = config;
+    }
+
+    @Override
+    public Boundedness getBoundedness() {
+        return source.getBoundedness();
+    }
+
+    @Override
+    public SourceReader<T, S> createReader(SourceReaderContext context) throws Exception {
+        MetricGroup metrics = context.metricGroup().addGroup("sidekiq");
+        return new Reader<>(source.createReader(context), new Gate(config, context.currentParallelism(), metrics), metrics);
+    }
+
+    @Override
+    public SplitEnumerator<S, E> createEnumerator(SplitEnumeratorContext<S> context) throws Exception {
+        return source.createEnumerator(context);
+    }
+
+    @Override
+    public SplitEnumerator<S, E> restoreEnumerator(SplitEnumeratorContext<S> context, E checkpoint) throws Exception {
+        return source.restoreEnumerator(context, checkpoint);
+    }
+
+    @Override
+    public SimpleVersionedSerializer<S> getSplitSerializer() {
+        return source.getSplitSerializer();
+    }
+
+    @Override
+    public SimpleVersionedSerializer<E> getEnumeratorCheckpointSerializer() {
+        return source.getEnumeratorCheckpointSerializer();
+    }
+
+    /** How many records the reader may take, from the queue lengths a thread of its own reads. */
+    static final class Gate implements AutoCloseable {
+        private static final Logger LOG = LoggerFactory.getLogger(Gate.class);
+        private final SluiceConfig.Sidekiq config;
+        private final int parallelism;
+        private final AtomicLong allowed = new AtomicLong();
+        private volatile long queueLength = -1;
+        private CompletableFuture<Void> opened = new CompletableFuture<>();
+        private final Thread poller;
+        private volatile boolean closed;
+
+        Gate(SluiceConfig.Sidekiq config, int parallelism, MetricGroup metrics) {
+            this.config = config;
+            this.parallelism = Math.max(1, parallelism);
+            metrics.gauge("queueLength", () -> queueLength);
+            poller = new Thread(this::poll, "sluice-sidekiq-queue-depth");
+            poller.setDaemon(true);
+        }
+
+        void start() {
+            poller.start();
+        }
+
+        private void poll() {
+            Redis redis = null;
+            boolean failing = false;
+            List<String[]> lengths = new ArrayList<>();
+            for (String q : config.queues()) {
+                lengths.add(new String[] {"LLEN", "queue:" + q});
+            }
+            while (!closed) {
+                try {
+                    if (redis == null) {
+                        redis = new Redis(config);
+                    }
+                    long length = 0;
+                    for (Object r : redis.pipeline(lengths)) {
+                        if (!(r instanceof Long n)) {
+                            throw new IOException("Redis answered " + r + " to LLEN");
+                        }
+                        length += n;
+                    }
+                    queueLength = length;
+                    long room = config.maxQueueLength() - length;
+                    set(room <= 0 ? 0 : Math.max(1, room / parallelism));
+                    if (failing) {
+                        LOG.info("Redis answers the queue-length reads again");
+                        failing = false;
+                    }
+                } catch (IOException e) {
+                    if (redis != null) {
+                        redis.close();
+                        redis = null;
+                    }
+                    queueLength = -1;
+                    set(0);
+                    if (!failing) {
+                        LOG.warn("Redis at {}:{} does not answer the queue-length reads; no records are taken until it does: {}",
+                                config.redisHost(), config.redisPort(), e.getMessage());
+                        failing = true;
+                    }
+                }
+                try {
+                    Thread.sleep(POLL_MS);
+                } catch (InterruptedException e) {
+                    break;
+                }
+            }
+            if (redis != null) {
+                redis.close();
+            }
+        }
+
+        private void set(long n) {
+            allowed.set(n);
+            if (n > 0) {
+                synchronized (this) {
+                    opened.complete(null);
+                }
+            }
+        }
+
+        /** Takes one record's allowance; false when none is left. */
+        boolean take() {
+            return allowed.getAndUpdate(n -> n > 0 ? n - 1 : 0) > 0;
+        }
+
+        boolean open() {
+            return allowed.get() > 0;
+        }
+
+        /** Completes when a reading allows records. */
+        synchronized CompletableFuture<Void> whenOpen() {
+            if (opened.isDone()) {
+                opened = new CompletableFuture<>();
+            }
+            if (allowed.get() > 0) {
+                opened.complete(null);
+            }
+            return opened;
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            closed = true;
+            poller.interrupt();
+            poller.join(5_000);
+        }
+    }
+
+    static final class Reader<T, S extends SourceSplit> implements SourceReader<T, S> {
+        private final SourceReader<T, S> reader;
+        private final Gate gate;
+        /** Time spent waiting before the current wait, and when the current one began (0: not waiting). */
+        private volatile long waitedMs;
+        private volatile long waitingSince;
+
+        Reader(SourceReader<T, S> reader, Gate gate, MetricGroup metrics) {
+            this.reader = reader;
+            this.gate = gate;
+            metrics.gauge("waitingMs", () -> {
+                long since = waitingSince;
+                return waitedMs + (since > 0 ? System.currentTimeMillis() - since : 0);
+            });
+            metrics.gauge("limited", () -> waitingSince > 0 ? 1 : 0);
+        }
+
+        @Override
+        public void start() {
+            gate.start();
+            reader.start();
+        }
+
+        @Override
+        public InputStatus pollNext(ReaderOutput<T> output) throws Exception {
+            if (!gate.take()) {
+                if (waitingSince == 0) {
+                    waitingSince = System.currentTimeMillis();
+                }
+                return InputStatus.NOTHING_AVAILABLE;
+            }
+            if (waitingSince > 0) {
+                waitedMs += System.currentTimeMillis() - waitingSince;
+                waitingSince = 0;
+            }
+            return reader.pollNext(output); // emits at most one record
+        }
+
+        @Override
+        public CompletableFuture<Void> isAvailable() {
+            return gate.open() ? reader.isAvailable() : gate.whenOpen();
+        }
+
+        @Override
+        public List<S> snapshotState(long checkpointId) {
+            return reader.snapshotState(checkpointId);
+        }
+
+        @Override
+        public void addSplits(List<S> splits) {
+            reader.addSplits(splits);
+        }
+
+        @Override
+        public void notifyNoMoreSplits() {
+            reader.notifyNoMoreSplits();
+        }
+
+        @Override
+        public void handleSourceEvents(SourceEvent event) {
+            reader.handleSourceEvents(event);
+        }
+
+        @Override
+        public void pauseOrResumeSplits(Collection<String> toPause, Collection<String> toResume) {
+            reader.pauseOrResumeSplits(toPause, toResume);
+        }
+
+        @Override
+        public void notifyCheckpointComplete(long checkpointId) throws Exception {
+            reader.notifyCheckpointComplete(checkpointId);
+        }
+
+        @Override
+        public void notifyCheckpointAborted(long checkpointId) throws Exception {
+            reader.notifyCheckpointAborted(checkpointId);
+        }
+
+        @Override
+        public void close() throws Exception {
+            try {
+                gate.close();
+            } finally {
+                reader.close();
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+package io.sluice.jobs.sidekiq;
+
+import io.sluice.core.config.SluiceConfig;
+import io.sluice.jobs.SluiceJob;
+import io.sluice.jobs.common.CountDeadLetters;
+import io.sluice.jobs.common.DeadLetter;
+import io.sluice.jobs.common.Decoded;
+import io.sluice.jobs.common.KafkaIo;
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.connector.sink2.Sink;
+import org.apache.flink.api.connector.source.Source;
+import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.streaming.api.functions.ProcessFunction;
+import org.apache.flink.util.Collector;
+
+/**
+ * The Kafka → Sidekiq bridge, for Ruby workers that stay on Sidekiq while the work moves to Kafka. In:
+ * {@code sidekiq.topic} ({@code push-queue} by default, read {@code read_committed}, so a push appears only once its
+ * checkpoint committed it). Out: one ordinary Sidekiq job per record in Redis ({@link SidekiqMapping}, enqueued once per
+ * {@code jid} by {@link SidekiqSink}); records that cannot be jobs to the dead-letter topic. While Sidekiq's queues hold
+ * more than {@code sidekiq.max-queue-length} jobs, the source takes nothing ({@link QueueLimitedSource}): the backlog stays
+ * in Kafka. Not one of the jobs every deployment runs: see {@code docs/sidekiq.md}.
+ *
+ * <pre>
+ * source (limited by queue length) ──► split dead letters ──► enqueue into Sidekiq
+ *                                              └─► dead letters
+ * </pre>
+ *
+ * Submit: {@code flink run -c io.sluice.jobs.sidekiq.SidekiqBridgeJob jobs/target/sluice-jobs.jar --config sluice.yaml}.
+ */
+public final class SidekiqBridgeJob implements SluiceJob {
+    public static final String NAME = "sidekiq-bridge";
+
+    public static void main(String[] args) throws Exception {
+        SluiceJob.run(new SidekiqBridgeJob(), args);
+    }
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    @Override
+    public String inputTopic(SluiceConfig config) {
+        return config.sidekiq().topic();
+    }
+
+    @Override
+    public void build(StreamExecutionEnvironment env, SluiceConfig config) {
+        defineWorkflow(env, config, source(config, false), new SidekiqSink(config.sidekiq()), KafkaIo.deadLetterSink(config));
+    }
+
+    /** The bridged topic, read {@code read_committed}, each record mapped to a Sidekiq job; limited by the queues' length. */
+    public static Source<Decoded<SidekiqPush>, ?, ?> source(SluiceConfig config, boolean bounded) {
+        SluiceConfig.Sidekiq s = config.sidekiq();
+        return new QueueLimitedSource<>(KafkaIo.source(config, NAME, s.topic(), new SidekiqRecords(config.registry().url(), new SidekiqMapping(s)), bounded), s);
+    }
+
+    /** The pipeline, apart from the real sources and sinks so tests can pass their own. */
+    public static void defineWorkflow(StreamExecutionEnvironment env, SluiceConfig config, Source<Decoded<SidekiqPush>, ?, ?> source,
+                                      Sink<SidekiqPush> sidekiq, Sink<DeadLetter> deadLetters) {
+        SluiceJob.configure(env, config);
+        env.setParallelism(config.sidekiq().parallelism());
+        SingleOutputStreamOperator<SidekiqPush> jobs = env
+                .fromSource(source, WatermarkStrategy.noWatermarks(), "bridged records", SidekiqRecords.TYPE)
+                .uid("sidekiq-bridge-source")
+                .process(new DeadLettersAside()).uid("sidekiq-bridge-split").name("split dead letters");
+        jobs.sinkTo(sidekiq).uid("sidekiq-enqueue").name("enqueue into Sidekiq");
+        CountDeadLetters.sinkTo(jobs.getSideOutput(DeadLetter.SIDE_OUTPUT), deadLetters, NAME);
+    }
+
+    /** Jobs on, dead letters to the side output. */
+    static final class DeadLettersAside extends ProcessFunction<Decoded<SidekiqPush>, SidekiqPush> {
+        @Override
+        public void processElement(Decoded<SidekiqPush> d, Context ctx, Collector<SidekiqPush> out) {
+            if (d.deadLetter != null) {
+                ctx.output(DeadLetter.SIDE_OUTPUT, d.deadLetter);
+            } else {
+                out.collect(d.value);
+            }
+        }
+    }
+}

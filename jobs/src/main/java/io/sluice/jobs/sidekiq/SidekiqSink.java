@@ -1,0 +1,164 @@
+package io.sluice.jobs.sidekiq;
+
+import io.sluice.core.config.SluiceConfig;
+import io.sluice.jobs.common.PeriodicFlush;
+import org.apache.flink.api.connector.sink2.Sink;
+import org.apache.flink.api.connector.sink2.SinkWriter;
+import org.apache.flink.api.connector.sink2.WriterInitContext;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.MetricGroup;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Enqueues Sidekiq jobs into Redis the way Sidekiq's own client does ({@code LPUSH queue:<name>} and {@code SADD queues
+ * <name>}), once per {@code jid}: one Lua script per job sets a marker {@code <sidekiq.marker-prefix><jid>} (NX, with
+ * {@code sidekiq.dedup-ttl}) and pushes only if the marker was not there, atomically. So a replay after a Flink restore
+ * (the source re-reads from the last checkpoint's offsets) skips every job already enqueued, for as long as its marker
+ * lives.
+ *
+ * <p>Jobs go out in pipelined batches of {@code sidekiq.batch-size}, every 100 ms, and before each checkpoint barrier, which
+ * waits until Redis has answered for every job before it: a completed checkpoint never covers a job Redis has not taken.
+ * With {@code appendonly yes} and {@code appendfsync always}, Redis answers after the script's writes are on disk, so a
+ * Redis crash loses no job the sink counted. Redis down, or not answering within {@code sidekiq.socket-timeout}: the
+ * batch is sent again on a new connection with backoff from 100 ms doubling to 5 s, for as long as it takes (backpressure;
+ * the markers make the retry a no-op for jobs that got in). Metrics: {@code sidekiq.jobsEnqueued},
+ * {@code sidekiq.duplicatesSkipped}, {@code sidekiq.retries}.
+ */
+public final class SidekiqSink implements Sink<SidekiqPush> {
+    private static final long serialVersionUID = 1L;
+    static final long FLUSH_INTERVAL_MS = 100;
+    /**
+     * KEYS: marker, queue list, the {@code queues} set. ARGV: marker TTL ms, payload, queue name, enqueued_at. Returns 1 if
+     * enqueued, 0 if the marker was there (a replay).
+     */
+    static final String ENQUEUE_ONCE = """
+            if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
+              redis.call('LPUSH', KEYS[2], ARGV[2] .. ARGV[4] .. '}')
+              redis.call('SADD', KEYS[3], ARGV[3])
+              return 1
+            end
+            return 0
+            """;
+
+    private final SluiceConfig.Sidekiq config;
+
+    public SidekiqSink(SluiceConfig.Sidekiq config) {
+        this.config = config;
+    }
+
+    @Override
+    public SinkWriter<SidekiqPush> createWriter(WriterInitContext context) {
+        Writer w = new Writer(config, context.metricGroup().addGroup("sidekiq"));
+        PeriodicFlush.schedule(context.getProcessingTimeService(), FLUSH_INTERVAL_MS, w::send);
+        return w;
+    }
+
+    static final class Writer implements SinkWriter<SidekiqPush> {
+        private static final Logger LOG = LoggerFactory.getLogger(Writer.class);
+
+        private final SluiceConfig.Sidekiq config;
+        private final List<SidekiqPush> batch = new ArrayList<>();
+        private final Counter enqueued;
+        private final Counter duplicates;
+        private final Counter retries;
+        private Redis redis;
+        private String scriptSha;
+
+        Writer(SluiceConfig.Sidekiq config, MetricGroup metrics) {
+            this.config = config;
+            this.enqueued = metrics.counter("jobsEnqueued");
+            this.duplicates = metrics.counter("duplicatesSkipped");
+            this.retries = metrics.counter("retries");
+        }
+
+        @Override
+        public void write(SidekiqPush push, Context context) throws IOException, InterruptedException {
+            batch.add(push);
+            if (batch.size() >= config.batchSize()) {
+                send();
+            }
+        }
+
+        @Override
+        public void flush(boolean endOfInput) throws IOException, InterruptedException {
+            send();
+        }
+
+        /** Sends the batch until Redis has answered for every job in it. */
+        void send() throws IOException, InterruptedException {
+            if (batch.isEmpty()) {
+                return;
+            }
+            long backoff = 100;
+            for (int attempt = 1; ; attempt++) {
+                try {
+                    sendOnce();
+                    batch.clear();
+                    return;
+                } catch (IOException e) {
+                    close();
+                    retries.inc();
+                    LOG.warn("Redis at {}:{} did not take a batch of {} Sidekiq jobs (attempt {}), retrying in {} ms: {}",
+                            config.redisHost(), config.redisPort(), batch.size(), attempt, backoff, e.getMessage());
+                    Thread.sleep(backoff);
+                    backoff = Math.min(backoff * 2, 5_000);
+                }
+            }
+        }
+
+        private void sendOnce() throws IOException {
+            if (redis == null) {
+                redis = new Redis(config);
+                Object sha = redis.call("SCRIPT", "LOAD", ENQUEUE_ONCE);
+                if (!(sha instanceof String s)) {
+                    throw new IOException("Redis did not load the enqueue script: " + sha);
+                }
+                scriptSha = s;
+            }
+            String ttl = String.valueOf(config.dedupTtlMs());
+            List<String[]> commands = new ArrayList<>(batch.size());
+            StringBuilder at = new StringBuilder();
+            SidekiqMapping.timestamp(at.append(",\"enqueued_at\":"), System.currentTimeMillis(), config.epochMillis());
+            String enqueuedAt = at.toString();
+            for (SidekiqPush p : batch) {
+                commands.add(new String[] {"EVALSHA", scriptSha, "3", config.markerPrefix() + p.jid(), "queue:" + p.queue(), "queues",
+                        ttl, p.payloadHead(), p.queue(), enqueuedAt});
+            }
+            List<Object> replies = redis.pipeline(commands);
+            long in = 0;
+            long skipped = 0;
+            Object refused = null;
+            for (Object r : replies) {
+                if (r instanceof Long n) {
+                    if (n == 1) {
+                        in++;
+                    } else {
+                        skipped++;
+                    }
+                } else if (refused == null) {
+                    refused = r;
+                }
+            }
+            enqueued.inc(in);
+            duplicates.inc(skipped);
+            if (refused != null) {
+                // NOSCRIPT after a Redis restart, OOM, READONLY on a replica: the whole batch is sent again on a new
+                // connection (which loads the script); the markers make the jobs that got in no-ops then
+                throw new IOException("Redis answered " + refused + " to the enqueue script");
+            }
+        }
+
+        @Override
+        public void close() {
+            if (redis != null) {
+                redis.close();
+                redis = null;
+            }
+        }
+    }
+}
