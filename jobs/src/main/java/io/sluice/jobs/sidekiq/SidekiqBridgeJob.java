@@ -51,10 +51,21 @@ public final class SidekiqBridgeJob implements SluiceJob {
         defineWorkflow(env, config, source(config, false), new SidekiqSink(config.sidekiq()), KafkaIo.deadLetterSink(config));
     }
 
-    /** The bridged topic, read {@code read_committed}, each record mapped to a Sidekiq job; limited by the queues' length. */
+    /**
+     * The bridged topic, read {@code read_committed}, each record mapped to a Sidekiq job; limited by the queues' length. The
+     * consumer group is {@code <group-prefix>-sidekiq-bridge}, with {@code -<topic>} appended for a topic other than the push
+     * queue, so one bridge per topic (each with its own mapping) keeps its own offsets.
+     */
     public static Source<Decoded<SidekiqPush>, ?, ?> source(SluiceConfig config, boolean bounded) {
         SluiceConfig.Sidekiq s = config.sidekiq();
-        return new QueueLimitedSource<>(KafkaIo.source(config, NAME, s.topic(), new SidekiqRecords(config.registry().url(), new SidekiqMapping(s)), bounded), s);
+        return new QueueLimitedSource<>(KafkaIo.source(config, consumerName(config), s.topic(),
+                new SidekiqRecords(config.registry().url(), new SidekiqMapping(s)), bounded), s);
+    }
+
+    /** The job part of the bridge's consumer group: its name, and the topic when it is not the push queue. */
+    public static String consumerName(SluiceConfig config) {
+        String topic = config.sidekiq().topic();
+        return topic.equals(config.kafka().pushQueueTopic()) ? NAME : NAME + "-" + topic;
     }
 
     /** The pipeline, apart from the real sources and sinks so tests can pass their own. */

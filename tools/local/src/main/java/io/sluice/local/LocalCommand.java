@@ -293,7 +293,8 @@ public final class LocalCommand {
             line.append(String.format(Locale.ROOT, " | dead letters %,d", probe.endOffsetSum(config.kafka().deadLettersTopic())));
             String bridge = sidekiqBridge(rest, jobs);
             if (bridge != null) {
-                line.append(" | ").append(SidekiqBridgeJob.NAME).append(": ").append(bridge);
+                line.append(" | ").append(SidekiqBridgeJob.NAME).append(": ").append(bridge).append(String.format(Locale.ROOT, ", message lag %,d",
+                        probe.messageLag(KafkaClients.groupId(config, SidekiqBridgeJob.consumerName(config)), config.sidekiq().topic())));
             }
             long[][] held = sinkShards(rest, jobs, config.shards().list().size());
             Map<Integer, StackProbe.ShardNotAnswering> silent = new HashMap<>();
@@ -397,9 +398,14 @@ public final class LocalCommand {
         }
         String id = bridge.getJobID().toString();
         try {
-            return String.format(Locale.ROOT, "%,.0f Sidekiq jobs enqueued, %,.0f replays skipped, queue length %,.0f",
-                    rest.metric(id, "enqueue into Sidekiq", "sidekiq.jobsEnqueued", "sum"), rest.metric(id, "enqueue into Sidekiq", "sidekiq.duplicatesSkipped", "sum"),
-                    rest.metric(id, "bridged records", "sidekiq.queueLength", "max"));
+            double enqueued = rest.metric(id, "enqueue into Sidekiq", "sidekiq.jobsEnqueued", "sum");
+            double skipped = rest.metric(id, "enqueue into Sidekiq", "sidekiq.duplicatesSkipped", "sum");
+            double queue = rest.metric(id, "bridged records", "sidekiq.queueLength", "max");
+            if (Double.isNaN(enqueued) || Double.isNaN(skipped) || Double.isNaN(queue)) {
+                return bridge.getJobStatus().get(5, TimeUnit.SECONDS).name().toLowerCase(Locale.ROOT) + ", metrics not reported yet";
+            }
+            return String.format(Locale.ROOT, "%,.0f Sidekiq jobs enqueued, %,.0f replays skipped, queue length %s", enqueued, skipped,
+                    queue < 0 ? "unknown (Redis not answering)" : String.format(Locale.ROOT, "%,.0f", queue));
         } catch (Exception e) {
             return "metrics not readable (" + e.getMessage() + ")";
         }
