@@ -33,7 +33,7 @@ import java.util.regex.Pattern;
  * ({@code GET /subjects}, {@code GET /subjects/{s}/versions}, {@code GET /subjects/{s}/versions/{v|latest}}),
  * compatibility ({@code GET} and {@code PUT /config} and {@code /config/{s}}, {@code POST
  * /compatibility/subjects/{s}/versions/{v|latest}} and {@code .../versions}: what a producer's CI calls
- * before it deploys a schema change). New versions are checked against the subject's compatibility level
+ * before it deploys a schema change), and delete ({@code DELETE /subjects/{s}}). New versions are checked against the subject's compatibility level
  * (BACKWARD, the registry's default, unless set; FORWARD, FULL, their TRANSITIVE forms, NONE) and refused
  * with HTTP 409 when incompatible. State is in memory.
  */
@@ -113,16 +113,14 @@ public final class SchemaRegistryStandIn implements AutoCloseable {
                     if (versions == null) {
                         error(ex, 404, 40401, "Subject '" + decode(m.group(1)) + "' not found.");
                     } else {
-                        List<Integer> numbers = new ArrayList<>();
-                        for (int i = 1; i <= versions.size(); i++) {
-                            numbers.add(i);
-                        }
-                        reply(ex, 200, JSON.valueToTree(numbers));
+                        reply(ex, 200, JSON.valueToTree(numbers(versions)));
                     }
                 } else if ((m = SUBJECT_VERSION.matcher(path)).matches() && method.equals("GET")) {
                     version(ex, decode(m.group(1)), m.group(2));
                 } else if ((m = SUBJECT.matcher(path)).matches() && method.equals("POST")) {
                     lookup(ex, decode(m.group(1)));
+                } else if (m.matches() && method.equals("DELETE")) {
+                    deleteSubject(ex, decode(m.group(1)));
                 } else {
                     error(ex, 404, 404, "HTTP 404 Not Found: " + method + " " + path + " is not served by this development stand-in");
                 }
@@ -246,6 +244,26 @@ public final class SchemaRegistryStandIn implements AutoCloseable {
         if (result.getType() != SchemaCompatibility.SchemaCompatibilityType.COMPATIBLE) {
             problems.add(what + ": " + result.getResult().getIncompatibilities());
         }
+    }
+
+    /** Forgets the subject and its level (its schema ids stay valid, as in a Confluent registry); answers its version numbers. */
+    private void deleteSubject(HttpExchange ex, String subject) throws IOException {
+        List<Integer> versions = versions(ex, subject);
+        if (versions == null) {
+            return;
+        }
+        versionsBySubject.remove(subject);
+        levelBySubject.remove(subject);
+        reply(ex, 200, JSON.valueToTree(numbers(versions)));
+    }
+
+    /** The version numbers of a subject's versions: 1 to their count. */
+    private static List<Integer> numbers(List<Integer> versions) {
+        List<Integer> numbers = new ArrayList<>();
+        for (int i = 1; i <= versions.size(); i++) {
+            numbers.add(i);
+        }
+        return numbers;
     }
 
     private void lookup(HttpExchange ex, String subject) throws IOException {

@@ -61,4 +61,45 @@ class StackSetupITCase {
         assertThat(stack.schemaIds()).containsOnlyKeys(stack.config().kafka().userEventsTopic(), stack.config().kafka().subscriptionUpdatesTopic(),
                 stack.config().kafka().campaignsTopic(), stack.config().kafka().pushQueueTopic());
     }
+
+    /**
+     * Replication factor, min.insync.replicas and retention of the created topics come from configuration; unset, they are
+     * the brokers' own (no topic-level override; the kit's one broker defaults to a replication factor of 1). More replicas
+     * than brokers is refused naming the key.
+     */
+    @Test
+    void topicDurabilityComesFromConfigurationAndDefaultsToTheBrokers(TestStack base) throws Exception {
+        TestStack plain = base.fresh(java.util.Map.of());
+        try (Admin admin = StackSetup.admin(plain.config())) {
+            for (String topic : plain.config().kafka().allTopics()) {
+                var r = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+                var configs = admin.describeConfigs(List.of(r)).all().get().get(r);
+                assertThat(configs.get("min.insync.replicas").source()).as(topic + " min.insync.replicas").isNotEqualTo(DYNAMIC_TOPIC_CONFIG);
+                assertThat(configs.get("retention.ms").source()).as(topic + " retention.ms").isNotEqualTo(DYNAMIC_TOPIC_CONFIG);
+            }
+        }
+        TestStack set = base.fresh(java.util.Map.of("kafka.replication-factor", "1", "kafka.min-insync-replicas", "1", "kafka.retention", "3d"));
+        try (Admin admin = StackSetup.admin(set.config())) {
+            var k = set.config().kafka();
+            var topics = admin.describeTopics(k.allTopics()).allTopicNames().get();
+            assertThat(topics.values()).allSatisfy(t -> assertThat(t.partitions()).allSatisfy(p -> assertThat(p.replicas()).hasSize(1)));
+            for (String topic : k.allTopics()) {
+                var r = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+                var configs = admin.describeConfigs(List.of(r)).all().get().get(r);
+                assertThat(configs.get("min.insync.replicas").value()).as(topic + " min.insync.replicas").isEqualTo("1");
+                assertThat(configs.get("min.insync.replicas").source()).as(topic).isEqualTo(DYNAMIC_TOPIC_CONFIG);
+                if (topic.equals(k.campaignsTopic())) {
+                    assertThat(configs.get("cleanup.policy").value()).isEqualTo("compact");
+                    assertThat(configs.get("retention.ms").source()).as("campaigns keeps the brokers' retention: it is compacted").isNotEqualTo(DYNAMIC_TOPIC_CONFIG);
+                } else {
+                    assertThat(configs.get("retention.ms").value()).as(topic + " retention.ms").isEqualTo(String.valueOf(3 * 86_400_000L));
+                }
+            }
+        }
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> base.fresh(java.util.Map.of("kafka.replication-factor", "3")))
+                .hasStackTraceContaining("kafka.replication-factor 3").hasStackTraceContaining("at most the number of brokers");
+    }
+
+    private static final org.apache.kafka.clients.admin.ConfigEntry.ConfigSource DYNAMIC_TOPIC_CONFIG =
+            org.apache.kafka.clients.admin.ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG;
 }

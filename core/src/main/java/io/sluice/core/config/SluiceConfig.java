@@ -94,7 +94,21 @@ public record SluiceConfig(
             String groupPrefix,
             long transactionTimeoutMs,
             long partitionDiscoveryMs,
-            Map<String, String> clientProperties) implements Serializable {
+            Map<String, String> clientProperties,
+            TopicSettings topicSettings) implements Serializable {
+
+        /**
+         * How stack setup creates the topics: replication factor, {@code min.insync.replicas} and retention (of every topic
+         * but the compacted {@code campaigns}). 0 leaves a setting to the brokers' defaults ({@code default.replication.factor},
+         * {@code min.insync.replicas}, {@code log.retention.*}).
+         */
+        public record TopicSettings(short replicationFactor, int minInsyncReplicas, long retentionMs) implements Serializable {
+            static TopicSettings from(RawConfig raw) {
+                return new TopicSettings((short) raw.integer("kafka.replication-factor", 0, 0, Short.MAX_VALUE),
+                        raw.integer("kafka.min-insync-replicas", 0, 0, Short.MAX_VALUE),
+                        raw.has("kafka.retention") ? raw.durationMs("kafka.retention", 0, 3_600_000, 3650L * 86_400_000) : 0);
+            }
+        }
 
         static Kafka from(RawConfig raw, Deployment deployment) {
             return new Kafka(
@@ -109,7 +123,8 @@ public record SluiceConfig(
                     // must stay <= the broker's transaction.max.timeout.ms (default 15 min; the job checks it at submission)
                     raw.durationMs("kafka.transaction-timeout", 600_000, 1_000, 7 * 86_400_000L),
                     raw.durationMs("kafka.partition-discovery-interval", 60_000, 1_000, 86_400_000),
-                    Map.copyOf(raw.subtree("kafka.properties")));
+                    Map.copyOf(raw.subtree("kafka.properties")),
+                    TopicSettings.from(raw));
         }
 
         private static String topic(RawConfig raw, String name) {
@@ -325,7 +340,15 @@ public record SluiceConfig(
     public record Sidekiq(String redisHost, int redisPort, int redisDatabase, String redisPassword, String topic, String jobClass,
                           String queue, String retry, List<String> args, String jidField, Map<String, Target> overrides,
                           int maxQueueLength, long dedupTtlMs, String markerPrefix, boolean epochMillis, int batchSize, int parallelism,
-                          long connectTimeoutMs, long socketTimeoutMs) implements Serializable {
+                          long connectTimeoutMs, long socketTimeoutMs, boolean startFromLatest) implements Serializable {
+        /** Everything but the password. */
+        @Override
+        public String toString() {
+            return "Sidekiq[redis=" + redisHost + ":" + redisPort + "/" + redisDatabase + (redisPassword == null ? "" : ", password=***") + ", topic=" + topic
+                    + ", class=" + jobClass + ", queue=" + queue + ", overrides=" + overrides + ", args=" + args + ", jid=" + jidField
+                    + ", maxQueueLength=" + maxQueueLength + ", dedupTtlMs=" + dedupTtlMs + ", startFromLatest=" + startFromLatest + "]";
+        }
+
         /** A Sidekiq class and queue. */
         public record Target(String jobClass, String queue) implements Serializable {
         }
@@ -392,12 +415,17 @@ public record SluiceConfig(
                 overrides.put(o.substring(0, eq).trim(), new Target(c.isEmpty() ? jobClass : c, q.isEmpty() ? queue : q));
             }
             String retry = raw.string("sidekiq.retry", "true");
-            if (!retry.equals("true") && !retry.equals("false") && !retry.matches("\\d{1,6}")) {
+            if (!retry.equals("true") && !retry.equals("false") && !retry.matches("0|[1-9]\\d{0,5}")) {
                 throw raw.invalid("sidekiq.retry", retry, "true, false or a number of retries");
             }
             String timestamps = raw.string("sidekiq.timestamps", "float-seconds");
             if (!timestamps.equals("float-seconds") && !timestamps.equals("epoch-millis")) {
                 throw raw.invalid("sidekiq.timestamps", timestamps, "float-seconds (Sidekiq 6 and 7) or epoch-millis (Sidekiq 8)");
+            }
+            String startFrom = raw.string("sidekiq.start-from", "latest");
+            if (!startFrom.equals("latest") && !startFrom.equals("earliest")) {
+                throw raw.invalid("sidekiq.start-from", startFrom, "latest (only records written after the bridge's first start) or earliest "
+                        + "(everything the topic still holds)");
             }
             return new Sidekiq(uri.getHost(), uri.getPort() < 0 ? 6379 : uri.getPort(), db, raw.string("sidekiq.redis-password", null),
                     raw.string("sidekiq.topic", kafka.pushQueueTopic()), jobClass, queue, retry, List.copyOf(args),
@@ -406,10 +434,11 @@ public record SluiceConfig(
                     raw.durationMs("sidekiq.dedup-ttl", 7 * 86_400_000L, 60_000, 365 * 86_400_000L),
                     raw.string("sidekiq.marker-prefix", deployment.id().isEmpty() ? "sluice:jid:" : "sluice-" + deployment.id() + ":jid:"),
                     timestamps.equals("epoch-millis"),
-                    raw.integer("sidekiq.batch-size", 500, 1, 100_000),
+                    raw.integer("sidekiq.batch-size", 500, 1, 10_000),
                     raw.integer("sidekiq.parallelism", 1, 1, 4096),
                     raw.durationMs("sidekiq.connect-timeout", 5_000, 100, 600_000),
-                    raw.durationMs("sidekiq.socket-timeout", 10_000, 100, 600_000));
+                    raw.durationMs("sidekiq.socket-timeout", 10_000, 100, 600_000),
+                    startFrom.equals("latest"));
         }
     }
 }

@@ -3,11 +3,14 @@ package io.sluice.core.setup;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
 import io.sluice.core.avro.SluiceAvro;
+import io.sluice.core.config.ConfigException;
 import io.sluice.core.config.SluiceConfig;
 import io.sluice.core.db.ShardMigrations;
 import io.sluice.core.kafka.KafkaClients;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.common.errors.InvalidConfigurationException;
+import org.apache.kafka.common.errors.InvalidReplicationFactorException;
 import org.apache.kafka.common.errors.TopicExistsException;
 
 import java.io.IOException;
@@ -20,6 +23,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ExecutionException;
 
 /**
@@ -69,15 +73,30 @@ public final class StackSetup {
         SluiceConfig.Kafka k = config.kafka();
         List<String> created = new ArrayList<>();
         try (Admin admin = admin(config)) {
+            SluiceConfig.Kafka.TopicSettings settings = k.topicSettings();
             for (String topic : k.allTopics()) {
-                NewTopic t = new NewTopic(topic, k.partitions(), (short) 1);
+                NewTopic t = new NewTopic(topic, Optional.of(k.partitions()),
+                        settings.replicationFactor() == 0 ? Optional.empty() : Optional.of(settings.replicationFactor()));
+                Map<String, String> configs = new LinkedHashMap<>();
                 if (topic.equals(k.campaignsTopic())) {
-                    t.configs(Map.of("cleanup.policy", "compact"));
+                    configs.put("cleanup.policy", "compact"); // kept for ever: the newest definition of each campaign
+                } else if (settings.retentionMs() > 0) {
+                    configs.put("retention.ms", String.valueOf(settings.retentionMs()));
                 }
+                if (settings.minInsyncReplicas() > 0) {
+                    configs.put("min.insync.replicas", String.valueOf(settings.minInsyncReplicas()));
+                }
+                t.configs(configs);
                 try {
                     admin.createTopics(List.of(t)).all().get();
                     created.add(topic);
                 } catch (ExecutionException e) {
+                    if (e.getCause() instanceof InvalidReplicationFactorException || e.getCause() instanceof InvalidConfigurationException) {
+                        throw new ConfigException("the brokers refused to create topic " + topic + " with kafka.replication-factor "
+                                + (settings.replicationFactor() == 0 ? "(their default)" : settings.replicationFactor()) + ", kafka.min-insync-replicas "
+                                + (settings.minInsyncReplicas() == 0 ? "(their default)" : settings.minInsyncReplicas()) + ": " + e.getCause().getMessage()
+                                + ". The replication factor can be at most the number of brokers, and min.insync.replicas at most the replication factor");
+                    }
                     if (!(e.getCause() instanceof TopicExistsException)) {
                         throw e;
                     }

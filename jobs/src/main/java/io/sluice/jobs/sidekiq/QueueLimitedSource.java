@@ -30,8 +30,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * nothing available and waits for a reading that allows more. The backlog stays in Kafka. A source that waits still takes
  * checkpoints (they reach it as mail, not through its input), so checkpoints complete however long Sidekiq is stopped,
  * where a sink blocked in {@code write()} would hold every barrier. The queues can exceed the limit by what the sink holds
- * unsent when a reading is taken: at most one batch ({@code sidekiq.batch-size}) per subtask. Redis unreachable: no
- * records are taken until it answers. Everything else is the wrapped source's.
+ * unsent when a reading is taken: at most one batch ({@code sidekiq.batch-size}) per subtask, plus one record per subtask
+ * when the room left is less than the parallelism. Redis unreachable: no records are taken until it answers. Everything
+ * else is the wrapped source's.
  *
  * <p>Metrics: {@code sidekiq.queueLength} (the last reading, −1 while Redis does not answer), {@code sidekiq.waitingMs}
  * (time spent with nothing allowed, the current wait included), {@code sidekiq.limited} (1 while waiting).
@@ -89,6 +90,10 @@ public final class QueueLimitedSource<T, S extends SourceSplit, E> implements So
         private CompletableFuture<Void> opened = new CompletableFuture<>();
         private final Thread poller;
         private volatile boolean closed;
+        /** The poller's connection, closed by {@link #close} to end a connect or read in progress. */
+        private volatile Redis redis;
+        /** What ended the poller other than a Redis that does not answer; thrown to the task by {@link #check}. */
+        private volatile Throwable failure;
 
         Gate(SluiceConfig.Sidekiq config, int parallelism, MetricGroup metrics) {
             this.config = config;
@@ -103,52 +108,68 @@ public final class QueueLimitedSource<T, S extends SourceSplit, E> implements So
         }
 
         private void poll() {
-            Redis redis = null;
             boolean failing = false;
             List<String[]> lengths = new ArrayList<>();
             for (String q : config.queues()) {
                 lengths.add(new String[] {"LLEN", "queue:" + q});
             }
-            while (!closed) {
-                try {
-                    if (redis == null) {
-                        redis = new Redis(config);
-                    }
-                    long length = 0;
-                    for (Object r : redis.pipeline(lengths)) {
-                        if (!(r instanceof Long n)) {
-                            throw new IOException("Redis answered " + r + " to LLEN");
+            try {
+                while (!closed) {
+                    try {
+                        if (redis == null) {
+                            redis = new Redis(config);
                         }
-                        length += n;
+                        long length = 0;
+                        for (Object r : redis.pipeline(lengths)) {
+                            if (!(r instanceof Long n)) {
+                                throw new IOException("Redis answered " + r + " to LLEN");
+                            }
+                            length += n;
+                        }
+                        queueLength = length;
+                        long room = config.maxQueueLength() - length;
+                        set(room <= 0 ? 0 : Math.max(1, room / parallelism));
+                        if (failing) {
+                            LOG.info("Redis answers the queue-length reads again");
+                            failing = false;
+                        }
+                    } catch (IOException | RuntimeException e) { // a RuntimeException: a reply that is not RESP
+                        closeRedis();
+                        queueLength = -1;
+                        set(0);
+                        if (!failing && !closed) {
+                            LOG.warn("Redis at {}:{} does not answer the queue-length reads; no records are taken until it does: {}",
+                                    config.redisHost(), config.redisPort(), e.toString());
+                            failing = true;
+                        }
                     }
-                    queueLength = length;
-                    long room = config.maxQueueLength() - length;
-                    set(room <= 0 ? 0 : Math.max(1, room / parallelism));
-                    if (failing) {
-                        LOG.info("Redis answers the queue-length reads again");
-                        failing = false;
-                    }
-                } catch (IOException e) {
-                    if (redis != null) {
-                        redis.close();
-                        redis = null;
-                    }
-                    queueLength = -1;
-                    set(0);
-                    if (!failing) {
-                        LOG.warn("Redis at {}:{} does not answer the queue-length reads; no records are taken until it does: {}",
-                                config.redisHost(), config.redisPort(), e.getMessage());
-                        failing = true;
-                    }
-                }
-                try {
                     Thread.sleep(POLL_MS);
-                } catch (InterruptedException e) {
-                    break;
                 }
+            } catch (InterruptedException e) {
+                // closing
+            } catch (Throwable e) { // an Error: the task fails instead of waiting for ever for a reading
+                failure = e;
+                synchronized (this) {
+                    opened.completeExceptionally(e);
+                }
+            } finally {
+                closeRedis();
             }
-            if (redis != null) {
-                redis.close();
+        }
+
+        private void closeRedis() {
+            Redis r = redis;
+            redis = null;
+            if (r != null) {
+                r.close();
+            }
+        }
+
+        /** Throws what ended the poller, if anything did. */
+        void check() {
+            Throwable f = failure;
+            if (f != null) {
+                throw new IllegalStateException("the queue-length reader of the Sidekiq bridge stopped", f);
             }
         }
 
@@ -185,6 +206,7 @@ public final class QueueLimitedSource<T, S extends SourceSplit, E> implements So
         public void close() throws InterruptedException {
             closed = true;
             poller.interrupt();
+            closeRedis(); // ends a connect or read the interrupt does not
             poller.join(5_000);
         }
     }
@@ -214,6 +236,7 @@ public final class QueueLimitedSource<T, S extends SourceSplit, E> implements So
 
         @Override
         public InputStatus pollNext(ReaderOutput<T> output) throws Exception {
+            gate.check();
             if (!gate.take()) {
                 if (waitingSince == 0) {
                     waitingSince = System.currentTimeMillis();

@@ -9,6 +9,8 @@ import io.sluice.jobs.common.KafkaIo;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.connector.sink2.Sink;
 import org.apache.flink.api.connector.source.Source;
+import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
+import org.apache.kafka.clients.consumer.OffsetResetStrategy;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
@@ -54,12 +56,15 @@ public final class SidekiqBridgeJob implements SluiceJob {
     /**
      * The bridged topic, read {@code read_committed}, each record mapped to a Sidekiq job; limited by the queues' length. The
      * consumer group is {@code <group-prefix>-sidekiq-bridge}, with {@code -<topic>} appended for a topic other than the push
-     * queue, so one bridge per topic (each with its own mapping) keeps its own offsets.
+     * queue, so one bridge per topic (each with its own mapping) keeps its own offsets. Without committed offsets (its first
+     * start) it begins at {@code sidekiq.start-from}: the end of the topic by default, so a bridge added to a push queue
+     * that other consumers have served for days does not send its whole history again.
      */
     public static Source<Decoded<SidekiqPush>, ?, ?> source(SluiceConfig config, boolean bounded) {
         SluiceConfig.Sidekiq s = config.sidekiq();
+        OffsetsInitializer start = OffsetsInitializer.committedOffsets(s.startFromLatest() ? OffsetResetStrategy.LATEST : OffsetResetStrategy.EARLIEST);
         return new QueueLimitedSource<>(KafkaIo.source(config, consumerName(config), s.topic(),
-                new SidekiqRecords(config.registry().url(), new SidekiqMapping(s)), bounded), s);
+                new SidekiqRecords(config.registry().url(), new SidekiqMapping(s)), start, bounded), s);
     }
 
     /** The job part of the bridge's consumer group: its name, and the topic when it is not the push queue. */

@@ -8,9 +8,9 @@ import org.apache.flink.avro.shaded.org.apache.avro.generic.GenericFixed;
 import org.apache.flink.avro.shaded.org.apache.avro.generic.GenericRecord;
 
 import java.io.Serializable;
+import java.math.BigDecimal;
 import java.nio.ByteBuffer;
 import java.util.Collection;
-import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -19,7 +19,8 @@ import java.util.Map;
  * (app, campaign) when the record has {@code app_id} and {@code campaign_id}), {@code args} the named fields in order,
  * {@code jid} the {@code sidekiq.jid-field}, {@code retry}, and {@code created_at} from the record's {@code created_at}
  * (epoch ms) if it has one, else the moment it is mapped. A record that cannot be a job (a field missing from its
- * schema, a null {@code jid}, bytes or a non-finite number in {@code args}) gets the reason instead, for its dead letter.
+ * schema, a null {@code jid}, bytes, a non-finite number or more than {@value #MAX_DEPTH} levels of nesting in
+ * {@code args}, a {@code created_at} that is not a number) gets the reason instead, for its dead letter.
  */
 public final class SidekiqMapping implements Serializable {
     private static final long serialVersionUID = 1L;
@@ -71,13 +72,21 @@ public final class SidekiqMapping implements Serializable {
         Json.string(b, target.queue()).append(",\"jid\":");
         Json.string(b, jid).append(",\"created_at\":");
         Object created = field(r, "created_at");
-        timestamp(b, created instanceof Long ms ? ms : System.currentTimeMillis(), config.epochMillis());
+        long createdAt;
+        if (created == MISSING || created == null) {
+            createdAt = System.currentTimeMillis();
+        } else if (created instanceof Long || created instanceof Integer) {
+            createdAt = ((Number) created).longValue();
+        } else {
+            return problem("its created_at is a " + created.getClass().getSimpleName() + ", not epoch milliseconds");
+        }
+        timestamp(b, createdAt, config.epochMillis());
         return new Result(new SidekiqPush(jid, target.queue(), b.toString()), null);
     }
 
     /** Sidekiq 6/7 timestamps are float epoch seconds; Sidekiq 8's integer epoch milliseconds. */
     static StringBuilder timestamp(StringBuilder b, long epochMs, boolean millis) {
-        return millis ? b.append(epochMs) : b.append(String.format(Locale.ROOT, "%d.%03d", epochMs / 1000, epochMs % 1000));
+        return millis ? b.append(epochMs) : b.append(BigDecimal.valueOf(epochMs, 3).toPlainString());
     }
 
     private static Result problem(String reason) {
@@ -90,8 +99,18 @@ public final class SidekiqMapping implements Serializable {
         return r.getSchema().getField(name) == null ? MISSING : r.get(name);
     }
 
+    /** Deeper args than this are refused (a recursive schema could otherwise exhaust the stack). */
+    static final int MAX_DEPTH = 32;
+
     /** Appends {@code v} as JSON; returns why it has no JSON form, or null. */
     private static String json(StringBuilder b, Object v) {
+        return json(b, v, 0);
+    }
+
+    private static String json(StringBuilder b, Object v, int depth) {
+        if (depth > MAX_DEPTH) {
+            return "nests deeper than " + MAX_DEPTH + " levels";
+        }
         if (v == null) {
             b.append("null");
         } else if (v instanceof CharSequence || v instanceof GenericEnumSymbol<?>) {
@@ -115,7 +134,7 @@ public final class SidekiqMapping implements Serializable {
                 }
                 first = false;
                 Json.string(b, f.name()).append(':');
-                String bad = json(b, nested.get(f.name()));
+                String bad = json(b, nested.get(f.name()), depth + 1);
                 if (bad != null) {
                     return "." + f.name() + " " + bad;
                 }
@@ -130,7 +149,7 @@ public final class SidekiqMapping implements Serializable {
                 }
                 first = false;
                 Json.string(b, String.valueOf(e.getKey())).append(':');
-                String bad = json(b, e.getValue());
+                String bad = json(b, e.getValue(), depth + 1);
                 if (bad != null) {
                     return "[" + e.getKey() + "] " + bad;
                 }
@@ -143,7 +162,7 @@ public final class SidekiqMapping implements Serializable {
                 if (i > 0) {
                     b.append(',');
                 }
-                String bad = json(b, item);
+                String bad = json(b, item, depth + 1);
                 if (bad != null) {
                     return "[" + i + "] " + bad;
                 }

@@ -34,6 +34,9 @@ final class SidekiqRecords implements KafkaRecordDeserializationSchema<Decoded<S
         } catch (RegistryDecoder.Failure f) {
             out.collect(Decoded.dead(deadLetter(record, "decode", f.kind() + ": " + f.getMessage())));
             return;
+        } catch (StackOverflowError deep) { // a recursive schema's record nested deeper than the decoder's stack
+            out.collect(Decoded.dead(deadLetter(record, "decode", "undecodable: the record nests too deeply to decode")));
+            return;
         }
         if (job.problem() != null) {
             out.collect(Decoded.dead(deadLetter(record, "sidekiq", job.problem())));

@@ -1,6 +1,7 @@
 package io.sluice.jobs.sidekiq;
 
 import io.sluice.core.config.SluiceConfig;
+import io.sluice.jobs.common.Fatal;
 import io.sluice.jobs.common.PeriodicFlush;
 import org.apache.flink.api.connector.sink2.Sink;
 import org.apache.flink.api.connector.sink2.SinkWriter;
@@ -16,10 +17,10 @@ import java.util.List;
 
 /**
  * Enqueues Sidekiq jobs into Redis the way Sidekiq's own client does ({@code LPUSH queue:<name>} and {@code SADD queues
- * <name>}), once per {@code jid}: one Lua script per job sets a marker {@code <sidekiq.marker-prefix><jid>} (NX, with
- * {@code sidekiq.dedup-ttl}) and pushes only if the marker was not there, atomically. So a replay after a Flink restore
- * (the source re-reads from the last checkpoint's offsets) skips every job already enqueued, for as long as its marker
- * lives.
+ * <name>}), once per {@code jid}: one Lua script per job pushes only if the marker {@code <sidekiq.marker-prefix><jid>} is
+ * not there, then writes the marker (with {@code sidekiq.dedup-ttl}), atomically. So a replay after a Flink restore (the
+ * source re-reads from the last checkpoint's offsets) skips every job already enqueued, for as long as its marker lives. A
+ * queue key of another type stops the job without a restart, naming the key.
  *
  * <p>Jobs go out in pipelined batches of {@code sidekiq.batch-size}, every 100 ms, and before each checkpoint barrier, which
  * waits until Redis has answered for every job before it: a completed checkpoint never covers a job Redis has not taken.
@@ -33,16 +34,21 @@ public final class SidekiqSink implements Sink<SidekiqPush> {
     private static final long serialVersionUID = 1L;
     static final long FLUSH_INTERVAL_MS = 100;
     /**
-     * KEYS: marker, queue list, the {@code queues} set. ARGV: marker TTL ms, payload, queue name, enqueued_at. Returns 1 if
-     * enqueued, 0 if the marker was there (a replay).
+     * KEYS: marker, queue list, the {@code queues} set. ARGV: marker TTL ms, payload, queue name, enqueued_at, this attempt's
+     * token. Returns 1 if enqueued, 2 if an earlier try of this same batch enqueued it (its answer was lost), 0 if the
+     * marker was there from another batch (a replay). The marker is written last: Redis does not undo a script's writes
+     * when a later command fails (a queue key of another type), and a marker without its job would drop the job for good.
      */
     static final String ENQUEUE_ONCE = """
-            if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
-              redis.call('LPUSH', KEYS[2], ARGV[2] .. ARGV[4] .. '}')
-              redis.call('SADD', KEYS[3], ARGV[3])
-              return 1
+            local seen = redis.call('GET', KEYS[1])
+            if seen then
+              if seen == ARGV[5] then return 2 end
+              return 0
             end
-            return 0
+            redis.call('SADD', KEYS[3], ARGV[3])
+            redis.call('LPUSH', KEYS[2], ARGV[2] .. ARGV[4] .. '}')
+            redis.call('SET', KEYS[1], ARGV[5], 'PX', ARGV[1])
+            return 1
             """;
 
     private final SluiceConfig.Sidekiq config;
@@ -68,6 +74,9 @@ public final class SidekiqSink implements Sink<SidekiqPush> {
         private final Counter retries;
         private Redis redis;
         private String scriptSha;
+        /** Names this writer's batches in the markers it writes, so a resent batch tells its own earlier writes from replays. */
+        private final String writerId = java.util.UUID.randomUUID().toString();
+        private long batchNumber;
 
         Writer(SluiceConfig.Sidekiq config, MetricGroup metrics) {
             this.config = config;
@@ -95,9 +104,10 @@ public final class SidekiqSink implements Sink<SidekiqPush> {
                 return;
             }
             long backoff = 100;
+            String token = writerId + ":" + batchNumber++;
             for (int attempt = 1; ; attempt++) {
                 try {
-                    sendOnce();
+                    sendOnce(token);
                     batch.clear();
                     return;
                 } catch (IOException e) {
@@ -111,7 +121,8 @@ public final class SidekiqSink implements Sink<SidekiqPush> {
             }
         }
 
-        private void sendOnce() throws IOException {
+        /** One try of the batch; counts only when Redis answered for every job, so a resent batch is not counted twice. */
+        private void sendOnce(String token) throws IOException {
             if (redis == null) {
                 redis = new Redis(config);
                 Object sha = redis.call("SCRIPT", "LOAD", ENQUEUE_ONCE);
@@ -127,30 +138,30 @@ public final class SidekiqSink implements Sink<SidekiqPush> {
             String enqueuedAt = at.toString();
             for (SidekiqPush p : batch) {
                 commands.add(new String[] {"EVALSHA", scriptSha, "3", config.markerPrefix() + p.jid(), "queue:" + p.queue(), "queues",
-                        ttl, p.payloadHead(), p.queue(), enqueuedAt});
+                        ttl, p.payloadHead(), p.queue(), enqueuedAt, token});
             }
             List<Object> replies = redis.pipeline(commands);
             long in = 0;
             long skipped = 0;
-            Object refused = null;
-            for (Object r : replies) {
+            for (int i = 0; i < replies.size(); i++) {
+                Object r = replies.get(i);
                 if (r instanceof Long n) {
-                    if (n == 1) {
-                        in++;
-                    } else {
+                    if (n == 0) {
                         skipped++;
+                    } else {
+                        in++;
                     }
-                } else if (refused == null) {
-                    refused = r;
+                } else if (r instanceof Redis.Error e && e.message().startsWith("WRONGTYPE")) {
+                    throw Fatal.stop("Redis key queue:" + batch.get(i).queue() + " holds something other than a Sidekiq queue (a list): " + e.message()
+                            + ". Rename the queue (sidekiq.queue or sidekiq.overrides) or remove the key; nothing was enqueued for jid " + batch.get(i).jid());
+                } else {
+                    // NOSCRIPT after a Redis restart, OOM, READONLY on a replica, LOADING: the whole batch is sent again on a new
+                    // connection (which loads the script); the markers make the jobs that got in answer 2
+                    throw new IOException("Redis answered " + r + " to the enqueue script");
                 }
             }
             enqueued.inc(in);
             duplicates.inc(skipped);
-            if (refused != null) {
-                // NOSCRIPT after a Redis restart, OOM, READONLY on a replica: the whole batch is sent again on a new
-                // connection (which loads the script); the markers make the jobs that got in no-ops then
-                throw new IOException("Redis answered " + refused + " to the enqueue script");
-            }
         }
 
         @Override

@@ -83,8 +83,8 @@ class SidekiqBridgeITCase {
     void sidekiqRunsEveryPushOnceAcrossATaskFailureAndARedisCrash(TestStack base, @TempDir Path dir, @InjectMiniCluster MiniCluster cluster)
             throws Exception {
         try (RedisServer redis = RedisServer.start(dir.resolve("redis"))) {
-            TestStack stack = base.fresh(Map.of("sidekiq.redis-url", redis.url(), "sidekiq.overrides", VIP_APP + "/vip=VipPushWorker@vip",
-                    "sidekiq.batch-size", "100", "sidekiq.max-queue-length", "100000"));
+            TestStack stack = base.fresh(Map.of("sidekiq.redis-url", redis.url(), "sidekiq.start-from", "earliest",
+                    "sidekiq.overrides", VIP_APP + "/vip=VipPushWorker@vip", "sidekiq.batch-size", "100", "sidekiq.max-queue-length", "100000"));
             List<PushJob> pushes = pushes(20_000, 0);
             List<PushJob> aborted = pushes(100, 1_000_000);
             produce(stack, pushes, aborted);
@@ -108,6 +108,7 @@ class SidekiqBridgeITCase {
                         n -> n >= expected.size());
                 System.out.printf("Redis SIGKILLed with %,d jobs queued, %,d after the restart (the append-only file); now %,d for %,d pushes%n",
                         atKill, afterRestart, queued(redis), expected.size());
+                assertThat(atKill).as("jobs queued when Redis was killed: the bridge was still writing").isLessThan(expected.size());
                 assertThat(afterRestart).as("jobs Redis still had after the SIGKILL (appendfsync always)").isGreaterThanOrEqualTo(atKill);
                 assertThat(queued(redis)).as("jobs in Redis: every push once").isEqualTo(expected.size());
                 List<JsonNode> ran;
@@ -117,9 +118,11 @@ class SidekiqBridgeITCase {
                     ran = sidekiq.processed();
                 }
                 Map<String, Long> runs = ran.stream().collect(Collectors.groupingBy(j -> j.path("jid").asText(), Collectors.counting()));
-                System.out.printf("Sidekiq ran %,d jobs for %,d pushes across a task failure and a Redis SIGKILL; duplicates skipped by the bridge "
-                        + "since its restart: %.0f%n", ran.size(), expected.size(), rest.metric(job.getJobID().toString(), "enqueue into Sidekiq",
-                        "sidekiq.duplicatesSkipped", "sum"));
+                // the restored bridge read jobs again and their markers skipped them (the metric of its current attempt)
+                TestFlink.awaitMetric(rest, job.getJobID().toString(), "enqueue into Sidekiq", "sidekiq.duplicatesSkipped", "sum", v -> v > 0);
+                System.out.printf("Sidekiq ran %,d jobs for %,d pushes across a task failure and a Redis SIGKILL; replays skipped by the bridge "
+                        + "since its last restart: %.0f%n", ran.size(), expected.size(),
+                        rest.metric(job.getJobID().toString(), "enqueue into Sidekiq", "sidekiq.duplicatesSkipped", "sum"));
                 assertThat(runs).as("Sidekiq runs per jid").containsOnlyKeys(expected.keySet()).allSatisfy((jid, n) -> assertThat(n).as(jid).isEqualTo(1));
                 for (JsonNode j : ran) {
                     PushJob p = expected.get(j.path("jid").asText());
@@ -156,7 +159,8 @@ class SidekiqBridgeITCase {
     void aStoppedSidekiqKeepsTheBacklogInKafkaWhileCheckpointsComplete(TestStack base, @TempDir Path dir, @InjectMiniCluster MiniCluster cluster)
             throws Exception {
         try (RedisServer redis = RedisServer.start(dir.resolve("redis"))) {
-            TestStack stack = base.fresh(Map.of("sidekiq.redis-url", redis.url(), "sidekiq.max-queue-length", "200", "sidekiq.batch-size", "50"));
+            TestStack stack = base.fresh(Map.of("sidekiq.redis-url", redis.url(), "sidekiq.start-from", "earliest", "sidekiq.max-queue-length", "200",
+                    "sidekiq.batch-size", "50"));
             List<PushJob> pushes = pushes(3_000, 0);
             produce(stack, pushes, List.of());
             FlinkRest rest = new FlinkRest(cluster.getRestAddress().get());
@@ -183,6 +187,8 @@ class SidekiqBridgeITCase {
                             + "%,d records waiting in Kafka%n", maxLength, checkpointsDuring, waited, lag);
                     assertThat(maxLength).as("longest queue:default while Sidekiq was stopped").isLessThanOrEqualTo(250);
                     assertThat(checkpointsDuring).as("checkpoints completed in 8 s while Sidekiq was stopped (timeout 3 s)").isGreaterThanOrEqualTo(5);
+                    assertThat(rest.get("/jobs/" + jobId + "/metrics?get=numRestarts").path(0).path("value").asText())
+                            .as("restarts of the bridge while Sidekiq was stopped").isEqualTo("0");
                     assertThat(lag).as("records the bridge left in Kafka while Sidekiq was stopped").isGreaterThan(2_000);
                     sidekiq.resume();
                     Set<String> expected = pushes.stream().map(PushJob::jobId).collect(Collectors.toSet());

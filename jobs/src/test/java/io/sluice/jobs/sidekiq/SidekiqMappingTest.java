@@ -75,6 +75,14 @@ class SidekiqMappingTest {
     }
 
     @Test
+    void timestampsBeforeTheEpochAreStillNumbers() throws Exception {
+        assertThat(SidekiqMapping.timestamp(new StringBuilder(), -1_500, false).toString()).isEqualTo("-1.500");
+        assertThat(SidekiqMapping.timestamp(new StringBuilder(), 5, false).toString()).isEqualTo("0.005");
+        JsonNode p = payload(new SidekiqMapping(config(Map.of())).map(SluiceAvro.PUSH_JOB.toAvro(new PushJob("j", "a", "u", "c", "m", -1_500L))).push(), false);
+        assertThat(p.path("created_at").asDouble()).isEqualTo(-1.5);
+    }
+
+    @Test
     void recordsThatCannotBeJobsGetTheirReason() {
         Schema schema = new Schema.Parser().parse("""
                 {"type":"record","name":"Odd","fields":[{"name":"job_id","type":["null","string"]},{"name":"app_id","type":"string"},
@@ -87,6 +95,7 @@ class SidekiqMappingTest {
         assertThat(new SidekiqMapping(config(Map.of())).map(r).problem()).contains("field user_id of sidekiq.args is not in schema Odd");
         assertThat(new SidekiqMapping(config(Map.of("sidekiq.args", "app_id,blob"))).map(r).problem()).contains("field blob of sidekiq.args is bytes");
         assertThat(new SidekiqMapping(config(Map.of("sidekiq.args", "score"))).map(r).problem()).contains("field score of sidekiq.args is NaN");
+        assertThatThrownBy(() -> config(Map.of("sidekiq.retry", "05"))).isInstanceOf(ConfigException.class).hasMessageContaining("sidekiq.retry");
         r.put("job_id", null);
         assertThat(new SidekiqMapping(config(Map.of("sidekiq.args", "app_id"))).map(r).problem()).contains("job_id (sidekiq.jid-field, the jid) is empty");
         assertThat(new SidekiqMapping(config(Map.of("sidekiq.args", "app_id", "sidekiq.jid-field", "id"))).map(r).problem())

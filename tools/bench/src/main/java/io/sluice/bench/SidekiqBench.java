@@ -50,7 +50,7 @@ final class SidekiqBench implements Bench.Scenario {
     public String run(EmbeddedStack stack, LocalFlink flink) throws Exception {
         Path dir = Path.of("target", "sluice-bench", "sidekiq").toAbsolutePath();
         try (RedisServer redis = RedisServer.start(dir.resolve("redis"))) {
-            var ns = stack.namespace("bench-sidekiq-", 4, Map.of("sidekiq.redis-url", redis.url(), "sidekiq.max-queue-length", "100000000"));
+            var ns = stack.namespace("bench-sidekiq-", 4, Map.of("sidekiq.redis-url", redis.url(), "sidekiq.start-from", "earliest", "sidekiq.max-queue-length", "100000000"));
             SluiceConfig config = ns.config();
             produce(config, ns.schemaIds().get(config.kafka().pushQueueTopic()));
             System.out.printf(Locale.ROOT, "[1/2 bridge] %,d push jobs in %s; the bridge enqueues them, no Sidekiq running%n", pushes, config.kafka().pushQueueTopic());

@@ -166,6 +166,10 @@ public final class LocalCommand {
                     toClose.add(redis);
                     raw.put("sidekiq.redis-url", redis.url(), "./sluice local --sidekiq");
                 }
+                if (!raw.has("sidekiq.start-from")) {
+                    // it starts with the jobs that write the push queue: it must not miss their first pushes
+                    raw.put("sidekiq.start-from", "earliest", "./sluice local --sidekiq");
+                }
             }
             if (!raw.has("deployment.id")) {
                 raw.put("deployment.id", "local", "./sluice local"); // its own groups and transactional ids, also on a shared broker
@@ -179,7 +183,7 @@ public final class LocalCommand {
             raw.rejectUnread();
 
             var setup = StackSetup.run(config);
-            Path connection = writeConnectionFile(workDir, config);
+            Path connection = writeConnectionFile(workDir, config, options.sidekiq());
             double startupS = (System.nanoTime() - t0) / 1e9;
             out.printf(Locale.ROOT, "sluice local: up in %.1f s%s%n", startupS,
                     stack == null ? "" : " (kafka " + stack.startMillis.get("kafka") + " ms, postgres " + stack.startMillis.get("postgres")
@@ -200,10 +204,12 @@ public final class LocalCommand {
             List<SluiceJob> toRun = new ArrayList<>(SluiceJobs.all());
             if (options.sidekiq()) {
                 toRun.add(new SidekiqBridgeJob());
-                out.println("  Redis            " + config.sidekiq().redisHost() + ":" + config.sidekiq().redisPort() + " db " + config.sidekiq().redisDatabase()
-                        + ": the Sidekiq bridge enqueues " + config.sidekiq().jobClass() + " jobs on queue '" + config.sidekiq().queue()
-                        + "' (workers: REDIS_URL=redis://" + config.sidekiq().redisHost() + ":" + config.sidekiq().redisPort() + "/"
-                        + config.sidekiq().redisDatabase() + " sidekiq -r ./your_worker.rb; docs/sidekiq.md)");
+                SluiceConfig.Sidekiq sk = config.sidekiq();
+                String url = "redis://" + sk.redisHost() + ":" + sk.redisPort() + "/" + sk.redisDatabase();
+                out.println("  Redis            " + sk.redisHost() + ":" + sk.redisPort() + " db " + sk.redisDatabase() + (flink == null
+                        ? ": submit the Sidekiq bridge with ./sluice cluster submit sidekiq-bridge (the connection file names this Redis)"
+                        : ": the Sidekiq bridge enqueues " + sk.jobClass() + " jobs on queue '" + sk.queue() + "'")
+                        + " (workers: REDIS_URL=" + url + " sidekiq -r ./your_worker.rb; docs/sidekiq.md)");
             }
             for (SluiceJob job : flink == null ? List.<SluiceJob>of() : toRun) {
                 StreamExecutionEnvironment env = flink.environment();
@@ -412,7 +418,7 @@ public final class LocalCommand {
     }
 
     /** The endpoints of this run as a Sluice config file, so other commands can use {@code --config} with it. */
-    static Path writeConnectionFile(Path workDir, SluiceConfig config) throws IOException {
+    static Path writeConnectionFile(Path workDir, SluiceConfig config, boolean sidekiq) throws IOException {
         Path file = workDir.resolve("connection.yaml");
         StringBuilder y = new StringBuilder("# Written by ./sluice local while it runs; deleted when it stops.\n");
         y.append("deployment:\n  id: \"").append(config.deployment().id()).append("\"\n"); // quoted: YAML would read 'on' or '007' as no string
@@ -421,6 +427,11 @@ public final class LocalCommand {
         y.append("shards:\n  user: ").append(config.shards().list().get(0).user()).append('\n');
         y.append("  urls: ");
         y.append(String.join(",", config.shards().list().stream().map(SluiceConfig.Shard::jdbcUrl).toList())).append('\n');
+        if (sidekiq) {
+            SluiceConfig.Sidekiq sk = config.sidekiq();
+            y.append("sidekiq:\n  redis-url: redis://").append(sk.redisHost()).append(':').append(sk.redisPort()).append('/').append(sk.redisDatabase())
+                    .append("\n  start-from: ").append(sk.startFromLatest() ? "latest" : "earliest").append('\n');
+        }
         Files.writeString(file, y.toString());
         return file;
     }

@@ -40,15 +40,42 @@ class DockerComposeTest {
     private final Map<String, Map<String, Object>> services = cast(compose.get("services"));
     private final Map<String, String> pom = pomProperties();
     private final Configuration flinkConf = LocalFlink.clusterConfig();
+    private static final List<String> BROKERS = List.of("kafka-1", "kafka-2", "kafka-3");
 
     @Test
     void hasEveryServiceTheDeploymentNeeds() {
-        assertThat(services).containsOnlyKeys("kafka", "schema-registry", "postgres-0", "postgres-1", "jobmanager", "taskmanager",
-                "sql-gateway", "setup");
+        assertThat(services).containsOnlyKeys("kafka-1", "kafka-2", "kafka-3", "schema-registry", "postgres-0", "postgres-1", "jobmanager",
+                "taskmanager", "sql-gateway", "setup");
         assertThat(string(services.get("jobmanager").get("command"))).isEqualTo("jobmanager");
         assertThat(string(services.get("taskmanager").get("command"))).isEqualTo("taskmanager");
         assertThat(string(services.get("sql-gateway").get("command"))).contains("sql-gateway.sh").contains("start-foreground");
-        assertThat(env("kafka").get("KAFKA_PROCESS_ROLES")).as("KRaft, no ZooKeeper").isEqualTo("broker,controller");
+        for (String broker : BROKERS) {
+            assertThat(env(broker).get("KAFKA_PROCESS_ROLES")).as(broker + ": KRaft, no ZooKeeper").isEqualTo("broker,controller");
+        }
+    }
+
+    /**
+     * Three brokers, one KRaft quorum: distinct node ids, each a voter, one cluster id; every topic Sluice creates has 3
+     * replicas and needs 2 in sync (as do the brokers' own offsets and transaction logs), so one broker can be lost.
+     */
+    @Test
+    void threeBrokersReplicateEveryTopicThreeTimesAndNeedTwo() {
+        Set<String> ids = new TreeSet<>();
+        for (String broker : BROKERS) {
+            Map<String, String> e = env(broker);
+            ids.add(e.get("KAFKA_NODE_ID"));
+            assertThat(e.get("KAFKA_CONTROLLER_QUORUM_VOTERS")).as(broker + " is a voter").contains(e.get("KAFKA_NODE_ID") + "@" + broker + ":9093");
+            assertThat(e.get("CLUSTER_ID")).isEqualTo(env("kafka-1").get("CLUSTER_ID"));
+            assertThat(e.get("KAFKA_DEFAULT_REPLICATION_FACTOR")).isEqualTo("3");
+            assertThat(e.get("KAFKA_MIN_INSYNC_REPLICAS")).isEqualTo("2");
+            assertThat(e.get("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR")).isEqualTo("3");
+            assertThat(e.get("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR")).isEqualTo("3");
+            assertThat(e.get("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR")).isEqualTo("2");
+        }
+        assertThat(ids).containsExactly("1", "2", "3");
+        SluiceConfig config = setupConfig();
+        assertThat(config.kafka().topicSettings().replicationFactor()).as("kafka.replication-factor of the setup service").isEqualTo((short) 3);
+        assertThat(config.kafka().topicSettings().minInsyncReplicas()).as("kafka.min-insync-replicas of the setup service").isEqualTo(2);
     }
 
     @Test
@@ -57,7 +84,9 @@ class DockerComposeTest {
         for (String s : List.of("jobmanager", "taskmanager", "sql-gateway", "setup")) {
             assertThat(services.get(s).get("image")).as(s + " image").isEqualTo(flink);
         }
-        assertThat(services.get("kafka").get("image")).isEqualTo("apache/kafka:" + pom.get("kafka.version"));
+        for (String broker : BROKERS) {
+            assertThat(services.get(broker).get("image")).as(broker).isEqualTo("apache/kafka:" + pom.get("kafka.version"));
+        }
         assertThat(services.get("schema-registry").get("image")).isEqualTo("confluentinc/cp-schema-registry:" + pom.get("confluent.version"));
         String pg = pom.get("postgres.server.version");
         for (String s : List.of("postgres-0", "postgres-1")) {
@@ -71,8 +100,12 @@ class DockerComposeTest {
                 .contains(flinkConf.toMap().get("rest.port"), flinkConf.toMap().get("metrics.reporter.prom.port").split("-")[0]);
         assertThat(containerPorts("taskmanager")).contains(flinkConf.toMap().get("metrics.reporter.prom.port").split("-")[0]);
         Map<String, String> setup = env("setup");
-        // kafka.bootstrap is a listener the broker advertises
-        assertThat(env("kafka").get("KAFKA_ADVERTISED_LISTENERS")).contains("//" + setup.get("SLUICE_KAFKA_BOOTSTRAP"));
+        // kafka.bootstrap lists a listener each broker advertises
+        List<String> bootstrap = List.of(setup.get("SLUICE_KAFKA_BOOTSTRAP").split(","));
+        assertThat(bootstrap).hasSize(BROKERS.size());
+        for (int i = 0; i < BROKERS.size(); i++) {
+            assertThat(env(BROKERS.get(i)).get("KAFKA_ADVERTISED_LISTENERS")).contains("//" + bootstrap.get(i));
+        }
         // registry.url is the registry's service and its listener port
         URI registry = URI.create(setup.get("SLUICE_REGISTRY_URL"));
         assertThat(registry.getHost()).isEqualTo("schema-registry");
@@ -111,9 +144,7 @@ class DockerComposeTest {
 
     @Test
     void everySluiceVariableIsAKeySluiceReadsAndTheConfigurationIsValid() {
-        Map<String, String> env = new HashMap<>(env("setup"));
-        env.replaceAll((k, v) -> v.replaceAll("\\$\\{SLUICE_SHARDS_PASSWORD:\\?[^}]*}", "secret-from-the-environment"));
-        env.replaceAll((k, v) -> v.replaceAll("\\$\\{[A-Z_]+:-([^}]*)}", "$1")); // ${VAR:-default}: compose's default
+        Map<String, String> env = setupEnvironment();
         assertThat(env.get("SLUICE_SHARDS_PASSWORD")).as("the password comes from the environment, not the file").isEqualTo("secret-from-the-environment");
         RawConfig raw = RawConfig.fromArgs(new String[0], env, SluiceConfig.ALIASES);
         SluiceConfig config = SluiceConfig.from(raw);
@@ -130,8 +161,10 @@ class DockerComposeTest {
         assertThat(config.kafka().partitions()).isEqualTo(720);
         assertThat(config.deployment().id()).as("compose names its deployment, so the jobs do not start on the shared defaults").isEqualTo("compose");
         assertThat(config.deployment().problem()).isEmpty();
-        assertThat(Long.parseLong(env("kafka").get("KAFKA_TRANSACTION_MAX_TIMEOUT_MS"))).as("the broker allows the push-queue's transactions")
-                .isGreaterThanOrEqualTo(config.kafka().transactionTimeoutMs());
+        for (String broker : BROKERS) {
+            assertThat(Long.parseLong(env(broker).get("KAFKA_TRANSACTION_MAX_TIMEOUT_MS"))).as(broker + " allows the push-queue's transactions")
+                    .isGreaterThanOrEqualTo(config.kafka().transactionTimeoutMs());
+        }
     }
 
     @Test
@@ -156,6 +189,19 @@ class DockerComposeTest {
         }
         assertThat(submitted).isEqualTo(SluiceJobs.all().stream().map(SluiceJob::getClass).map(Class::getName).toList());
         assertThat(list(services.get("setup").get("volumes"))).contains("./jobs/target/sluice-jobs.jar:/opt/sluice/sluice-jobs.jar:ro");
+    }
+
+    /** The setup service's environment as compose passes it: {@code ${VAR:-default}} its default, the password given. */
+    private Map<String, String> setupEnvironment() {
+        Map<String, String> env = new HashMap<>(env("setup"));
+        env.replaceAll((k, v) -> v.replaceAll("\\$\\{SLUICE_SHARDS_PASSWORD:\\?[^}]*}", "secret-from-the-environment"));
+        env.replaceAll((k, v) -> v.replaceAll("\\$\\{[A-Z_]+:-([^}]*)}", "$1")); // ${VAR:-default}: compose's default
+        return env;
+    }
+
+    /** The Sluice configuration the setup service runs with. */
+    private SluiceConfig setupConfig() {
+        return SluiceConfig.from(RawConfig.fromArgs(new String[0], setupEnvironment(), SluiceConfig.ALIASES));
     }
 
     private Map<String, String> env(String service) {
