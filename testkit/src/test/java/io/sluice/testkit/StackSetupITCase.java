@@ -98,6 +98,11 @@ class StackSetupITCase {
         }
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> base.fresh(java.util.Map.of("kafka.replication-factor", "3")))
                 .hasStackTraceContaining("kafka.replication-factor 3").hasStackTraceContaining("at most the number of brokers");
+        // a min.insync.replicas no write could meet: over the replication factor given, or over the brokers' default one
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> base.fresh(java.util.Map.of("kafka.replication-factor", "1", "kafka.min-insync-replicas", "2")))
+                .hasStackTraceContaining("kafka.min-insync-replicas is 2, over kafka.replication-factor 1");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> base.fresh(java.util.Map.of("kafka.min-insync-replicas", "2")))
+                .hasStackTraceContaining("over the brokers' default.replication.factor 1");
     }
 
     private static final org.apache.kafka.clients.admin.ConfigEntry.ConfigSource DYNAMIC_TOPIC_CONFIG =

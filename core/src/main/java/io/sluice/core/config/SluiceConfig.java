@@ -104,9 +104,15 @@ public record SluiceConfig(
          */
         public record TopicSettings(short replicationFactor, int minInsyncReplicas, long retentionMs) implements Serializable {
             static TopicSettings from(RawConfig raw) {
-                return new TopicSettings((short) raw.integer("kafka.replication-factor", 0, 0, Short.MAX_VALUE),
+                TopicSettings t = new TopicSettings((short) raw.integer("kafka.replication-factor", 0, 0, Short.MAX_VALUE),
                         raw.integer("kafka.min-insync-replicas", 0, 0, Short.MAX_VALUE),
                         raw.has("kafka.retention") ? raw.durationMs("kafka.retention", 0, 3_600_000, 3650L * 86_400_000) : 0);
+                if (t.replicationFactor() > 0 && t.minInsyncReplicas() > t.replicationFactor()) {
+                    throw new ConfigException("kafka.min-insync-replicas is " + t.minInsyncReplicas() + ", over kafka.replication-factor "
+                            + t.replicationFactor() + ": the brokers would accept such topics, and then refuse every write to them (acks=all). "
+                            + "Lower kafka.min-insync-replicas or raise kafka.replication-factor");
+                }
+                return t;
             }
         }
 

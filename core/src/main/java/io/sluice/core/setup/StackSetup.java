@@ -74,6 +74,9 @@ public final class StackSetup {
         List<String> created = new ArrayList<>();
         try (Admin admin = admin(config)) {
             SluiceConfig.Kafka.TopicSettings settings = k.topicSettings();
+            if (settings.minInsyncReplicas() > 0 && settings.replicationFactor() == 0) {
+                checkMinInsyncAgainstTheBrokersDefault(admin, settings.minInsyncReplicas());
+            }
             for (String topic : k.allTopics()) {
                 NewTopic t = new NewTopic(topic, Optional.of(k.partitions()),
                         settings.replicationFactor() == 0 ? Optional.empty() : Optional.of(settings.replicationFactor()));
@@ -92,10 +95,11 @@ public final class StackSetup {
                     created.add(topic);
                 } catch (ExecutionException e) {
                     if (e.getCause() instanceof InvalidReplicationFactorException || e.getCause() instanceof InvalidConfigurationException) {
-                        throw new ConfigException("the brokers refused to create topic " + topic + " with kafka.replication-factor "
-                                + (settings.replicationFactor() == 0 ? "(their default)" : settings.replicationFactor()) + ", kafka.min-insync-replicas "
-                                + (settings.minInsyncReplicas() == 0 ? "(their default)" : settings.minInsyncReplicas()) + ": " + e.getCause().getMessage()
-                                + ". The replication factor can be at most the number of brokers, and min.insync.replicas at most the replication factor");
+                        throw new ConfigException("the brokers (" + admin.describeCluster().nodes().get().size() + " of them answer) refused to create topic "
+                                + topic + " with kafka.replication-factor " + (settings.replicationFactor() == 0 ? "(their default)" : settings.replicationFactor())
+                                + ", kafka.min-insync-replicas " + (settings.minInsyncReplicas() == 0 ? "(their default)" : settings.minInsyncReplicas())
+                                + ", kafka.retention " + (settings.retentionMs() == 0 ? "(their default)" : settings.retentionMs() + " ms") + ": "
+                                + e.getCause().getMessage() + ". The replication factor can be at most the number of brokers");
                     }
                     if (!(e.getCause() instanceof TopicExistsException)) {
                         throw e;
@@ -104,6 +108,17 @@ public final class StackSetup {
             }
         }
         return created;
+    }
+
+    /** Refuses a min.insync.replicas over the brokers' default replication factor, which new topics then get: no write could succeed. */
+    private static void checkMinInsyncAgainstTheBrokersDefault(Admin admin, int minInsync) throws Exception {
+        String broker = admin.describeCluster().nodes().get().iterator().next().idString();
+        var resource = new org.apache.kafka.common.config.ConfigResource(org.apache.kafka.common.config.ConfigResource.Type.BROKER, broker);
+        var entry = admin.describeConfigs(List.of(resource)).all().get().get(resource).get("default.replication.factor");
+        if (entry != null && entry.value() != null && minInsync > Integer.parseInt(entry.value())) {
+            throw new ConfigException("kafka.min-insync-replicas is " + minInsync + ", over the brokers' default.replication.factor " + entry.value()
+                    + " that topics get without kafka.replication-factor: every write to them (acks=all) would be refused. Set kafka.replication-factor");
+        }
     }
 
     /** Registers the repo's schemas; returns schema id by topic. */

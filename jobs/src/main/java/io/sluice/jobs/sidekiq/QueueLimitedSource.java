@@ -90,8 +90,9 @@ public final class QueueLimitedSource<T, S extends SourceSplit, E> implements So
         private CompletableFuture<Void> opened = new CompletableFuture<>();
         private final Thread poller;
         private volatile boolean closed;
-        /** The poller's connection, closed by {@link #close} to end a connect or read in progress. */
+        /** The poller's connection, and its socket while it connects: closed by {@link #close} to end a connect or read in progress. */
         private volatile Redis redis;
+        private volatile java.net.Socket connecting;
         /** What ended the poller other than a Redis that does not answer; thrown to the task by {@link #check}. */
         private volatile Throwable failure;
 
@@ -117,7 +118,7 @@ public final class QueueLimitedSource<T, S extends SourceSplit, E> implements So
                 while (!closed) {
                     try {
                         if (redis == null) {
-                            redis = new Redis(config);
+                            redis = new Redis(config, socket -> connecting = socket);
                         }
                         long length = 0;
                         for (Object r : redis.pipeline(lengths)) {
@@ -147,10 +148,10 @@ public final class QueueLimitedSource<T, S extends SourceSplit, E> implements So
                 }
             } catch (InterruptedException e) {
                 // closing
-            } catch (Throwable e) { // an Error: the task fails instead of waiting for ever for a reading
+            } catch (Throwable e) { // an Error: the task fails (pollNext throws it) instead of waiting for ever for a reading
                 failure = e;
                 synchronized (this) {
-                    opened.completeExceptionally(e);
+                    opened.complete(null); // never exceptionally: Flink treats a failed availability future as fatal for the TaskManager
                 }
             } finally {
                 closeRedis();
@@ -162,6 +163,14 @@ public final class QueueLimitedSource<T, S extends SourceSplit, E> implements So
             redis = null;
             if (r != null) {
                 r.close();
+            }
+            java.net.Socket s = connecting;
+            if (s != null) {
+                try {
+                    s.close();
+                } catch (IOException ignored) {
+                    // closing anyway
+                }
             }
         }
 
@@ -191,12 +200,12 @@ public final class QueueLimitedSource<T, S extends SourceSplit, E> implements So
             return allowed.get() > 0;
         }
 
-        /** Completes when a reading allows records. */
+        /** Completes when a reading allows records, or the reader stopped (then {@link #check} throws why). */
         synchronized CompletableFuture<Void> whenOpen() {
             if (opened.isDone()) {
                 opened = new CompletableFuture<>();
             }
-            if (allowed.get() > 0) {
+            if (allowed.get() > 0 || failure != null) {
                 opened.complete(null);
             }
             return opened;

@@ -31,7 +31,13 @@ final class Redis implements AutoCloseable {
 
     /** Connects, authenticates when the configuration has a password, and selects the database. */
     Redis(SluiceConfig.Sidekiq config) throws IOException {
+        this(config, s -> { });
+    }
+
+    /** As {@link #Redis(SluiceConfig.Sidekiq)}, handing the socket to {@code created} before it connects, so another thread can close it. */
+    Redis(SluiceConfig.Sidekiq config, java.util.function.Consumer<Socket> created) throws IOException {
         socket = new Socket();
+        created.accept(socket);
         try {
             socket.connect(new InetSocketAddress(config.redisHost(), config.redisPort()), (int) config.connectTimeoutMs());
             socket.setSoTimeout((int) config.socketTimeoutMs());

@@ -16,6 +16,8 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.util.Collector;
 
+import java.util.Map;
+
 /**
  * The Kafka → Sidekiq bridge, for Ruby workers that stay on Sidekiq while the work moves to Kafka. In:
  * {@code sidekiq.topic} ({@code push-queue} by default, read {@code read_committed}, so a push appears only once its
@@ -62,7 +64,9 @@ public final class SidekiqBridgeJob implements SluiceJob {
      */
     public static Source<Decoded<SidekiqPush>, ?, ?> source(SluiceConfig config, boolean bounded) {
         SluiceConfig.Sidekiq s = config.sidekiq();
-        OffsetsInitializer start = OffsetsInitializer.committedOffsets(s.startFromLatest() ? OffsetResetStrategy.LATEST : OffsetResetStrategy.EARLIEST);
+        // resolved to numbers when the splits are assigned (the group's committed offsets, else the topic's end or beginning), so
+        // a split restored before it read anything starts where it was assigned, not at a topic end that moved on meanwhile
+        OffsetsInitializer start = OffsetsInitializer.offsets(Map.of(), s.startFromLatest() ? OffsetResetStrategy.LATEST : OffsetResetStrategy.EARLIEST);
         return new QueueLimitedSource<>(KafkaIo.source(config, consumerName(config), s.topic(),
                 new SidekiqRecords(config.registry().url(), new SidekiqMapping(s)), start, bounded), s);
     }

@@ -20,7 +20,7 @@ import java.util.List;
  * <name>}), once per {@code jid}: one Lua script per job pushes only if the marker {@code <sidekiq.marker-prefix><jid>} is
  * not there, then writes the marker (with {@code sidekiq.dedup-ttl}), atomically. So a replay after a Flink restore (the
  * source re-reads from the last checkpoint's offsets) skips every job already enqueued, for as long as its marker lives. A
- * queue key of another type stops the job without a restart, naming the key.
+ * key of another type than the script expects stops the job without a restart, naming the key.
  *
  * <p>Jobs go out in pipelined batches of {@code sidekiq.batch-size}, every 100 ms, and before each checkpoint barrier, which
  * waits until Redis has answered for every job before it: a completed checkpoint never covers a job Redis has not taken.
@@ -34,12 +34,20 @@ public final class SidekiqSink implements Sink<SidekiqPush> {
     private static final long serialVersionUID = 1L;
     static final long FLUSH_INTERVAL_MS = 100;
     /**
-     * KEYS: marker, queue list, the {@code queues} set. ARGV: marker TTL ms, payload, queue name, enqueued_at, this attempt's
-     * token. Returns 1 if enqueued, 2 if an earlier try of this same batch enqueued it (its answer was lost), 0 if the
-     * marker was there from another batch (a replay). The marker is written last: Redis does not undo a script's writes
-     * when a later command fails (a queue key of another type), and a marker without its job would drop the job for good.
+     * KEYS: marker, queue list, the {@code queues} set. ARGV: marker TTL ms, payload, queue name, enqueued_at, this job's token
+     * (writer, batch, position). Returns 1 if enqueued, 2 if an earlier try of this same batch enqueued it (its answer was
+     * lost), 0 if the marker was there from elsewhere (a replay), or −1, −2, −3 if the marker, the queue or {@code queues} key
+     * holds another type, before writing anything. The marker is written last: Redis does not undo a script's writes when a
+     * later command fails, and a marker without its job would drop the job for good.
      */
     static final String ENQUEUE_ONCE = """
+            local function wrong(key, want)
+              local t = redis.call('TYPE', key).ok
+              return t ~= 'none' and t ~= want
+            end
+            if wrong(KEYS[1], 'string') then return -1 end
+            if wrong(KEYS[2], 'list') then return -2 end
+            if wrong(KEYS[3], 'set') then return -3 end
             local seen = redis.call('GET', KEYS[1])
             if seen then
               if seen == ARGV[5] then return 2 end
@@ -74,8 +82,8 @@ public final class SidekiqSink implements Sink<SidekiqPush> {
         private final Counter retries;
         private Redis redis;
         private String scriptSha;
-        /** Names this writer's batches in the markers it writes, so a resent batch tells its own earlier writes from replays. */
-        private final String writerId = java.util.UUID.randomUUID().toString();
+        /** Names this writer's jobs in the markers it writes (short: a marker lives for days), so a resent batch tells its own earlier writes from replays. */
+        private final String writerId = Long.toString(new java.security.SecureRandom().nextLong() & Long.MAX_VALUE, 36);
         private long batchNumber;
 
         Writer(SluiceConfig.Sidekiq config, MetricGroup metrics) {
@@ -104,7 +112,7 @@ public final class SidekiqSink implements Sink<SidekiqPush> {
                 return;
             }
             long backoff = 100;
-            String token = writerId + ":" + batchNumber++;
+            String token = writerId + "." + Long.toString(batchNumber++, 36) + ".";
             for (int attempt = 1; ; attempt++) {
                 try {
                     sendOnce(token);
@@ -136,24 +144,27 @@ public final class SidekiqSink implements Sink<SidekiqPush> {
             StringBuilder at = new StringBuilder();
             SidekiqMapping.timestamp(at.append(",\"enqueued_at\":"), System.currentTimeMillis(), config.epochMillis());
             String enqueuedAt = at.toString();
-            for (SidekiqPush p : batch) {
+            for (int i = 0; i < batch.size(); i++) {
+                SidekiqPush p = batch.get(i);
                 commands.add(new String[] {"EVALSHA", scriptSha, "3", config.markerPrefix() + p.jid(), "queue:" + p.queue(), "queues",
-                        ttl, p.payloadHead(), p.queue(), enqueuedAt, token});
+                        ttl, p.payloadHead(), p.queue(), enqueuedAt, token + Integer.toString(i, 36)});
             }
             List<Object> replies = redis.pipeline(commands);
             long in = 0;
             long skipped = 0;
             for (int i = 0; i < replies.size(); i++) {
                 Object r = replies.get(i);
-                if (r instanceof Long n) {
-                    if (n == 0) {
-                        skipped++;
-                    } else {
-                        in++;
-                    }
-                } else if (r instanceof Redis.Error e && e.message().startsWith("WRONGTYPE")) {
-                    throw Fatal.stop("Redis key queue:" + batch.get(i).queue() + " holds something other than a Sidekiq queue (a list): " + e.message()
-                            + ". Rename the queue (sidekiq.queue or sidekiq.overrides) or remove the key; nothing was enqueued for jid " + batch.get(i).jid());
+                SidekiqPush p = batch.get(i);
+                long code = r instanceof Long n ? n : Long.MIN_VALUE;
+                if (code == 0) {
+                    skipped++;
+                } else if (code > 0) {
+                    in++;
+                } else if (code != Long.MIN_VALUE || (r instanceof Redis.Error e && e.message().contains("WRONGTYPE"))) {
+                    String key = code == -1 ? config.markerPrefix() + p.jid() : code == -2 ? "queue:" + p.queue() : code == -3 ? "queues"
+                            : "a key the enqueue script touches (" + config.markerPrefix() + p.jid() + ", queue:" + p.queue() + " or queues)";
+                    throw Fatal.stop("Redis key " + key + " holds another type than Sidekiq (or the bridge's markers) use: " + r + ". Remove or rename it "
+                            + "(sidekiq.queue, sidekiq.overrides, sidekiq.marker-prefix); nothing was enqueued for jid " + p.jid());
                 } else {
                     // NOSCRIPT after a Redis restart, OOM, READONLY on a replica, LOADING: the whole batch is sent again on a new
                     // connection (which loads the script); the markers make the jobs that got in answer 2

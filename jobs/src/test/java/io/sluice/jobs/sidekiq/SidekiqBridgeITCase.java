@@ -203,6 +203,36 @@ class SidekiqBridgeITCase {
         }
     }
 
+    /**
+     * A first start with the default {@code sidekiq.start-from} (latest) sends none of the pushes the topic already held,
+     * and every one written after it.
+     */
+    @Test
+    void aFirstStartBeginsAtTheEndOfTheTopicByDefault(TestStack base, @TempDir Path dir, @InjectMiniCluster MiniCluster cluster) throws Exception {
+        try (RedisServer redis = RedisServer.start(dir.resolve("redis"))) {
+            TestStack stack = base.fresh(Map.of("sidekiq.redis-url", redis.url()));
+            assertThat(stack.config().sidekiq().startFromLatest()).as("the default sidekiq.start-from").isTrue();
+            produce(stack, pushes(300, 0), List.of()); // history other consumers served
+            String topic = stack.config().kafka().pushQueueTopic();
+            FlinkRest rest = new FlinkRest(cluster.getRestAddress().get());
+            JobClient job = start(stack, new SidekiqSink(stack.config().sidekiq()));
+            try {
+                // its splits start at the end of the topic: the checkpoints commit those offsets
+                Await.until("the bridge's committed offsets at the end of " + topic, Duration.ofMinutes(1), Duration.ofMillis(200),
+                        () -> lag(stack, topic), n -> n == 0);
+                List<PushJob> later = pushes(50, 10_000);
+                produce(stack, later, List.of());
+                Await.until("the 50 pushes written after the start in Redis", Duration.ofMinutes(1), Duration.ofMillis(100), () -> queued(redis), n -> n >= 50);
+                long checkpoints = rest.completedCheckpointCount(job.getJobID().toString());
+                Await.until("two more checkpoints", Duration.ofMinutes(1), Duration.ofMillis(100),
+                        () -> rest.completedCheckpointCount(job.getJobID().toString()), n -> n >= checkpoints + 2);
+                assertThat(queued(redis)).as("jobs in Redis: the 50 written after the start, none of the 300 before").isEqualTo(50);
+            } finally {
+                job.cancel().get();
+            }
+        }
+    }
+
     /** How far Sidekiq is: jobs run, distinct jids, a few expected jids not run yet (and how many), and the queues' length. */
     record Progress(int runs, int distinct, List<String> missing, int missingCount, long queued) {
     }

@@ -96,6 +96,21 @@ class SidekiqMappingTest {
         assertThat(new SidekiqMapping(config(Map.of("sidekiq.args", "app_id,blob"))).map(r).problem()).contains("field blob of sidekiq.args is bytes");
         assertThat(new SidekiqMapping(config(Map.of("sidekiq.args", "score"))).map(r).problem()).contains("field score of sidekiq.args is NaN");
         assertThatThrownBy(() -> config(Map.of("sidekiq.retry", "05"))).isInstanceOf(ConfigException.class).hasMessageContaining("sidekiq.retry");
+        Schema odd = new Schema.Parser().parse("""
+                {"type":"record","name":"Odder","fields":[{"name":"job_id","type":"string"},{"name":"created_at","type":"string"},
+                 {"name":"deep","type":["null",{"type":"array","items":{"type":"array","items":["null","string"]}}]}]}""");
+        GenericData.Record o = new GenericData.Record(odd);
+        o.put("job_id", "j");
+        o.put("created_at", "yesterday");
+        assertThat(new SidekiqMapping(config(Map.of("sidekiq.args", "job_id"))).map(o).problem()).contains("its created_at is a String, not epoch milliseconds");
+        Object nested = java.util.List.of("x");
+        for (int i = 0; i < SidekiqMapping.MAX_DEPTH + 2; i++) {
+            nested = java.util.List.of(nested);
+        }
+        GenericData.Record deep = new GenericData.Record(odd);
+        deep.put("job_id", "j");
+        deep.put("deep", nested);
+        assertThat(new SidekiqMapping(config(Map.of("sidekiq.args", "deep"))).map(deep).problem()).contains("nests deeper than " + SidekiqMapping.MAX_DEPTH);
         r.put("job_id", null);
         assertThat(new SidekiqMapping(config(Map.of("sidekiq.args", "app_id"))).map(r).problem()).contains("job_id (sidekiq.jid-field, the jid) is empty");
         assertThat(new SidekiqMapping(config(Map.of("sidekiq.args", "app_id", "sidekiq.jid-field", "id"))).map(r).problem())

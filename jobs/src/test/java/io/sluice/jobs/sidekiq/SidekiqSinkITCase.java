@@ -33,7 +33,7 @@ class SidekiqSinkITCase {
             SidekiqSink.Writer w = new SidekiqSink.Writer(config, new UnregisteredMetricsGroup());
             w.write(push("j1"), null);
             assertThatThrownBy(() -> w.flush(false)).isInstanceOf(SuppressRestartsException.class)
-                    .hasStackTraceContaining("queue:default holds something other than a Sidekiq queue").hasStackTraceContaining("WRONGTYPE");
+                    .hasStackTraceContaining("Redis key queue:default holds another type").hasStackTraceContaining("nothing was enqueued for jid j1");
             w.close();
             assertThat(redis.command("EXISTS " + config.markerPrefix() + "j1")).as("marker of the refused job").isEqualTo(":0");
             redis.command("DEL queue:default");
@@ -60,6 +60,26 @@ class SidekiqSinkITCase {
             assertThat(redis.integer("LLEN queue:default")).isEqualTo(2);
             assertThat(redis.command("SMEMBERS queues")).isEqualTo("*1");
             assertThat(redis.integer("PTTL " + config.markerPrefix() + "j1")).as("marker TTL, ms").isBetween(7 * 86_400_000L - 60_000, 7 * 86_400_000L);
+        }
+    }
+
+    /**
+     * The script itself: a job's first try enqueues it (1); the same token again, as when a batch is resent because its
+     * answer was lost, is reported as enqueued (2) without a second push; another token, as from a restored writer, is a
+     * replay (0); and a second copy of a jid within one batch has its own token, so it counts as a replay too.
+     */
+    @Test
+    void theScriptTellsALostAnswerFromAReplay(@TempDir Path dir) throws Exception {
+        try (RedisServer redis = RedisServer.start(dir.resolve("redis")); Redis r = new Redis(config(redis))) {
+            SluiceConfig.Sidekiq config = config(redis);
+            String[] args = {"EVAL", SidekiqSink.ENQUEUE_ONCE, "3", config.markerPrefix() + "j1", "queue:default", "queues", "60000",
+                    push("j1").payloadHead(), "default", ",\"enqueued_at\":1.0", "w.0.0"};
+            assertThat(r.call(args)).isEqualTo(1L);
+            assertThat(r.call(args)).as("the same job's token again: its answer was lost").isEqualTo(2L);
+            args[10] = "w.0.1";
+            assertThat(r.call(args)).as("another token: a replay, or a second copy in one batch").isEqualTo(0L);
+            assertThat(redis.integer("LLEN queue:default")).isEqualTo(1);
+            assertThat(r.call("LINDEX", "queue:default", "0")).asString().endsWith(",\"enqueued_at\":1.0}");
         }
     }
 }

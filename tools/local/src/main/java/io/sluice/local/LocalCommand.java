@@ -183,7 +183,15 @@ public final class LocalCommand {
             raw.rejectUnread();
 
             var setup = StackSetup.run(config);
-            Path connection = writeConnectionFile(workDir, config, options.sidekiq());
+            Map<String, String> bridgeKeys = new HashMap<>();
+            if (options.sidekiq()) {
+                raw.values().forEach((k, v) -> {
+                    if (k.startsWith("sidekiq.") && !k.equals("sidekiq.redis-password")) {
+                        bridgeKeys.put(k, v);
+                    }
+                });
+            }
+            Path connection = writeConnectionFile(workDir, config, bridgeKeys);
             double startupS = (System.nanoTime() - t0) / 1e9;
             out.printf(Locale.ROOT, "sluice local: up in %.1f s%s%n", startupS,
                     stack == null ? "" : " (kafka " + stack.startMillis.get("kafka") + " ms, postgres " + stack.startMillis.get("postgres")
@@ -418,7 +426,7 @@ public final class LocalCommand {
     }
 
     /** The endpoints of this run as a Sluice config file, so other commands can use {@code --config} with it. */
-    static Path writeConnectionFile(Path workDir, SluiceConfig config, boolean sidekiq) throws IOException {
+    static Path writeConnectionFile(Path workDir, SluiceConfig config, Map<String, String> sidekiq) throws IOException {
         Path file = workDir.resolve("connection.yaml");
         StringBuilder y = new StringBuilder("# Written by ./sluice local while it runs; deleted when it stops.\n");
         y.append("deployment:\n  id: \"").append(config.deployment().id()).append("\"\n"); // quoted: YAML would read 'on' or '007' as no string
@@ -427,10 +435,10 @@ public final class LocalCommand {
         y.append("shards:\n  user: ").append(config.shards().list().get(0).user()).append('\n');
         y.append("  urls: ");
         y.append(String.join(",", config.shards().list().stream().map(SluiceConfig.Shard::jdbcUrl).toList())).append('\n');
-        if (sidekiq) {
-            SluiceConfig.Sidekiq sk = config.sidekiq();
-            y.append("sidekiq:\n  redis-url: redis://").append(sk.redisHost()).append(':').append(sk.redisPort()).append('/').append(sk.redisDatabase())
-                    .append("\n  start-from: ").append(sk.startFromLatest() ? "latest" : "earliest").append('\n');
+        if (!sidekiq.isEmpty()) { // the bridge's settings of this run, but its password (which comes from the environment there too)
+            y.append("sidekiq:\n");
+            new java.util.TreeMap<>(sidekiq).forEach((k, v) -> y.append("  ").append(k.substring("sidekiq.".length())).append(": \"")
+                    .append(v.replace("\\", "\\\\").replace("\"", "\\\"")).append("\"\n"));
         }
         Files.writeString(file, y.toString());
         return file;
