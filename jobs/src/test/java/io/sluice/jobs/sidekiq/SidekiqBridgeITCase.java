@@ -214,12 +214,19 @@ class SidekiqBridgeITCase {
             assertThat(stack.config().sidekiq().startFromLatest()).as("the default sidekiq.start-from").isTrue();
             produce(stack, pushes(300, 0), List.of()); // history other consumers served
             String topic = stack.config().kafka().pushQueueTopic();
+            // a committed transaction's markers are written after the producer returns: wait until a read_committed reader sees it all
+            Await.until("the 300 earlier pushes visible to read_committed readers", Duration.ofSeconds(30), Duration.ofMillis(100),
+                    () -> stack.readAll(topic).size(), n -> n == 300);
             FlinkRest rest = new FlinkRest(cluster.getRestAddress().get());
             JobClient job = start(stack, new SidekiqSink(stack.config().sidekiq()));
             try {
-                // its splits start at the end of the topic: the checkpoints commit those offsets
-                Await.until("the bridge's committed offsets at the end of " + topic, Duration.ofMinutes(1), Duration.ofMillis(200),
-                        () -> lag(stack, topic), n -> n == 0);
+                // its splits are assigned (at the end of the topic) when its checkpoints commit an offset for every partition
+                int partitions;
+                try (KafkaProducer<byte[], byte[]> p = stack.producer(Map.of())) {
+                    partitions = p.partitionsFor(topic).size();
+                }
+                Await.until("the bridge's committed offsets for all " + partitions + " partitions of " + topic, Duration.ofMinutes(1),
+                        Duration.ofMillis(200), () -> committedPartitions(stack, topic), n -> n == partitions);
                 List<PushJob> later = pushes(50, 10_000);
                 produce(stack, later, List.of());
                 Await.until("the 50 pushes written after the start in Redis", Duration.ofMinutes(1), Duration.ofMillis(100), () -> queued(redis), n -> n >= 50);
@@ -307,6 +314,14 @@ class SidekiqBridgeITCase {
         r.put("message", "m");
         r.put("created_at", 1L);
         return new ConfluentWire(id, schema).encode(r);
+    }
+
+    /** Partitions of {@code topic} the bridge's consumer group has committed an offset for. */
+    private static int committedPartitions(TestStack stack, String topic) throws Exception {
+        try (Admin admin = Admin.create(KafkaClients.adminProperties(KafkaClients.clientProperties(stack.config())))) {
+            return (int) admin.listConsumerGroupOffsets(KafkaClients.groupId(stack.config(), SidekiqBridgeJob.NAME)).partitionsToOffsetAndMetadata()
+                    .get(10, TimeUnit.SECONDS).keySet().stream().filter(tp -> tp.topic().equals(topic)).count();
+        }
     }
 
     /** Records of {@code topic} after the bridge's committed offsets. */

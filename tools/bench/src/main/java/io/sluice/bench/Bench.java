@@ -45,7 +45,7 @@ public final class Bench {
             long t0 = System.nanoTime();
             try (EmbeddedStack stack = EmbeddedStack.start(2, 0); LocalFlink flink = LocalFlink.start(work, 0, 8)) {
                 System.out.printf(Locale.ROOT, "bench %s: stack up in %.1f s (Flink web UI %s)%n", scenario, (System.nanoTime() - t0) / 1e9, flink.restAddress());
-                String result = s.run(stack, flink);
+                String result = s.run(stack, flink) + " " + memory(stack);
                 System.out.println("RESULT " + scenario + " " + result);
                 code = 0;
             }
@@ -75,6 +75,42 @@ public final class Bench {
                 "  sidekiq         the Sidekiq bridge (needs Debian's redis-server and ruby-sidekiq): Sidekiq jobs enqueued per second,",
                 "                  and the rate a real Sidekiq runs them, from the same run",
                 "                  --bench.pushes N (200000) --bench.sidekiq-concurrency N (10)");
+    }
+
+    /**
+     * Memory at the end of a run: the benchmark JVM's peak heap (the heap pools' peaks, summed) and its peak resident set
+     * ({@code VmHWM}), and the Postgres shards' proportional set size ({@code Pss} of every server process, so shared
+     * buffers count once).
+     */
+    static String memory(EmbeddedStack stack) {
+        long heapPeak = 0;
+        for (java.lang.management.MemoryPoolMXBean pool : java.lang.management.ManagementFactory.getMemoryPoolMXBeans()) {
+            if (pool.getType() == java.lang.management.MemoryType.HEAP && pool.getPeakUsage() != null) {
+                heapPeak += pool.getPeakUsage().getUsed();
+            }
+        }
+        long postgresKb = 0;
+        for (int shard = 0; shard < stack.postgres.count(); shard++) {
+            for (ProcessHandle p : io.sluice.testkit.Faults.postgresProcesses(stack.postgres.port(shard))) {
+                postgresKb += procKb("/proc/" + p.pid() + "/smaps_rollup", "Pss:");
+            }
+        }
+        return String.format(Locale.ROOT, "jvm_peak_heap_mb=%d jvm_peak_rss_mb=%d postgres_pss_mb=%d", heapPeak >> 20,
+                procKb("/proc/self/status", "VmHWM:") >> 10, postgresKb >> 10);
+    }
+
+    /** A {@code kB} figure from a /proc file (0 when the process is gone or the line is missing). */
+    private static long procKb(String file, String label) {
+        try {
+            for (String line : Files.readAllLines(Path.of(file))) {
+                if (line.startsWith(label)) {
+                    return Long.parseLong(line.substring(label.length()).trim().split("\\s+")[0]);
+                }
+            }
+        } catch (Exception gone) {
+            // a process that ended meanwhile holds no memory
+        }
+        return 0;
     }
 
     /** Cores, memory, OS and Java, for docs/benchmarks.md next to the figures. */
