@@ -128,29 +128,25 @@ class BackpressureITCase {
                                     + " === 'Numeric').click(); } return !!c; })()").asBoolean(), ok -> ok);
                     // the web UI refreshes every few seconds: read the shown value until it has risen twice
                     List<Long> shown = new ArrayList<>();
-                    long shard1AtFirst = -1;
-                    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
-                    while (shown.size() < 3) {
-                        if (System.nanoTime() > deadline) {
-                            throw new AssertionError("the web UI did not show " + metric + " rising 2 times within 90 s; it showed " + shown);
-                        }
+                    long[] shard1AtFirst = {-1};
+                    Await.until("the web UI showing " + metric + " rising 2 times", Duration.ofSeconds(90), Duration.ofMillis(500), () -> {
                         String text = chromium.evaluate("[...document.querySelectorAll('flink-job-chart')].find(e => e.querySelector('.title .text')"
                                 + ".textContent.trim() === " + jsString(metric) + ").querySelector('.numeric').textContent.trim()").asText();
                         long value = text.matches("[0-9,]+") ? Long.parseLong(text.replace(",", "")) : -1;
                         if (value > 0 && (shown.isEmpty() || value > shown.get(shown.size() - 1))) {
                             shown.add(value);
-                            if (shard1AtFirst < 0) {
-                                shard1AtFirst = committed(stack, 1);
+                            if (shard1AtFirst[0] < 0) {
+                                shard1AtFirst[0] = committed(stack, 1);
                             }
                         }
-                        Thread.sleep(500);
-                    }
+                        return shown;
+                    }, values -> values.size() >= 3);
                     long shard1AtLast = committed(stack, 1);
                     Files.deleteIfExists(PENDING_SCREENSHOT);
                     chromium.screenshot(PENDING_SCREENSHOT.toAbsolutePath());
                     System.out.printf("shard 0 locked: the web UI showed %s rising %s; shard 1 committed %,d records meanwhile%n",
-                            metric, shown, shard1AtLast - shard1AtFirst);
-                    assertThat(shard1AtLast).as("shard 1's committed records while the web UI showed shard 0's pending rows rising").isGreaterThan(shard1AtFirst);
+                            metric, shown, shard1AtLast - shard1AtFirst[0]);
+                    assertThat(shard1AtLast).as("shard 1's committed records while the web UI showed shard 0's pending rows rising").isGreaterThan(shard1AtFirst[0]);
                     assertThat(committed(stack, 0)).as("records shard 0 committed while locked").isEqualTo(shard0AtLock);
                     assertThat(backpressure(rest, jobId, rest.vertexId(jobId, "Source: subscription-updates")))
                             .as("the source's backpressure while the sink holds shard 0's rows below the bound").isNotEqualTo("high");

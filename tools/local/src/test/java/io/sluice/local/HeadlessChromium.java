@@ -3,6 +3,7 @@ package io.sluice.local;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.sluice.testkit.Await;
 import io.sluice.testkit.LocalMachine;
 
 import java.io.File;
@@ -94,14 +95,13 @@ final class HeadlessChromium implements AutoCloseable {
                 .redirectError(ProcessBuilder.Redirect.DISCARD).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
         try {
             Path portFile = profile.resolve("DevToolsActivePort"); // Chromium writes the port it chose here
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (!Files.exists(portFile) || Files.readAllLines(portFile).isEmpty()) {
-                if (System.nanoTime() > deadline || !p.isAlive()) {
-                    throw new AssertionError("chromium did not open its DevTools port within 30 s (" + portFile + ")");
+            List<String> written = Await.until("chromium to write its DevTools port to " + portFile, Duration.ofSeconds(30), Duration.ofMillis(100), () -> {
+                if (!p.isAlive()) {
+                    throw new AssertionError("chromium exited with " + p.exitValue() + " before it opened its DevTools port");
                 }
-                Thread.sleep(100);
-            }
-            int port = Integer.parseInt(Files.readAllLines(portFile).get(0).trim());
+                return Files.exists(portFile) ? Files.readAllLines(portFile) : List.<String>of();
+            }, lines -> !lines.isEmpty());
+            int port = Integer.parseInt(written.get(0).trim());
             HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
             String targets = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/json/list")).timeout(Duration.ofSeconds(10)).build(),
                     HttpResponse.BodyHandlers.ofString()).body();
