@@ -623,6 +623,9 @@ class AggregationJobITCase {
             for (JobClient j : jobs) {
                 j.cancel().get();
             }
+            for (JobClient j : jobs) { // fenced jobs may take a while to end; later tests need their slots
+                j.getJobExecutionResult().handle((r, e) -> null).get(2, TimeUnit.MINUTES);
+            }
         }
     }
 
