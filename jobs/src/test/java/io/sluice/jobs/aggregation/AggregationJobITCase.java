@@ -538,8 +538,8 @@ class AggregationJobITCase {
      * job (pushes are lost too: a fenced commit counts as done; printed, not asserted, as that depends on timing). So
      * the test above, which asserts no restart, can fail.
      */
-    @Test
-    void theControlTwoDeploymentsSharingOneIdFenceEachOther(TestStack base, @InjectMiniCluster MiniCluster cluster) throws Exception {
+    /** Run by {@link TwoDeploymentsControlITCase} on a MiniCluster of its own: fenced sinks can leave a TaskManager unusable for later tests. */
+    void theControlTwoDeploymentsSharingOneIdFenceEachOther(TestStack base, MiniCluster cluster) throws Exception {
         String shared = "gamma-" + Long.toString(System.nanoTime(), 36);
         TwoDeployments run = runTwoDeployments(base, cluster, shared, shared, Duration.ofSeconds(2));
         System.out.println("two deployments sharing one id: second started " + run.secondStarted() + ", restarts " + run.restarts() + ", pushes " + run.pushes().get(0).size() + " and "
