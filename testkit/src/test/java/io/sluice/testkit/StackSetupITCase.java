@@ -96,6 +96,18 @@ class StackSetupITCase {
                 }
             }
         }
+        // run again with other settings: the existing topics stay as they are, and every difference is reported
+        StackSetup.Result again = StackSetup.run(set.with(java.util.Map.of("kafka.partitions", "3", "kafka.min-insync-replicas", "0",
+                "kafka.retention", "2d")).config());
+        assertThat(again.createdTopics()).isEmpty();
+        var k = set.config().kafka();
+        assertThat(again.topicDifferences()).hasSize(k.allTopics().size());
+        assertThat(again.topicDifferences()).filteredOn(d -> d.startsWith("topic " + k.userEventsTopic() + " ")).singleElement().asString()
+                .contains(k.partitions() + " partitions, kafka.partitions is 3").contains("retention.ms 259200000, kafka.retention is 172800000 ms")
+                .doesNotContain("min.insync.replicas").endsWith("change the topic (kafka-configs.sh --alter) or the configuration");
+        assertThat(again.topicDifferences()).filteredOn(d -> d.startsWith("topic " + k.campaignsTopic() + " ")).singleElement().asString()
+                .doesNotContain("retention");
+        assertThat(StackSetup.run(set.config()).topicDifferences()).as("with the settings they were created with").isEmpty();
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> base.fresh(java.util.Map.of("kafka.replication-factor", "3")))
                 .hasStackTraceContaining("kafka.replication-factor 3").hasStackTraceContaining("at most the number of brokers");
         // a min.insync.replicas no write could meet: over the replication factor given, or over the brokers' default one

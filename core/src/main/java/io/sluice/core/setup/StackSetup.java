@@ -9,6 +9,7 @@ import io.sluice.core.db.ShardMigrations;
 import io.sluice.core.kafka.KafkaClients;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.errors.InvalidConfigurationException;
 import org.apache.kafka.common.errors.InvalidReplicationFactorException;
 import org.apache.kafka.common.errors.TopicExistsException;
@@ -28,7 +29,8 @@ import java.util.concurrent.ExecutionException;
 
 /**
  * Brings Kafka, the registry and the shards to what Sluice expects, and is safe to run again:
- * creates missing topics ({@code campaigns} compacted; existing topics are left as they are),
+ * creates missing topics ({@code campaigns} compacted; existing topics are left as they are, and
+ * how they differ from configuration is reported),
  * registers each topic's schema under {@code <topic>-value} (the same schema gets the same id), and
  * applies the shard migrations. Works against the embedded stack and against real infrastructure.
  *
@@ -42,8 +44,12 @@ public final class StackSetup {
     private StackSetup() {
     }
 
-    /** What a setup run found and did; the schema ids are what producers must write. */
-    public record Result(List<String> createdTopics, Map<String, Integer> schemaIds, Map<Integer, List<Integer>> migrationsApplied) {
+    /**
+     * What a setup run found and did; the schema ids are what producers must write. {@code topicDifferences}: how the
+     * topics that already existed differ from configuration (setup leaves them as they are), one line each.
+     */
+    public record Result(List<String> createdTopics, List<String> topicDifferences, Map<String, Integer> schemaIds,
+                         Map<Integer, List<Integer>> migrationsApplied) {
     }
 
     public static void main(String[] args) throws Exception {
@@ -51,10 +57,19 @@ public final class StackSetup {
         Result r = run(config);
         System.out.println("sluice setup: topics created " + r.createdTopics() + "; schema ids " + r.schemaIds()
                 + "; migrations applied per shard " + r.migrationsApplied());
+        for (String d : r.topicDifferences()) {
+            System.out.println("sluice setup: WARNING " + d);
+        }
     }
 
     public static Result run(SluiceConfig config) throws Exception {
         List<String> created = createTopics(config);
+        List<String> existing = new ArrayList<>(config.kafka().allTopics());
+        existing.removeAll(created);
+        List<String> differences;
+        try (Admin admin = admin(config)) {
+            differences = differences(admin, config.kafka(), existing);
+        }
         Map<String, Integer> ids = registerSchemas(config);
         Map<Integer, List<Integer>> migrated = new LinkedHashMap<>();
         for (SluiceConfig.Shard shard : config.shards().list()) {
@@ -62,7 +77,7 @@ public final class StackSetup {
                 migrated.put(shard.index(), ShardMigrations.apply(c));
             }
         }
-        return new Result(created, ids, migrated);
+        return new Result(created, differences, ids, migrated);
     }
 
     public static Admin admin(SluiceConfig config) {
@@ -110,10 +125,55 @@ public final class StackSetup {
         return created;
     }
 
+    /**
+     * How {@code existing} topics differ from what setup would create: partitions, replication factor, and the configs
+     * setup sets ({@code min.insync.replicas}, {@code retention.ms}, and compaction of {@code campaigns}). Settings left
+     * to the brokers' defaults are not compared.
+     */
+    static List<String> differences(Admin admin, SluiceConfig.Kafka k, List<String> existing) throws Exception {
+        List<String> out = new ArrayList<>();
+        if (existing.isEmpty()) {
+            return out;
+        }
+        SluiceConfig.Kafka.TopicSettings settings = k.topicSettings();
+        var described = admin.describeTopics(existing).allTopicNames().get();
+        List<ConfigResource> resources = existing.stream().map(t -> new ConfigResource(ConfigResource.Type.TOPIC, t)).toList();
+        var configs = admin.describeConfigs(resources).all().get();
+        for (String topic : existing) {
+            var t = described.get(topic);
+            List<String> d = new ArrayList<>();
+            if (t.partitions().size() != k.partitions()) {
+                d.add(t.partitions().size() + " partitions, kafka.partitions is " + k.partitions()
+                        + " (adding partitions moves keys: docs/operations.md#adding-partitions)");
+            }
+            int replicas = t.partitions().stream().mapToInt(p -> p.replicas().size()).min().orElse(0);
+            if (settings.replicationFactor() > 0 && replicas != settings.replicationFactor()) {
+                d.add("replication factor " + replicas + ", kafka.replication-factor is " + settings.replicationFactor()
+                        + " (kafka-reassign-partitions.sh changes it)");
+            }
+            var c = configs.get(new ConfigResource(ConfigResource.Type.TOPIC, topic));
+            if (settings.minInsyncReplicas() > 0 && !String.valueOf(settings.minInsyncReplicas()).equals(c.get("min.insync.replicas").value())) {
+                d.add("min.insync.replicas " + c.get("min.insync.replicas").value() + ", kafka.min-insync-replicas is " + settings.minInsyncReplicas());
+            }
+            if (topic.equals(k.campaignsTopic())) {
+                if (!c.get("cleanup.policy").value().contains("compact")) {
+                    d.add("cleanup.policy " + c.get("cleanup.policy").value() + ", not compact: campaign definitions expire with the retention");
+                }
+            } else if (settings.retentionMs() > 0 && !String.valueOf(settings.retentionMs()).equals(c.get("retention.ms").value())) {
+                d.add("retention.ms " + c.get("retention.ms").value() + ", kafka.retention is " + settings.retentionMs() + " ms");
+            }
+            if (!d.isEmpty()) {
+                out.add("topic " + topic + " exists with " + String.join("; ", d) + ". Setup leaves existing topics as they are: "
+                        + "change the topic (kafka-configs.sh --alter) or the configuration");
+            }
+        }
+        return out;
+    }
+
     /** Refuses a min.insync.replicas over the brokers' default replication factor, which new topics then get: no write could succeed. */
     private static void checkMinInsyncAgainstTheBrokersDefault(Admin admin, int minInsync) throws Exception {
         String broker = admin.describeCluster().nodes().get().iterator().next().idString();
-        var resource = new org.apache.kafka.common.config.ConfigResource(org.apache.kafka.common.config.ConfigResource.Type.BROKER, broker);
+        var resource = new ConfigResource(ConfigResource.Type.BROKER, broker);
         var entry = admin.describeConfigs(List.of(resource)).all().get().get(resource).get("default.replication.factor");
         if (entry != null && entry.value() != null && minInsync > Integer.parseInt(entry.value())) {
             throw new ConfigException("kafka.min-insync-replicas is " + minInsync + ", over the brokers' default.replication.factor " + entry.value()

@@ -205,6 +205,7 @@ public final class LocalCommand {
             }
             out.println("  topics           " + String.join(", ", config.kafka().allTopics()) + " (" + config.kafka().partitions() + " partitions"
                     + (setup.createdTopics().isEmpty() ? ", already there)" : ")"));
+            setup.topicDifferences().forEach(d -> out.println("  WARNING          " + d));
             out.println("  schema ids       " + setup.schemaIds());
             out.println("  connection file  " + connection + "   (--config for other Sluice commands)");
 
