@@ -2,8 +2,10 @@ package io.sluice.jobs;
 
 import io.sluice.core.config.ConfigException;
 import io.sluice.core.config.SluiceConfig;
+import io.sluice.jobs.common.SavepointCheck;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.PipelineOptions;
+import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
 /**
@@ -42,7 +44,10 @@ public interface SluiceJob {
      *   {@code mvn verify}), not at the first savepoint upgrade. Set here, not in {@code flink-conf/config.yaml},
      *   where it would also refuse the SQL jobs, which have no uids;</li>
      *   <li>object reuse: every operator emits fresh records and none changes its input, so chained operators can
-     *   skip Flink's copies.</li>
+     *   skip Flink's copies;</li>
+     *   <li>max parallelism {@code deployment.max-parallelism}, the same on every launcher, so state taken on one restores
+     *   on another; a savepoint or checkpoint to restore ({@code execution.state-recovery.path}) taken with another value
+     *   is refused here, naming the key ({@link SavepointCheck}).</li>
      * </ul>
      */
     static void configure(StreamExecutionEnvironment env, SluiceConfig config) {
@@ -50,6 +55,11 @@ public interface SluiceJob {
             throw new ConfigException(problem);
         });
         configure(env);
+        env.setMaxParallelism(config.deployment().maxParallelism());
+        String restore = env.getConfiguration().get(StateRecoveryOptions.SAVEPOINT_PATH);
+        if (restore != null) {
+            SavepointCheck.requireMaxParallelism(restore, config.deployment().maxParallelism());
+        }
     }
 
     /** The environment settings alone (for tests of them). */

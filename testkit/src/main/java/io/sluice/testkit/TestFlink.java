@@ -3,10 +3,12 @@ package io.sluice.testkit;
 import io.sluice.testkit.FlinkRest;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.RestartStrategyOptions;
+import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 
 import java.time.Duration;
+import java.util.concurrent.TimeUnit;
 import java.util.function.DoublePredicate;
 
 /** Flink for the job tests: the MiniCluster they run on (one TaskManager with 4 slots, restarting failed jobs after 500 ms, without limit), and waiting for a metric over REST. */
@@ -34,6 +36,17 @@ public final class TestFlink {
         }
         throw new AssertionError(metric + " (" + agg + ") of '" + vertex + "' in job " + jobId + " was " + seen + "; vertices: "
                 + rest.get("/jobs/" + jobId).path("vertices").findValuesAsText("name"));
+    }
+
+    /**
+     * Cancels {@code job} unless it has already ended, and waits until it has (at most 2 minutes): a later test on the
+     * same MiniCluster needs its slots. Safe in a {@code finally} after a stop-with-savepoint.
+     */
+    public static void cancelIfRunning(JobClient job) throws Exception {
+        if (!job.getJobStatus().get(30, TimeUnit.SECONDS).isGloballyTerminalState()) {
+            job.cancel().handle((ok, alreadyEnded) -> null).get(60, TimeUnit.SECONDS);
+        }
+        job.getJobExecutionResult().handle((r, e) -> null).get(2, TimeUnit.MINUTES);
     }
 
     public static MiniClusterExtension miniCluster() {

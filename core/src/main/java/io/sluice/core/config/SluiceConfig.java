@@ -43,9 +43,19 @@ public record SluiceConfig(
         Shards shards = Shards.from(raw);
         Deployment deployment = Deployment.from(raw);
         Kafka kafka = Kafka.from(raw, deployment);
-        return new SluiceConfig(
+        SluiceConfig config = new SluiceConfig(
                 kafka, Registry.from(raw), shards, Routing.from(raw, shards.list().size()),
                 Subscriptions.from(raw), Aggregation.from(raw), Push.from(raw, deployment), deployment, Sidekiq.from(raw, deployment, kafka));
+        Map<String, Integer> parallelisms = Map.of("subscriptions.parallelism", config.subscriptions().parallelism(),
+                "aggregation.parallelism", config.aggregation().parallelism(), "sidekiq.parallelism", config.sidekiq().parallelism());
+        parallelisms.forEach((key, p) -> {
+            if (p > deployment.maxParallelism()) {
+                throw new ConfigException(key + " is " + p + ", over deployment.max-parallelism " + deployment.maxParallelism()
+                        + ": a job cannot run more subtasks than it has key groups. Lower " + key + " (deployment.max-parallelism is "
+                        + "fixed for the life of the jobs' state; docs/cluster.md#max-parallelism)");
+            }
+        });
+        return config;
     }
 
     /**
@@ -55,8 +65,15 @@ public record SluiceConfig(
      * deployments on one broker (production and staging, a re-run of docker-compose's setup, a local run against a
      * shared broker) fence neither each other's producers nor each other's offsets. {@code sharedDefaults}: it is
      * unset and a prefix it would name was left at the shared default; the jobs refuse to start then.
+     *
+     * <p>{@code maxParallelism} ({@code deployment.max-parallelism}) is the jobs' Flink max parallelism: the number of key
+     * groups their keyed state is split into, fixed for the life of the state (a savepoint restores only at the same
+     * value), and the upper bound of every future rescale. The default, 720, is the partition count the docs advise, so
+     * any parallelism up to it that divides the partitions also divides the key groups.
      */
-    public record Deployment(String id, boolean sharedDefaults) implements Serializable {
+    public record Deployment(String id, boolean sharedDefaults, int maxParallelism) implements Serializable {
+        /** The default of {@code deployment.max-parallelism}; {@code flink-conf/config.yaml}'s {@code pipeline.max-parallelism} says the same. */
+        public static final int DEFAULT_MAX_PARALLELISM = 720;
         static final java.util.regex.Pattern ID = java.util.regex.Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
 
         static Deployment from(RawConfig raw) {
@@ -65,7 +82,9 @@ public record SluiceConfig(
                 throw new ConfigException("config key 'deployment.id' is '" + id + "': expected a stable name of letters, digits, '.', '_' "
                         + "and '-', at most 63 characters, such as prod-eu or staging");
             }
-            return new Deployment(id, id.isEmpty() && (!raw.has("kafka.group-prefix") || !raw.has("push.transactional-id-prefix")));
+            return new Deployment(id, id.isEmpty() && (!raw.has("kafka.group-prefix") || !raw.has("push.transactional-id-prefix")),
+                    // Flink's upper bound for max parallelism is 2^15
+                    raw.integer("deployment.max-parallelism", DEFAULT_MAX_PARALLELISM, 1, 1 << 15));
         }
 
         /** Why a job may not start with this configuration, if it may not. */

@@ -620,11 +620,8 @@ class AggregationJobITCase {
                 return new TwoDeployments(bActive, restarts, pushes, counts, expected, ids, groups);
             }
         } finally {
-            for (JobClient j : jobs) {
-                j.cancel().get();
-            }
             for (JobClient j : jobs) { // fenced jobs may take a while to end; later tests need their slots
-                j.getJobExecutionResult().handle((r, e) -> null).get(2, TimeUnit.MINUTES);
+                TestFlink.cancelIfRunning(j);
             }
         }
     }
@@ -678,6 +675,54 @@ class AggregationJobITCase {
             assertThat(jobs).hasSize(40);
         } finally {
             downscaled.cancel().get();
+        }
+    }
+
+    /**
+     * 2 → 3 → 2 subtasks under a live generator, each step a stop with a savepoint and a resume from it: keyed windows,
+     * pacer queues and "sent" marks open across both steps are split into the 720 key groups of
+     * {@code deployment.max-parallelism} and regrouped, and the push queue's POOLING transactions meet an upscale and a
+     * downscale. The rows equal the oracle and a read_committed consumer sees every push once.
+     */
+    @Test
+    void rescaledTwoToThreeToTwoFromSavepointsTheWindowsAndPushesEqualTheOracle(TestStack base, @InjectMiniCluster MiniCluster cluster,
+                                                                               @TempDir Path savepoints) throws Exception {
+        Map<String, String> settings = load("60000");
+        settings.put("kafka.partitions", "6");
+        TestStack two = base.fresh(settings);
+        TestStack three = two.with(Map.of("aggregation.parallelism", "3"));
+        List<Campaign> campaigns = List.of(
+                new Campaign("buyers", RecordSequence.appId(1), "purchase", 2, 10 * MINUTE, "Thanks!", 2_000, true),
+                new Campaign("browsers", RecordSequence.appId(2), "view", 3, MINUTE, "Still looking?", 2_000, true));
+        two.send(campaigns.toArray(new Campaign[0]));
+        JobClient job = startUnbounded(two, AggregationJob.sink(two.config()));
+        List<String> steps = new ArrayList<>();
+        try (LoadGenerator g = new LoadGenerator(two.config(), two.generator(), two.schemaIds(), 5_000, EPOCH, true).start()) {
+            awaitMetric(new FlinkRest(cluster.getRestAddress().get()), job, "activeCampaigns", 2);
+            for (TestStack next : List.of(three, two)) {
+                long at = g.acked() + 15_000;
+                until(at + " events sent", Duration.ofMinutes(2), () -> g.acked() >= at || !g.isRunning());
+                String savepoint = job.stopWithSavepoint(false, savepoints.toUri().toString(), SavepointFormatType.CANONICAL).get(60, TimeUnit.SECONDS);
+                steps.add("stopped with a savepoint at " + g.acked() + " events sent, resumed at parallelism " + next.config().aggregation().parallelism());
+                Configuration fromSavepoint = new Configuration();
+                fromSavepoint.set(StateRecoveryOptions.SAVEPOINT_PATH, savepoint);
+                job = startUnbounded(next, AggregationJob.sink(next.config()), fromSavepoint);
+            }
+            Oracle oracle = g.awaitDone().oracle();
+            Map<String, Oracle.WindowRow> expected = oracle.windowCounts(MINUTE);
+            Map<String, Oracle.WindowRow> actual = awaitRows(two, r -> r.size() == expected.size()
+                    && r.entrySet().stream().allMatch(e -> expected.containsKey(e.getKey()) && expected.get(e.getKey()).count() == e.getValue().count()),
+                    "rows equal to the oracle after " + steps);
+            TestStack.assertWindowRows(actual, expected, steps.toString());
+            Map<String, String> expectedJobs = oracle.pushJobs(campaigns);
+            assertThat(expectedJobs).hasSizeGreaterThan(100);
+            List<PushJob> jobs = awaitPushJobs(two, expectedJobs.size());
+            Map<String, Long> perId = jobs.stream().collect(Collectors.groupingBy(PushJob::jobId, Collectors.counting()));
+            assertThat(perId.entrySet().stream().filter(e -> e.getValue() > 1).map(Map.Entry::getKey).toList()).as("duplicate job ids").isEmpty();
+            assertThat(perId.keySet()).as("job ids after " + steps).isEqualTo(expectedJobs.keySet());
+            System.out.println("rescaled 2 -> 3 -> 2: " + steps + "; " + actual.size() + " window rows, " + jobs.size() + " push jobs");
+        } finally {
+            TestFlink.cancelIfRunning(job);
         }
     }
 

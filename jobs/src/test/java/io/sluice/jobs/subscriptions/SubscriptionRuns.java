@@ -3,6 +3,7 @@ package io.sluice.jobs.subscriptions;
 import io.sluice.jobs.common.KafkaIo;
 import io.sluice.testkit.TestStack;
 import org.apache.flink.api.connector.sink2.Sink;
+import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
@@ -13,7 +14,7 @@ public final class SubscriptionRuns {
 
     /** Reads what the topic holds now, writes it to the shards, and returns when done (or throws the job's failure). */
     public static void runBounded(TestStack stack) throws Exception {
-        StreamExecutionEnvironment env = environment();
+        StreamExecutionEnvironment env = environment(new Configuration());
         SubscriptionJob.defineWorkflow(env, stack.config(), SubscriptionJob.source(stack.config(), true),
                 SubscriptionJob.sink(stack.config()), KafkaIo.deadLetterSink(stack.config()));
         env.execute("subscriptions-test");
@@ -26,13 +27,22 @@ public final class SubscriptionRuns {
 
     /** Starts the job writing rows through {@code sink} (e.g. one that injects a fault); it runs until cancelled. */
     public static JobClient start(TestStack stack, Sink<SubscriptionDelta> sink) throws Exception {
-        StreamExecutionEnvironment env = environment();
+        return start(stack, sink, new Configuration());
+    }
+
+    /** Starts the job with its real shard sink and Flink settings {@code conf} (e.g. a savepoint to restore); it runs until cancelled. */
+    public static JobClient start(TestStack stack, Configuration conf) throws Exception {
+        return start(stack, SubscriptionJob.sink(stack.config()), conf);
+    }
+
+    private static JobClient start(TestStack stack, Sink<SubscriptionDelta> sink, Configuration conf) throws Exception {
+        StreamExecutionEnvironment env = environment(conf);
         SubscriptionJob.defineWorkflow(env, stack.config(), SubscriptionJob.source(stack.config(), false), sink, KafkaIo.deadLetterSink(stack.config()));
         return env.executeAsync("subscriptions-test");
     }
 
-    private static StreamExecutionEnvironment environment() {
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+    private static StreamExecutionEnvironment environment(Configuration conf) {
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
         env.enableCheckpointing(500);
         return env;
     }

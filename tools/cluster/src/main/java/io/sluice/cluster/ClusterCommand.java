@@ -28,6 +28,7 @@ import java.util.Optional;
 public final class ClusterCommand {
     static final String DEFAULT_WORK_DIR = "target/sluice-cluster";
     static final String DEFAULT_JAR = "jobs/target/sluice-jobs.jar";
+    static final String DEFAULT_STATE_DIR = "~/.local/state/sluice";
     static final Path CONNECTION_FILE = Path.of("target/sluice-local/connection.yaml");
 
     private final PrintStream out;
@@ -60,8 +61,9 @@ public final class ClusterCommand {
     static String usage() {
         return String.join("\n",
                 "usage: ./sluice cluster COMMAND [options]",
-                "  start [--web-port N] [-D key=value ...]",
-                "        start a JobManager and a TaskManager process with flink-conf/ (web UI on 8081); -D overrides a setting",
+                "  start [--web-port N] [--state-dir DIR] [-D key=value ...]",
+                "        start a JobManager and a TaskManager process with flink-conf/ (web UI on 8081); -D overrides a setting;",
+                "        checkpoints and savepoints go under DIR (default $SLUICE_STATE_DIR, else " + DEFAULT_STATE_DIR + ")",
                 "  status                       the processes, the web UI and the jobs",
                 "  stop                         stop both processes (their jobs end with them: stop-job first to keep state)",
                 "  submit JOB [--from-savepoint PATH] [--allow-non-restored-state] [--jar FILE] [Sluice options]",
@@ -70,6 +72,9 @@ public final class ClusterCommand {
                         + " if ./sluice local wrote it)",
                 "  list                         the cluster's jobs: id, state, name",
                 "  cancel JOB_ID                cancel a job (its last checkpoint is retained)",
+                "  resume JOB [--jar FILE] [Sluice options]",
+                "        submit JOB again from its newest state: the savepoint it was stopped with, else its newest retained",
+                "        checkpoint (after the JobManager was lost: stop, start, then resume each job)",
                 "  stop-job JOB_ID [--savepoint-dir DIR]",
                 "        stop a job with a savepoint and print its path, for submit --from-savepoint",
                 "every command takes --work-dir DIR (default " + DEFAULT_WORK_DIR + "), where the pids and logs are kept");
@@ -102,6 +107,7 @@ public final class ClusterCommand {
                         : "nothing was running from " + workDir);
             }
             case "submit" -> submit(cluster, args);
+            case "resume" -> resume(cluster, args);
             case "list" -> {
                 noMoreArgs(args);
                 try (ClusterJobs jobs = jobs(cluster)) {
@@ -124,6 +130,10 @@ public final class ClusterCommand {
                 try (ClusterJobs jobs = jobs(cluster)) {
                     path = jobs.stopWithSavepoint(id, dir == null ? null : Path.of(dir).toAbsolutePath().toUri().toString());
                 }
+                Optional<JobLedger> ledger = ledger(cluster);
+                if (ledger.isPresent()) {
+                    ledger.get().stopped(id, path);
+                }
                 out.printf(Locale.ROOT, "sluice cluster: stopped %s in %.1f s; savepoint %s%n", id, (System.nanoTime() - t0) / 1e9, path);
                 out.println("  resume with: ./sluice cluster submit JOB --from-savepoint " + path);
             }
@@ -134,6 +144,7 @@ public final class ClusterCommand {
 
     private void start(StandaloneCluster cluster, List<String> args) throws Exception {
         int webPort = Integer.parseInt(option(args, "--web-port", "8081"));
+        Path stateDir = Path.of(option(args, "--state-dir", defaultStateDir())).toAbsolutePath();
         Map<String, String> overrides = new LinkedHashMap<>();
         while (!args.isEmpty()) {
             String a = args.remove(0);
@@ -151,6 +162,10 @@ public final class ClusterCommand {
             }
             overrides.put(kv.substring(0, eq), kv.substring(eq + 1));
         }
+        // flink-conf's paths are a deployment's (/var/lib/sluice); on this machine they go under the state directory,
+        // outside /tmp and target/, so that they survive a reboot and mvn clean
+        overrides.putIfAbsent("execution.checkpointing.dir", stateDir.resolve("checkpoints").toUri().toString());
+        overrides.putIfAbsent("execution.checkpointing.savepoint-dir", stateDir.resolve("savepoints").toUri().toString());
         out.println("sluice cluster: starting a JobManager and a TaskManager with " + cluster.confDir().resolve("config.yaml") + " ...");
         long t0 = System.nanoTime();
         StandaloneCluster.Running r = cluster.start(webPort, overrides, Duration.ofSeconds(120), out);
@@ -178,6 +193,9 @@ public final class ClusterCommand {
         out.println("  jobmanager       pid " + r.jobManagerPid());
         out.println("  taskmanager      pid " + r.taskManagerPid());
         out.println("  logs             " + cluster.logDir());
+        if (r.checkpointDir() != null) {
+            out.println("  checkpoints      " + r.checkpointDir());
+        }
     }
 
     private void submit(StandaloneCluster cluster, List<String> args) throws Exception {
@@ -208,14 +226,59 @@ public final class ClusterCommand {
         if (savepoint != null && names.size() > 1) {
             throw new UsageException("--from-savepoint restores one job: name it instead of 'all'");
         }
+        Optional<JobLedger> ledger = ledger(cluster);
         try (ClusterJobs client = jobs(cluster)) {
             for (String n : names) {
                 long t0 = System.nanoTime();
                 JobID id = client.submit(jar, jobs.get(n), args, savepoint, allowNonRestored);
+                if (ledger.isPresent()) {
+                    ledger.get().submitted(n, id, savepoint);
+                }
                 out.printf(Locale.ROOT, "  job %-13s submitted in %.1f s: %s%s%n", n, (System.nanoTime() - t0) / 1e9, id,
                         savepoint == null ? "" : " (from " + savepoint + ")");
             }
         }
+    }
+
+    /**
+     * {@code resume JOB}: {@code submit JOB --from-savepoint} with the job's newest state as {@link JobLedger} finds it,
+     * refused while a job of that name runs (two would write the same rows and fence each other's transactions).
+     */
+    private void resume(StandaloneCluster cluster, List<String> args) throws Exception {
+        if (args.isEmpty() || args.get(0).startsWith("-")) {
+            throw new UsageException("resume needs a job: subscriptions, aggregation or sidekiq-bridge");
+        }
+        String name = args.get(0);
+        JobLedger ledger = ledger(cluster).orElseThrow(() -> new UsageException("resume finds retained checkpoints on this machine, and "
+                + "this cluster's execution.checkpointing.dir is not a local directory: give the state yourself with submit "
+                + name + " --from-savepoint PATH"));
+        try (ClusterJobs jobs = jobs(cluster)) {
+            for (JobStatusMessage j : jobs.list()) {
+                if (j.getJobName().equals("sluice-" + name) && !j.getJobState().isGloballyTerminalState()) {
+                    throw new UsageException("job " + j.getJobId() + " (sluice-" + name + ") is " + j.getJobState()
+                            + " on this cluster: stop it first (stop-job " + j.getJobId() + "), then resume");
+                }
+            }
+        }
+        JobLedger.Latest latest = ledger.latest(name);
+        out.println("sluice cluster: resuming " + name + " from " + latest.what() + ": " + latest.path());
+        List<String> submitArgs = new ArrayList<>(args);
+        submitArgs.addAll(1, List.of("--from-savepoint", latest.path()));
+        submit(cluster, submitArgs);
+    }
+
+    private static Optional<JobLedger> ledger(StandaloneCluster cluster) throws Exception {
+        return cluster.running().flatMap(r -> JobLedger.of(r.checkpointDir()));
+    }
+
+    /** {@code $SLUICE_STATE_DIR}, else {@code $XDG_STATE_HOME/sluice}, else {@code ~/.local/state/sluice}. */
+    static String defaultStateDir() {
+        String explicit = System.getenv("SLUICE_STATE_DIR");
+        if (explicit != null && !explicit.isBlank()) {
+            return explicit;
+        }
+        String xdg = System.getenv("XDG_STATE_HOME");
+        return (xdg != null && !xdg.isBlank() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".local", "state")).resolve("sluice").toString();
     }
 
     /**
@@ -244,7 +307,7 @@ public final class ClusterCommand {
     private ClusterJobs jobs(StandaloneCluster cluster) throws Exception {
         StandaloneCluster.Running r = cluster.running()
                 .orElseThrow(() -> new UsageException("no cluster is running from " + cluster.logDir().getParent() + "; start one with ./sluice cluster start"));
-        return new ClusterJobs(cluster.configuration(Map.of()), r.webPort());
+        return new ClusterJobs(cluster.configuration(r.overrides()), r.webPort());
     }
 
     private void printJobs(List<JobStatusMessage> jobs) {

@@ -1,5 +1,6 @@
 package io.sluice.cluster;
 
+import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.CoreOptions;
 import org.apache.flink.configuration.GlobalConfiguration;
@@ -45,6 +46,7 @@ public final class StandaloneCluster {
     static final String TASKMANAGER_MAIN = "org.apache.flink.runtime.taskexecutor.TaskManagerRunner";
     private static final String BASH_JAVA_UTILS = "org.apache.flink.runtime.util.bash.BashJavaUtils";
     private static final String STATE_FILE = "cluster.properties";
+    private static final String OVERRIDE = "override.";
 
     private final Path workDir;
     private final Path confDir;
@@ -62,7 +64,12 @@ public final class StandaloneCluster {
     }
 
     /** What {@link #start} left behind: the processes and the web UI. */
-    public record Running(long jobManagerPid, long taskManagerPid, int webPort, Path confDir) {
+    /**
+     * {@code overrides}: the {@code -D} settings the processes got over {@code config.yaml}; a job submitted to them gets
+     * the same, since a job's own configuration (checkpoint directory included) wins over the cluster's.
+     * {@code checkpointDir}: their {@code execution.checkpointing.dir}, where {@link JobLedger} keeps its record; null if unset.
+     */
+    public record Running(long jobManagerPid, long taskManagerPid, int webPort, Path confDir, Map<String, String> overrides, String checkpointDir) {
         public URI rest() {
             return URI.create("http://localhost:" + webPort);
         }
@@ -107,7 +114,7 @@ public final class StandaloneCluster {
             stopProcess(jm.pid(), JOBMANAGER_MAIN, out);
             throw e;
         }
-        Running r = new Running(jm.pid(), tm.pid(), webPort, confDir);
+        Running r = new Running(jm.pid(), tm.pid(), webPort, confDir, Map.copyOf(dynamic), conf.get(CheckpointingOptions.CHECKPOINTS_DIRECTORY));
         writeState(r);
         try {
             awaitSlots(r, jm, tm, timeout);
@@ -145,8 +152,14 @@ public final class StandaloneCluster {
         try (Reader in = Files.newBufferedReader(state)) {
             p.load(in);
         }
+        Map<String, String> overrides = new LinkedHashMap<>();
+        for (String k : p.stringPropertyNames()) {
+            if (k.startsWith(OVERRIDE)) {
+                overrides.put(k.substring(OVERRIDE.length()), p.getProperty(k));
+            }
+        }
         return Optional.of(new Running(Long.parseLong(p.getProperty("jobmanager.pid")), Long.parseLong(p.getProperty("taskmanager.pid")),
-                Integer.parseInt(p.getProperty("web-port")), Path.of(p.getProperty("conf-dir"))));
+                Integer.parseInt(p.getProperty("web-port")), Path.of(p.getProperty("conf-dir")), overrides, p.getProperty("checkpoint-dir")));
     }
 
     public Path confDir() {
@@ -267,6 +280,10 @@ public final class StandaloneCluster {
         p.setProperty("taskmanager.pid", String.valueOf(r.taskManagerPid()));
         p.setProperty("web-port", String.valueOf(r.webPort()));
         p.setProperty("conf-dir", r.confDir().toString());
+        if (r.checkpointDir() != null) {
+            p.setProperty("checkpoint-dir", r.checkpointDir());
+        }
+        r.overrides().forEach((k, v) -> p.setProperty(OVERRIDE + k, v));
         try (Writer w = Files.newBufferedWriter(workDir.resolve(STATE_FILE))) {
             p.store(w, "written by ./sluice cluster start; removed by ./sluice cluster stop");
         }

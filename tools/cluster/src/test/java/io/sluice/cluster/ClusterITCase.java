@@ -53,7 +53,7 @@ class ClusterITCase {
     void jobsOnAStandaloneClusterWriteTheOracleAndAnUpgradeFromSavepointsCarriesTheirState(TestStack base) throws Exception {
         Path work = Path.of("target/cluster-it").toAbsolutePath(); // kept after the run: the processes' logs are in cluster/log
         LocalMachine.deleteRecursively(work);
-        Map<String, String> settings = new HashMap<>(Map.of("generator.count", "60000", "generator.rate", "3000", "generator.apps", "50",
+        Map<String, String> settings = new HashMap<>(Map.of("generator.count", "100000", "generator.rate", "3000", "generator.apps", "50",
                 "generator.users", "4000", "generator.update-fraction", "0.4", "generator.out-of-order-fraction", "0.1",
                 "generator.out-of-order-max", "4s", "generator.campaigns", "0", "generator.malformed-fraction", "0.005",
                 "aggregation.out-of-orderness", "5s"));
@@ -121,6 +121,40 @@ class ClusterITCase {
                             () -> restoredFrom(rest, job.getValue()), p -> !p.isEmpty());
                     assertThat(restored).as("the upgraded " + job.getKey() + " job restored from").isEqualTo(savepoints.get(job.getKey()));
                 }
+                String afterUpgrade = sluiceCluster(common, "list");
+                assertThat(afterUpgrade).contains(jobIds.get("aggregation") + "  FINISHED").contains(jobIds.get("subscriptions") + "  FINISHED");
+
+                // the JobManager is lost (SIGKILL, no HA: the new one will not know the jobs) while records keep coming; the
+                // documented recovery: stop what is left (the TaskManager still runs the old tasks), start, resume each job
+                Await.until("40,000 records sent", Duration.ofMinutes(2), () -> g.acked() >= 40_000);
+                for (var job : upgraded.entrySet()) {
+                    Await.until("a retained checkpoint of the upgraded " + job.getKey() + " job", Duration.ofMinutes(1),
+                            () -> retainedCheckpoints(work, job.getValue()), n -> n > 0);
+                }
+                ProcessHandle jobManager = ProcessHandle.of(pids.get(0)).orElseThrow();
+                jobManager.destroyForcibly();
+                jobManager.onExit().get(30, java.util.concurrent.TimeUnit.SECONDS);
+                long killedAt = g.acked();
+                sluiceCluster(common, "stop");
+                String restarted = sluiceCluster(common, "start", "--web-port", String.valueOf(webPort),
+                        "-D", "execution.checkpointing.dir=" + work.resolve("checkpoints").toUri(),
+                        "-D", "execution.checkpointing.savepoint-dir=" + work.resolve("savepoints").toUri());
+                for (String role : List.of("jobmanager", "taskmanager")) {
+                    pids.add(Long.parseLong(find(restarted, role + "\\s+pid (\\d+)")));
+                }
+                for (var job : upgraded.entrySet()) {
+                    List<String> args = new ArrayList<>(List.of("resume", job.getKey(), "--jar", JAR.toString()));
+                    args.addAll(stack.namespace().args());
+                    args.addAll(List.of("--aggregation.emit-interval", "2s"));
+                    String resumed = sluiceCluster(common, args.toArray(String[]::new));
+                    System.out.println(resumed.lines().filter(l -> l.contains("resuming")).findFirst().orElse(resumed));
+                    String from = find(resumed, "resuming " + job.getKey() + " from job " + job.getValue() + "'s newest retained checkpoint, chk-\\d+ of \\S+: (\\S+)");
+                    String id = jobIds(resumed).get(job.getKey());
+                    String restored = Await.until("the resumed " + job.getKey() + " job to report its restore", Duration.ofMinutes(1),
+                            () -> restoredFrom(rest, id), p -> !p.isEmpty());
+                    assertThat(Path.of(URI.create(restored))).as("the resumed " + job.getKey() + " job restored from").isEqualTo(Path.of(from));
+                }
+                assertThat(g.acked()).as("records sent while the JobManager was gone").isGreaterThan(killedAt);
                 oracle = g.awaitDone().oracle();
 
                 Map<String, Map<String, String>> expectedSubscriptions = TestStack.expectedRows(oracle);
@@ -143,8 +177,6 @@ class ClusterITCase {
                 subscriptions.assertNoRowMovedBackwards();
                 windows.assertNoRowMovedBackwards();
             }
-            String list = sluiceCluster(common, "list");
-            assertThat(list).contains(jobIds.get("aggregation") + "  FINISHED").contains(jobIds.get("subscriptions") + "  FINISHED");
             String stopped = sluiceCluster(common, "stop");
             assertThat(stopped).contains("stopped in");
             for (long pid : pids) {
@@ -180,6 +212,17 @@ class ClusterITCase {
     }
 
     /** The path the job's state was restored from (REST checkpoint statistics), "" while the job is initializing. */
+    /** The completed checkpoints Flink keeps of {@code job} in the cluster's checkpoint directory. */
+    private static long retainedCheckpoints(Path work, String job) throws java.io.IOException {
+        Path dir = work.resolve("checkpoints").resolve(job);
+        if (!Files.isDirectory(dir)) {
+            return 0;
+        }
+        try (var chk = Files.list(dir)) {
+            return chk.filter(d -> d.getFileName().toString().startsWith("chk-") && Files.isRegularFile(d.resolve("_metadata"))).count();
+        }
+    }
+
     private static String restoredFrom(FlinkRest rest, String job) throws InterruptedException {
         try {
             JsonNode stats = rest.get("/jobs/" + job + "/checkpoints");

@@ -133,12 +133,14 @@ class DockerComposeTest {
         assertThat(ROOT.resolve("flink-conf/config.yaml")).exists();
         assertThat(Files.readString(ROOT.resolve("jobs/pom.xml"))).contains("<outputFile>${project.build.directory}/sluice-jobs.jar</outputFile>");
         assertThat(Files.readString(ROOT.resolve("udfs/pom.xml"))).contains("sluice-udfs.jar");
-        // checkpoints and savepoints of flink-conf live on the volume the JobManager and TaskManager share
+        // checkpoints and savepoints of flink-conf live on the volume the JobManager and TaskManager share, outside /tmp,
+        // owned by the user Flink runs as
         for (String s : List.of("jobmanager", "taskmanager")) {
-            assertThat(list(services.get(s).get("volumes"))).contains("checkpoints:/tmp/sluice");
+            assertThat(list(services.get(s).get("volumes"))).contains("checkpoints:/var/lib/sluice");
+            assertThat(String.join(" ", list(services.get(s).get("entrypoint")))).contains("chown flink:flink /var/lib/sluice &&");
         }
-        assertThat(flinkConf.toMap().get("execution.checkpointing.dir")).startsWith("file:///tmp/sluice/");
-        assertThat(flinkConf.toMap().get("execution.checkpointing.savepoint-dir")).startsWith("file:///tmp/sluice/");
+        assertThat(flinkConf.toMap().get("execution.checkpointing.dir")).startsWith("file:///var/lib/sluice/");
+        assertThat(flinkConf.toMap().get("execution.checkpointing.savepoint-dir")).startsWith("file:///var/lib/sluice/");
         assertThat(DockerComposeTest.<Map<String, Object>>cast(compose.get("volumes"))).containsKeys("checkpoints", "shard-0", "shard-1");
     }
 
@@ -188,6 +190,12 @@ class DockerComposeTest {
             submitted.add(m.group(1));
         }
         assertThat(submitted).isEqualTo(SluiceJobs.all().stream().map(SluiceJob::getClass).map(Class::getName).toList());
+        // each submission only if no job of that name is running or scheduled (a re-run would otherwise run it twice)
+        assertThat(command).contains("set -e").contains("jobs=$$(flink list -r -s -Drest.address=jobmanager)");
+        for (SluiceJob job : SluiceJobs.all()) {
+            assertThat(command).contains("echo \"$$jobs\" | grep -qF ' : sluice-" + job.name() + " (' && echo 'setup: sluice-" + job.name()
+                    + " is running; not submitted again' \\\n  || flink run -d -Drest.address=jobmanager -c " + job.getClass().getName() + " ");
+        }
         assertThat(list(services.get("setup").get("volumes"))).contains("./jobs/target/sluice-jobs.jar:/opt/sluice/sluice-jobs.jar:ro");
     }
 

@@ -26,7 +26,9 @@ class FlinkConfTest {
                 .containsEntry("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
                 .containsEntry("restart-strategy.type", "exponential-delay")
                 .containsEntry("metrics.reporter.prom.factory.class", "org.apache.flink.metrics.prometheus.PrometheusReporterFactory")
-                .containsEntry("rest.port", "8081");
+                .containsEntry("rest.port", "8081")
+                // what the jobs set themselves, for the SQL jobs too: the same key groups everywhere
+                .containsEntry("pipeline.max-parallelism", String.valueOf(io.sluice.core.config.SluiceConfig.Deployment.DEFAULT_MAX_PARALLELISM));
     }
 
     @Test
