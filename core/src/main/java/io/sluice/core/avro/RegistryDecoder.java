@@ -21,12 +21,15 @@ import java.util.Map;
  * {@code ConfluentRegistryAvroDeserializationSchema}), once per id, and a resolving reader from that
  * writer schema to the repo's reader schema is kept per id, so a record costs one map lookup and the
  * Avro decode, with allocations bounded by the record's size ({@link BoundedDecoder}). Bad records come back as a {@link Failure} with a reason for the dead-letter topic
- * instead of an exception, so one bad record never fails a job; a registry that cannot be reached
- * throws (the job restarts and retries instead of dead-lettering good records). Not thread-safe: one
- * instance per task.
+ * instead of an exception, so one bad record never fails a job. A registry that cannot be reached is
+ * asked again in place, backing off from 100 ms to 2 s, for up to {@link #REGISTRY_PATIENCE_MS}: a registry
+ * restart or a short outage costs a pause (backpressure), not a job restart. After that it throws (the job
+ * restarts and retries instead of dead-lettering good records). Not thread-safe: one instance per task.
  */
 public final class RegistryDecoder<T> implements Serializable {
     private static final long serialVersionUID = 1L;
+    /** How long a lookup retries a registry that does not answer before the task fails. */
+    public static final long REGISTRY_PATIENCE_MS = 30_000;
 
     private final SluiceAvro<T> avro;
     private final String registryUrl;
@@ -82,15 +85,34 @@ public final class RegistryDecoder<T> implements Serializable {
         if (reader != null) {
             return reader;
         }
-        Schema writer;
-        try {
-            writer = registry.readSchema(new ByteArrayInputStream(bytes, 0, 5));
-        } catch (IOException e) {
-            String msg = String.valueOf(e.getMessage()) + (e.getCause() == null ? "" : " " + e.getCause().getMessage());
-            if (msg.contains("40403") || msg.toLowerCase().contains("schema not found")) {
-                throw new Failure("unknown-schema-id", "schema id " + id + " is not in the registry");
+        Schema writer = null;
+        long waitedMs = 0;
+        long backoffMs = 100;
+        while (writer == null) {
+            try {
+                writer = registry.readSchema(new ByteArrayInputStream(bytes, 0, 5));
+            } catch (IOException e) {
+                String msg = String.valueOf(e.getMessage()) + (e.getCause() == null ? "" : " " + e.getCause().getMessage());
+                if (msg.contains("40403") || msg.toLowerCase().contains("schema not found")) {
+                    throw new Failure("unknown-schema-id", "schema id " + id + " is not in the registry");
+                }
+                if (waitedMs >= REGISTRY_PATIENCE_MS) {
+                    throw new UncheckedIOException("the schema registry at " + registryUrl + " did not answer for schema id " + id + " within "
+                            + waitedMs + " ms", e);
+                }
+                if (waitedMs == 0) {
+                    System.err.println("sluice: the schema registry at " + registryUrl + " did not answer for schema id " + id + " (" + e
+                            + "); asking again for up to " + REGISTRY_PATIENCE_MS / 1000 + " s before the task fails");
+                }
+                try {
+                    Thread.sleep(backoffMs);
+                } catch (InterruptedException interrupted) { // the task is being cancelled
+                    Thread.currentThread().interrupt();
+                    throw new UncheckedIOException("interrupted while waiting for the schema registry at " + registryUrl, e);
+                }
+                waitedMs += backoffMs;
+                backoffMs = Math.min(2_000, backoffMs * 2);
             }
-            throw new UncheckedIOException("the schema registry at " + registryUrl + " did not answer for schema id " + id, e);
         }
         try {
             reader = avro == null ? new GenericDatumReader<>(writer) : new GenericDatumReader<>(writer, avro.schema());
