@@ -127,6 +127,8 @@ public final class SqlCommand {
                 "execution.target: remote",
                 "rest.address: " + restUri.getHost(),
                 "rest.port: " + (restUri.getPort() > 0 ? restUri.getPort() : 8081),
+                "# the key groups of the continuous queries' state, as the jobs have them (deployment.max-parallelism)",
+                "pipeline.max-parallelism: " + config.deployment().maxParallelism(),
                 ""));
         String confDir = System.getenv("FLINK_CONF_DIR");
         if (confDir == null || !Path.of(confDir).toAbsolutePath().normalize().equals(conf.toAbsolutePath().normalize())) {

@@ -8,6 +8,8 @@ import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.function.DoublePredicate;
 
@@ -39,14 +41,45 @@ public final class TestFlink {
     }
 
     /**
-     * Cancels {@code job} unless it has already ended, and waits until it has (at most 2 minutes): a later test on the
-     * same MiniCluster needs its slots. Safe in a {@code finally} after a stop-with-savepoint.
+     * Cancels every job of {@code jobs} that has not ended yet, then waits until all have (at most 2 minutes each): a
+     * later test on the same MiniCluster needs their slots. Safe in a {@code finally} after a stop-with-savepoint.
      */
-    public static void cancelIfRunning(JobClient job) throws Exception {
-        if (!job.getJobStatus().get(30, TimeUnit.SECONDS).isGloballyTerminalState()) {
-            job.cancel().handle((ok, alreadyEnded) -> null).get(60, TimeUnit.SECONDS);
+    public static void cancelIfRunning(JobClient... jobs) throws Exception {
+        List<String> problems = new ArrayList<>();
+        for (JobClient job : jobs) {
+            try {
+                if (!job.getJobStatus().get(30, TimeUnit.SECONDS).isGloballyTerminalState()) {
+                    job.cancel().get(60, TimeUnit.SECONDS);
+                }
+            } catch (Exception e) {
+                problems.add("cancelling job " + job.getJobID() + ": " + e); // it may have ended meanwhile; the wait below tells
+            }
         }
-        job.getJobExecutionResult().handle((r, e) -> null).get(2, TimeUnit.MINUTES);
+        for (JobClient job : jobs) {
+            try {
+                job.getJobExecutionResult().handle((r, e) -> null).get(2, TimeUnit.MINUTES);
+            } catch (java.util.concurrent.TimeoutException e) {
+                throw new AssertionError("job " + job.getJobID() + " had not ended 2 minutes after it was cancelled; " + problems);
+            }
+        }
+    }
+
+    /**
+     * Waits until job {@code job} on {@code cluster} reports that it restored {@code path} and runs every vertex at
+     * {@code parallelism}: a test of a restore must not pass on a job that started without its state.
+     */
+    public static void awaitRestored(org.apache.flink.runtime.minicluster.MiniCluster cluster, org.apache.flink.api.common.JobID job, String path,
+                                     int parallelism) throws Exception {
+        String restored = Await.until("job " + job + " to report its restore", Duration.ofSeconds(60), Duration.ofMillis(200), () -> {
+            var stats = cluster.getExecutionGraph(job).get(30, TimeUnit.SECONDS).getCheckpointStatsSnapshot();
+            var latest = stats == null ? null : stats.getLatestRestoredCheckpoint();
+            return latest == null ? "" : latest.getExternalPath();
+        }, p -> !p.isEmpty());
+        org.assertj.core.api.Assertions.assertThat(java.nio.file.Path.of(java.net.URI.create(restored)).normalize())
+                .as("the state job " + job + " restored").isEqualTo(java.nio.file.Path.of(java.net.URI.create(path)).normalize());
+        for (var v : cluster.getExecutionGraph(job).get(30, TimeUnit.SECONDS).getAllVertices().values()) {
+            org.assertj.core.api.Assertions.assertThat(v.getParallelism()).as("parallelism of " + v.getName()).isEqualTo(parallelism);
+        }
     }
 
     public static MiniClusterExtension miniCluster() {

@@ -620,9 +620,7 @@ class AggregationJobITCase {
                 return new TwoDeployments(bActive, restarts, pushes, counts, expected, ids, groups);
             }
         } finally {
-            for (JobClient j : jobs) { // fenced jobs may take a while to end; later tests need their slots
-                TestFlink.cancelIfRunning(j);
-            }
+            TestFlink.cancelIfRunning(jobs.toArray(new JobClient[0])); // fenced jobs may take a while to end; later tests need their slots
         }
     }
 
@@ -707,6 +705,7 @@ class AggregationJobITCase {
                 Configuration fromSavepoint = new Configuration();
                 fromSavepoint.set(StateRecoveryOptions.SAVEPOINT_PATH, savepoint);
                 job = startUnbounded(next, AggregationJob.sink(next.config()), fromSavepoint);
+                TestFlink.awaitRestored(cluster, job.getJobID(), savepoint, next.config().aggregation().parallelism());
             }
             Oracle oracle = g.awaitDone().oracle();
             Map<String, Oracle.WindowRow> expected = oracle.windowCounts(MINUTE);

@@ -81,6 +81,7 @@ class RescaleITCase {
                     steps.add("stopped with a savepoint at " + g.acked() + " records sent, resumed at parallelism "
                             + next.config().subscriptions().parallelism());
                     job = SubscriptionRuns.start(next, fromSavepoint(savepoint));
+                    TestFlink.awaitRestored(cluster, job.getJobID(), savepoint, next.config().subscriptions().parallelism());
                 }
                 Oracle oracle = g.awaitDone().oracle();
                 Map<String, Map<String, String>> expected = TestStack.expectedRows(oracle);
@@ -106,7 +107,8 @@ class RescaleITCase {
      * with {@code deployment.max-parallelism 128} it restores and goes on.
      */
     @Test
-    void aSavepointWithAnotherMaxParallelismIsRefusedNamingTheKeyAndRestoresWithIt(TestStack base, @TempDir Path savepoints) throws Exception {
+    void aSavepointWithAnotherMaxParallelismIsRefusedNamingTheKeyAndRestoresWithIt(TestStack base, @InjectMiniCluster MiniCluster cluster,
+                                                                                 @TempDir Path savepoints) throws Exception {
         TestStack old = base.fresh(Map.of("kafka.partitions", "2", "subscriptions.parallelism", "2", "deployment.max-parallelism", "128"));
         List<SubscriptionUpdate> first = new ArrayList<>();
         for (int i = 0; i < 200; i++) {
@@ -114,19 +116,25 @@ class RescaleITCase {
         }
         old.send(first.toArray(new SubscriptionUpdate[0]));
         JobClient job = SubscriptionRuns.start(old, new Configuration());
-        until("200 subscription rows", Duration.ofMinutes(1), old::subscriptionRows, rows -> rows.size() == 200);
-        String savepoint = job.stopWithSavepoint(false, savepoints.toUri().toString(), SavepointFormatType.CANONICAL).get(60, TimeUnit.SECONDS);
+        String savepoint;
+        try {
+            until("200 subscription rows", Duration.ofMinutes(1), old::subscriptionRows, rows -> rows.size() == 200);
+            savepoint = job.stopWithSavepoint(false, savepoints.toUri().toString(), SavepointFormatType.CANONICAL).get(60, TimeUnit.SECONDS);
+        } finally {
+            TestFlink.cancelIfRunning(job);
+        }
 
         TestStack upgraded = old.with(Map.of("deployment.max-parallelism", String.valueOf(SluiceConfig.Deployment.DEFAULT_MAX_PARALLELISM)));
         assertThatThrownBy(() -> SubscriptionRuns.start(upgraded, fromSavepoint(savepoint)))
                 .isInstanceOf(ConfigException.class)
-                .hasMessageContaining("was taken with max parallelism [128]")
+                .hasMessageContaining("was taken with max parallelism 128,")
                 .hasMessageContaining("deployment.max-parallelism 720")
                 .hasMessageContaining("resume with --deployment.max-parallelism 128");
 
         old.send(new SubscriptionUpdate("app-1", "device-1", Map.of("level", "2"), List.of(), 5_000));
         JobClient resumed = SubscriptionRuns.start(old, fromSavepoint(savepoint));
         try {
+            TestFlink.awaitRestored(cluster, resumed.getJobID(), savepoint, 2);
             Map<String, Map<String, String>> rows = until("device-1 at level 2 after the restore", Duration.ofMinutes(1),
                     old::subscriptionRows, r -> Map.of("level", "2").equals(r.get("app-1/device-1")));
             assertThat(rows).hasSize(200);

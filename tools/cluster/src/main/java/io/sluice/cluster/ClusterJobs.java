@@ -45,10 +45,10 @@ public final class ClusterJobs implements AutoCloseable {
     }
 
     /**
-     * Submits {@code mainClass} of {@code jar} with {@code args} (Sluice's own options), detached;
-     * from {@code savepoint} if not null. Returns the job id once the cluster has accepted it.
+     * Submits {@code mainClass} of {@code jar} with {@code args} (Sluice's own options), detached, as job {@code id};
+     * from {@code savepoint} if not null. Returns once the cluster has accepted it.
      */
-    public JobID submit(File jar, String mainClass, List<String> args, String savepoint, boolean allowNonRestoredState) throws Exception {
+    public void submit(File jar, String mainClass, List<String> args, String savepoint, boolean allowNonRestoredState, JobID id) throws Exception {
         SavepointRestoreSettings restore = savepoint == null ? SavepointRestoreSettings.none()
                 : SavepointRestoreSettings.forPath(savepoint, allowNonRestoredState);
         Configuration jobConf = new Configuration(conf);
@@ -61,11 +61,14 @@ public final class ClusterJobs implements AutoCloseable {
                 .setSavepointRestoreSettings(restore)
                 .build();
         try {
-            JobGraph graph = PackagedProgramUtils.createJobGraph(program, jobConf, jobConf.get(CoreOptions.DEFAULT_PARALLELISM), false);
+            JobGraph graph = PackagedProgramUtils.createJobGraph(program, jobConf, jobConf.get(CoreOptions.DEFAULT_PARALLELISM), id, false);
             if (!restore.equals(graph.getSavepointRestoreSettings())) {
                 throw new IllegalStateException("the job graph lost its savepoint restore settings " + restore);
             }
-            return client.submitJob(graph).get(120, TimeUnit.SECONDS);
+            JobID accepted = client.submitJob(graph).get(120, TimeUnit.SECONDS);
+            if (!accepted.equals(id)) {
+                throw new IllegalStateException("the cluster accepted job " + accepted + ", not the id " + id + " the client chose");
+            }
         } finally {
             program.close();
         }

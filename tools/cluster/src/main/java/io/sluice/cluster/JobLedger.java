@@ -13,41 +13,61 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
-import java.util.Optional;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
  * What {@code ./sluice cluster} submitted and stopped, kept beside the checkpoints ({@code sluice-jobs.tsv} in the
  * checkpoint directory), so that a job can resume from its newest state after the JobManager that knew it is gone: a
- * standalone cluster without HA forgets its jobs with its JobManager, while the retained checkpoints stay on disk under
- * Flink's job ids.
+ * standalone cluster without HA forgets its jobs with its JobManager, while the retained checkpoints and savepoints stay
+ * on disk under Flink's job ids. Each line names the cluster's work directory, so clusters sharing a state directory
+ * (two checkouts, two work directories) never resume each other's jobs.
  */
 final class JobLedger {
     static final String FILE = "sluice-jobs.tsv";
     private static final Pattern CHECKPOINT = Pattern.compile("chk-(\\d+)");
 
     private final Path checkpoints;
+    private final Path savepoints;
+    private final String cluster;
 
-    private JobLedger(Path checkpoints) {
+    private JobLedger(Path checkpoints, Path savepoints, Path workDir) {
         this.checkpoints = checkpoints;
+        this.savepoints = savepoints;
+        this.cluster = workDir.toAbsolutePath().normalize().toString();
     }
 
-    /** The ledger of a checkpoint directory ({@code execution.checkpointing.dir}) on this machine; empty for another file system. */
-    static Optional<JobLedger> of(String checkpointDir) {
-        if (checkpointDir == null || checkpointDir.isBlank()) {
-            return Optional.empty();
-        }
-        URI uri = URI.create(checkpointDir);
-        if (uri.getScheme() != null && !uri.getScheme().equals("file")) {
-            return Optional.empty();
-        }
-        return Optional.of(new JobLedger(uri.getScheme() == null ? Path.of(checkpointDir) : Path.of(uri)));
+    /**
+     * The ledger of the cluster started from {@code workDir}, with its checkpoint and savepoint directories
+     * ({@code execution.checkpointing.dir}, {@code .savepoint-dir}); explains in the exception why there is none.
+     */
+    static JobLedger of(Path workDir, String checkpointDir, String savepointDir) {
+        Path c = local(checkpointDir, "execution.checkpointing.dir");
+        Path s = savepointDir == null || savepointDir.isBlank() ? null : local(savepointDir, "execution.checkpointing.savepoint-dir");
+        return new JobLedger(c, s, workDir);
     }
 
+    private static Path local(String dir, String key) {
+        if (dir == null || dir.isBlank()) {
+            throw new IllegalArgumentException(key + " is not set, so the cluster retains no checkpoint to resume from");
+        }
+        URI uri;
+        try {
+            uri = URI.create(dir.replace(" ", "%20"));
+        } catch (IllegalArgumentException e) {
+            return Path.of(dir);
+        }
+        if (uri.getScheme() == null) {
+            return Path.of(dir);
+        }
+        if (!uri.getScheme().equals("file") || (uri.getAuthority() != null && !uri.getAuthority().isEmpty())) {
+            throw new IllegalArgumentException(key + " is " + dir + ", not a directory on this machine");
+        }
+        return Path.of(uri.getPath());
+    }
+
+    /** Recorded before the submission, with the job id the client chose: a submission that times out is still known. */
     void submitted(String name, JobID id, String from) throws IOException {
         append("submitted", name, id.toHexString(), from == null ? "-" : from);
     }
@@ -60,78 +80,90 @@ final class JobLedger {
     record Latest(String path, String what) {
     }
 
+    private record Candidate(Path path, long checkpointId, String what) {
+    }
+
     /**
-     * The newest state of the newest job submitted as {@code name}: the savepoint it was stopped with, else its newest
-     * retained checkpoint whose metadata reads back whole, else the state it was itself started from. Never an older
-     * job's checkpoint: after a newer job committed past it, resuming there would repeat effects.
+     * The newest state of the newest job submitted as {@code name} from this cluster: of its retained checkpoints,
+     * the savepoints it was stopped with (recorded, or in the savepoint directory under its id, in case the stop was
+     * not recorded) and its own, the one with the highest checkpoint id whose metadata reads back whole; else the state
+     * it was itself started from. Never an older job's state: a newer job may have committed past it, and resuming
+     * there would repeat effects.
      */
     Latest latest(String name) throws IOException {
         List<String[]> lines = read();
         String[] newest = null;
         for (String[] l : lines) {
-            if (l[0].equals("submitted") && l[2].equals(name)) {
+            if (l[0].equals("submitted") && l[3].equals(name)) {
                 newest = l;
             }
         }
         if (newest == null) {
-            throw new ClusterCommand.UsageException("no job '" + name + "' was submitted with ./sluice cluster against the checkpoints in "
-                    + checkpoints + " (" + checkpoints.resolve(FILE) + "); give the state yourself: submit " + name + " --from-savepoint PATH");
+            throw new ClusterCommand.UsageException("no job '" + name + "' was submitted with ./sluice cluster from " + cluster + " whose record is in "
+                    + checkpoints.resolve(FILE) + ". A job that ran with another --state-dir or -D execution.checkpointing.dir resumes once the "
+                    + "cluster is started with the same; or give the state yourself: submit " + name + " --from-savepoint PATH");
         }
-        String id = newest[3];
-        for (String[] l : lines) {
-            if (l[0].equals("stopped") && l[3].equals(id)) {
-                return new Latest(l[4], "the savepoint job " + id + " was stopped with");
-            }
-        }
+        String id = newest[4];
+        List<Candidate> candidates = new ArrayList<>();
         Path jobDir = checkpoints.resolve(id);
-        List<Path> retained;
         try (Stream<Path> dirs = Files.isDirectory(jobDir) ? Files.list(jobDir) : Stream.empty()) {
-            retained = dirs.filter(d -> CHECKPOINT.matcher(d.getFileName().toString()).matches() && Files.isRegularFile(d.resolve("_metadata")))
-                    .sorted(Comparator.comparingLong(JobLedger::number).reversed()).toList();
+            dirs.filter(d -> CHECKPOINT.matcher(d.getFileName().toString()).matches()).forEach(d -> candidates.add(
+                    new Candidate(d, -1, "job " + id + "'s newest retained checkpoint, " + d.getFileName())));
         }
-        for (Path chk : retained) {
-            if (readsBack(chk)) {
-                return new Latest(chk.toString(), "job " + id + "'s newest retained checkpoint, " + chk.getFileName() + " of "
-                        + Files.getLastModifiedTime(chk.resolve("_metadata")).toInstant());
+        for (String[] l : lines) {
+            if (l[0].equals("stopped") && l[4].equals(id)) {
+                candidates.add(new Candidate(local(l[5], "the savepoint"), -1, "the savepoint job " + id + " was stopped with"));
             }
-            System.out.println("sluice cluster: " + chk + " is incomplete (its metadata does not read back); trying an older one");
         }
-        if (!newest[4].equals("-")) {
-            return new Latest(newest[4], "the state job " + id + " was started from (it completed no checkpoint)");
+        if (savepoints != null && Files.isDirectory(savepoints)) {
+            try (Stream<Path> dirs = Files.list(savepoints)) {
+                dirs.filter(d -> d.getFileName().toString().startsWith("savepoint-" + id.substring(0, 6) + "-")).forEach(d -> candidates.add(
+                        new Candidate(d, -1, "a savepoint of job " + id + " in " + savepoints)));
+            }
+        }
+        Candidate best = null;
+        for (Candidate c : candidates) {
+            long checkpointId = checkpointId(c.path());
+            if (checkpointId >= 0 && (best == null || checkpointId > best.checkpointId())) {
+                best = new Candidate(c.path(), checkpointId, c.what());
+            }
+        }
+        if (best != null) {
+            return new Latest(best.path().toString(), best.what() + " (checkpoint " + best.checkpointId() + " of "
+                    + Files.getLastModifiedTime(best.path().resolve("_metadata")).toInstant() + ")");
+        }
+        if (!newest[5].equals("-")) {
+            return new Latest(newest[5], "the state job " + id + " was started from (it completed no checkpoint)");
         }
         throw new ClusterCommand.UsageException("job " + id + " (" + name + ") completed no checkpoint in " + jobDir
                 + " and was started without state: there is nothing to resume, submit it again with ./sluice cluster submit " + name);
     }
 
-    private static long number(Path chk) {
-        Matcher m = CHECKPOINT.matcher(chk.getFileName().toString());
-        return m.matches() ? Long.parseLong(m.group(1)) : -1;
-    }
-
-    /** A checkpoint's {@code _metadata} loads completely (a JobManager killed while writing it leaves it cut short). */
-    private static boolean readsBack(Path chk) {
-        try (InputStream in = Files.newInputStream(chk.resolve("_metadata")); DataInputStream data = new DataInputStream(in)) {
-            Checkpoints.loadCheckpointMetadata(data, JobLedger.class.getClassLoader(), chk.toString());
-            return true;
+    /** The checkpoint id in a checkpoint's or savepoint's {@code _metadata}, or -1 if it does not load completely (a JobManager killed while writing it). */
+    private static long checkpointId(Path dir) {
+        Path metadata = dir.resolve("_metadata");
+        if (!Files.isRegularFile(metadata)) {
+            return -1;
+        }
+        try (InputStream in = Files.newInputStream(metadata); DataInputStream data = new DataInputStream(in)) {
+            return Checkpoints.loadCheckpointMetadata(data, JobLedger.class.getClassLoader(), dir.toString()).getCheckpointId();
         } catch (IOException | RuntimeException e) {
-            return false;
+            return -1;
         }
     }
 
-    private void append(String... fields) throws IOException {
+    private void append(String kind, String name, String id, String path) throws IOException {
         Files.createDirectories(checkpoints);
-        List<String> line = new ArrayList<>(List.of(fields));
-        line.add(1, Instant.now().toString());
-        Files.writeString(checkpoints.resolve(FILE), String.join("\t", line) + "\n", StandardCharsets.UTF_8,
-                StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        Files.writeString(checkpoints.resolve(FILE), String.join("\t", kind, Instant.now().toString(), cluster, name, id, path) + "\n",
+                StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
     }
 
-    /** Lines as {@code kind, time, name, job id, path}. */
+    /** This cluster's lines as {@code kind, time, work dir, name, job id, path}. */
     private List<String[]> read() throws IOException {
         Path f = checkpoints.resolve(FILE);
         if (!Files.isRegularFile(f)) {
             return List.of();
         }
-        return Files.readAllLines(f, StandardCharsets.UTF_8).stream().map(l -> l.split("\t")).filter(l -> l.length == 5).toList();
+        return Files.readAllLines(f, StandardCharsets.UTF_8).stream().map(l -> l.split("\t")).filter(l -> l.length == 6 && l[2].equals(cluster)).toList();
     }
 }

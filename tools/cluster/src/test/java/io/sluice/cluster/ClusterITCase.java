@@ -53,7 +53,7 @@ class ClusterITCase {
     void jobsOnAStandaloneClusterWriteTheOracleAndAnUpgradeFromSavepointsCarriesTheirState(TestStack base) throws Exception {
         Path work = Path.of("target/cluster-it").toAbsolutePath(); // kept after the run: the processes' logs are in cluster/log
         LocalMachine.deleteRecursively(work);
-        Map<String, String> settings = new HashMap<>(Map.of("generator.count", "100000", "generator.rate", "3000", "generator.apps", "50",
+        Map<String, String> settings = new HashMap<>(Map.of("generator.count", "150000", "generator.rate", "3000", "generator.apps", "50",
                 "generator.users", "4000", "generator.update-fraction", "0.4", "generator.out-of-order-fraction", "0.1",
                 "generator.out-of-order-max", "4s", "generator.campaigns", "0", "generator.malformed-fraction", "0.005",
                 "aggregation.out-of-orderness", "5s"));
@@ -131,6 +131,7 @@ class ClusterITCase {
                     Await.until("a retained checkpoint of the upgraded " + job.getKey() + " job", Duration.ofMinutes(1),
                             () -> retainedCheckpoints(work, job.getValue()), n -> n > 0);
                 }
+                assertThat(g.isRunning()).as("the generator still sending when the JobManager is killed").isTrue();
                 ProcessHandle jobManager = ProcessHandle.of(pids.get(0)).orElseThrow();
                 jobManager.destroyForcibly();
                 jobManager.onExit().get(30, java.util.concurrent.TimeUnit.SECONDS);
@@ -148,13 +149,13 @@ class ClusterITCase {
                     args.addAll(List.of("--aggregation.emit-interval", "2s"));
                     String resumed = sluiceCluster(common, args.toArray(String[]::new));
                     System.out.println(resumed.lines().filter(l -> l.contains("resuming")).findFirst().orElse(resumed));
-                    String from = find(resumed, "resuming " + job.getKey() + " from job " + job.getValue() + "'s newest retained checkpoint, chk-\\d+ of \\S+: (\\S+)");
+                    String from = find(resumed, "resuming " + job.getKey() + " from job " + job.getValue() + "'s newest retained checkpoint, chk-\\d+ \\(checkpoint \\d+ of \\S+\\): (\\S+)");
                     String id = jobIds(resumed).get(job.getKey());
                     String restored = Await.until("the resumed " + job.getKey() + " job to report its restore", Duration.ofMinutes(1),
                             () -> restoredFrom(rest, id), p -> !p.isEmpty());
                     assertThat(Path.of(URI.create(restored))).as("the resumed " + job.getKey() + " job restored from").isEqualTo(Path.of(from));
                 }
-                assertThat(g.acked()).as("records sent while the JobManager was gone").isGreaterThan(killedAt);
+                Await.until("3,000 more records sent after the resumes", Duration.ofMinutes(1), () -> g.acked() >= killedAt + 3_000);
                 oracle = g.awaitDone().oracle();
 
                 Map<String, Map<String, String>> expectedSubscriptions = TestStack.expectedRows(oracle);
