@@ -50,6 +50,24 @@ public final class EmbeddedKafka implements AutoCloseable {
         return cluster.bootstrapServers();
     }
 
+    /**
+     * Restarts the broker: shuts it down (open transactions stay open in its transaction log, clients lose their
+     * connections), waits {@code down}, and starts it again on the same port and log directories, returning once it
+     * serves again. The node's KRaft controller keeps running, as a separate controller would.
+     */
+    public void restartBroker(java.time.Duration down) throws Exception {
+        var broker = cluster.brokers().values().iterator().next();
+        String before = bootstrap();
+        broker.shutdown();
+        broker.awaitShutdown();
+        Thread.sleep(down.toMillis());
+        broker.startup();
+        cluster.waitForReadyBrokers();
+        if (!bootstrap().equals(before)) {
+            throw new IllegalStateException("the broker came back on " + bootstrap() + ", not " + before);
+        }
+    }
+
     @Override
     public void close() throws Exception {
         cluster.close();

@@ -48,29 +48,44 @@ public final class SchemaRegistryStandIn implements AutoCloseable {
     private static final Pattern COMPATIBILITY = Pattern.compile("/compatibility/subjects/([^/]+)/versions(?:/([^/]+))?/?");
     private static final List<String> LEVELS = List.of("NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE");
 
-    private final HttpServer server;
+    private HttpServer server;
     private final Map<Integer, String> schemasById = new LinkedHashMap<>();
     private final Map<String, Integer> idsByCanonical = new LinkedHashMap<>();
     private final Map<String, List<Integer>> versionsBySubject = new LinkedHashMap<>();
     private final Map<String, String> levelBySubject = new LinkedHashMap<>();
     private String globalLevel = "BACKWARD";
 
-    private SchemaRegistryStandIn(HttpServer server) {
-        this.server = server;
+    private SchemaRegistryStandIn() {
     }
 
     /** Starts on {@code port} of the loopback interface (0 = any free port). */
     public static SchemaRegistryStandIn start(int port) throws IOException {
-        HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 64);
-        SchemaRegistryStandIn registry = new SchemaRegistryStandIn(server);
-        server.createContext("/", registry::handle);
-        server.setExecutor(Executors.newFixedThreadPool(4, r -> {
+        SchemaRegistryStandIn registry = new SchemaRegistryStandIn();
+        registry.listen(port);
+        return registry;
+    }
+
+    private void listen(int port) throws IOException {
+        HttpServer s = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 64);
+        s.createContext("/", this::handle);
+        s.setExecutor(Executors.newFixedThreadPool(4, r -> {
             Thread t = new Thread(r, "schema-registry-stand-in");
             t.setDaemon(true);
             return t;
         }));
-        server.start();
-        return registry;
+        s.start();
+        server = s;
+    }
+
+    /**
+     * Stops listening (clients get connection refused, as from a registry that is down) and, after {@code down},
+     * listens again on the same port with the same schemas and ids.
+     */
+    public void unreachableFor(java.time.Duration down) throws IOException, InterruptedException {
+        int port = server.getAddress().getPort();
+        close();
+        Thread.sleep(down.toMillis());
+        listen(port);
     }
 
     public String url() {

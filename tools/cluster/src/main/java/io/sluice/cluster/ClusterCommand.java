@@ -61,9 +61,9 @@ public final class ClusterCommand {
     static String usage() {
         return String.join("\n",
                 "usage: ./sluice cluster COMMAND [options]",
-                "  start [--web-port N] [--state-dir DIR] [-D key=value ...]",
-                "        start a JobManager and a TaskManager process with flink-conf/ (web UI on 8081); -D overrides a setting;",
-                "        checkpoints and savepoints go under DIR (default $SLUICE_STATE_DIR, else " + DEFAULT_STATE_DIR + ")",
+                "  start [--web-port N] [--task-managers N] [--state-dir DIR] [-D key=value ...]",
+                "        start a JobManager and N TaskManager processes (default 1) with flink-conf/ (web UI on 8081); -D overrides a setting;",
+                "        checkpoints and savepoints go under DIR (default $SLUICE_STATE_DIR, else $XDG_STATE_HOME/sluice, else " + DEFAULT_STATE_DIR + ")",
                 "  status                       the processes, the web UI and the jobs",
                 "  stop                         stop both processes (their jobs end with them: stop-job first to keep state)",
                 "  submit JOB [--from-savepoint PATH] [--allow-non-restored-state] [--jar FILE] [Sluice options]",
@@ -130,12 +130,9 @@ public final class ClusterCommand {
                 try (ClusterJobs jobs = jobs(cluster)) {
                     path = jobs.stopWithSavepoint(id, dir == null ? null : Path.of(dir).toAbsolutePath().toUri().toString());
                 }
-                Optional<JobLedger> ledger = ledger(cluster);
-                if (ledger.isPresent()) {
-                    ledger.get().stopped(id, path);
-                }
                 out.printf(Locale.ROOT, "sluice cluster: stopped %s in %.1f s; savepoint %s%n", id, (System.nanoTime() - t0) / 1e9, path);
                 out.println("  resume with: ./sluice cluster submit JOB --from-savepoint " + path);
+                record(cluster, ledger -> ledger.stopped(id, path));
             }
             default -> throw new UsageException("unknown command '" + command + "'\n" + usage());
         }
@@ -144,6 +141,10 @@ public final class ClusterCommand {
 
     private void start(StandaloneCluster cluster, List<String> args) throws Exception {
         int webPort = Integer.parseInt(option(args, "--web-port", "8081"));
+        int taskManagers = Integer.parseInt(option(args, "--task-managers", "1"));
+        if (taskManagers < 1) {
+            throw new UsageException("--task-managers is " + taskManagers + ": give 1 or more");
+        }
         Path stateDir = Path.of(option(args, "--state-dir", defaultStateDir())).toAbsolutePath();
         Map<String, String> overrides = new LinkedHashMap<>();
         while (!args.isEmpty()) {
@@ -154,7 +155,7 @@ public final class ClusterCommand {
             } else if (a.startsWith("-D") && a.length() > 2) {
                 kv = a.substring(2);
             } else {
-                throw new UsageException("start takes --web-port N and -D key=value, not '" + a + "'");
+                throw new UsageException("start takes --web-port N, --task-managers N, --state-dir DIR and -D key=value, not '" + a + "'");
             }
             int eq = kv.indexOf('=');
             if (eq <= 0) {
@@ -166,9 +167,10 @@ public final class ClusterCommand {
         // outside /tmp and target/, so that they survive a reboot and mvn clean
         overrides.putIfAbsent("execution.checkpointing.dir", stateDir.resolve("checkpoints").toUri().toString());
         overrides.putIfAbsent("execution.checkpointing.savepoint-dir", stateDir.resolve("savepoints").toUri().toString());
-        out.println("sluice cluster: starting a JobManager and a TaskManager with " + cluster.confDir().resolve("config.yaml") + " ...");
+        out.println("sluice cluster: starting a JobManager and " + (taskManagers == 1 ? "a TaskManager" : taskManagers + " TaskManagers") + " with "
+                + cluster.confDir().resolve("config.yaml") + " ...");
         long t0 = System.nanoTime();
-        StandaloneCluster.Running r = cluster.start(webPort, overrides, Duration.ofSeconds(120), out);
+        StandaloneCluster.Running r = cluster.start(webPort, overrides, taskManagers, Duration.ofSeconds(120), out);
         out.printf(Locale.ROOT, "sluice cluster: up in %.1f s%n", (System.nanoTime() - t0) / 1e9);
         printRunning(cluster, r);
         out.println("  next             ./sluice cluster submit all   (then: list, stop-job ID, stop)");
@@ -191,7 +193,9 @@ public final class ClusterCommand {
     private void printRunning(StandaloneCluster cluster, StandaloneCluster.Running r) {
         out.println("  Flink web UI     " + r.rest());
         out.println("  jobmanager       pid " + r.jobManagerPid());
-        out.println("  taskmanager      pid " + r.taskManagerPid());
+        for (long tm : r.taskManagerPids()) {
+            out.println("  taskmanager      pid " + tm);
+        }
         out.println("  logs             " + cluster.logDir());
         if (r.checkpointDir() != null) {
             out.println("  checkpoints      " + r.checkpointDir());
@@ -226,14 +230,12 @@ public final class ClusterCommand {
         if (savepoint != null && names.size() > 1) {
             throw new UsageException("--from-savepoint restores one job: name it instead of 'all'");
         }
-        Optional<JobLedger> ledger = ledger(cluster);
         try (ClusterJobs client = jobs(cluster)) {
             for (String n : names) {
                 long t0 = System.nanoTime();
-                JobID id = client.submit(jar, jobs.get(n), args, savepoint, allowNonRestored);
-                if (ledger.isPresent()) {
-                    ledger.get().submitted(n, id, savepoint);
-                }
+                JobID id = new JobID(); // chosen here and recorded first: a submission whose answer is lost is still known to resume
+                record(cluster, ledger -> ledger.submitted(n, id, savepoint));
+                client.submit(jar, jobs.get(n), args, savepoint, allowNonRestored, id);
                 out.printf(Locale.ROOT, "  job %-13s submitted in %.1f s: %s%s%n", n, (System.nanoTime() - t0) / 1e9, id,
                         savepoint == null ? "" : " (from " + savepoint + ")");
             }
@@ -249,9 +251,16 @@ public final class ClusterCommand {
             throw new UsageException("resume needs a job: subscriptions, aggregation or sidekiq-bridge");
         }
         String name = args.get(0);
-        JobLedger ledger = ledger(cluster).orElseThrow(() -> new UsageException("resume finds retained checkpoints on this machine, and "
-                + "this cluster's execution.checkpointing.dir is not a local directory: give the state yourself with submit "
-                + name + " --from-savepoint PATH"));
+        if (name.equals("all")) {
+            throw new UsageException("resume takes one job at a time: subscriptions, aggregation or sidekiq-bridge");
+        }
+        JobLedger ledger;
+        try {
+            ledger = ledger(cluster);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("resume finds retained checkpoints on this machine: " + e.getMessage() + ". Give the state yourself: submit "
+                    + name + " --from-savepoint PATH");
+        }
         try (ClusterJobs jobs = jobs(cluster)) {
             for (JobStatusMessage j : jobs.list()) {
                 if (j.getJobName().equals("sluice-" + name) && !j.getJobState().isGloballyTerminalState()) {
@@ -267,8 +276,26 @@ public final class ClusterCommand {
         submit(cluster, submitArgs);
     }
 
-    private static Optional<JobLedger> ledger(StandaloneCluster cluster) throws Exception {
-        return cluster.running().flatMap(r -> JobLedger.of(r.checkpointDir()));
+    /** The running cluster's {@link JobLedger}; IllegalArgumentException if its checkpoints are not on this machine. */
+    private static JobLedger ledger(StandaloneCluster cluster) throws Exception {
+        StandaloneCluster.Running r = cluster.running()
+                .orElseThrow(() -> new UsageException("no cluster is running from " + cluster.logDir().getParent() + "; start one with ./sluice cluster start"));
+        var conf = cluster.configuration(r.overrides());
+        return JobLedger.of(cluster.logDir().getParent(), conf.get(org.apache.flink.configuration.CheckpointingOptions.CHECKPOINTS_DIRECTORY),
+                conf.get(org.apache.flink.configuration.CheckpointingOptions.SAVEPOINT_DIRECTORY));
+    }
+
+    private interface LedgerWrite {
+        void write(JobLedger ledger) throws Exception;
+    }
+
+    /** Writes to the ledger, or warns that resume will not know of it: what the record is about has happened either way. */
+    private void record(StandaloneCluster cluster, LedgerWrite write) {
+        try {
+            write.write(ledger(cluster));
+        } catch (Exception e) {
+            out.println("sluice cluster: WARNING not recorded for resume (" + e.getMessage() + "); resume this job with submit --from-savepoint PATH");
+        }
     }
 
     /** {@code $SLUICE_STATE_DIR}, else {@code $XDG_STATE_HOME/sluice}, else {@code ~/.local/state/sluice}. */

@@ -32,8 +32,8 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * A standalone Flink session cluster on this machine: one JobManager process and one TaskManager
- * process, started the way Flink's {@code bin/jobmanager.sh} and {@code bin/taskmanager.sh} start
+ * A standalone Flink session cluster on this machine: one JobManager process and one or more TaskManager
+ * processes, started the way Flink's {@code bin/jobmanager.sh} and {@code bin/taskmanager.sh} start
  * them, but from Maven-resolved jars instead of a distribution (docs/stack.md): the memory
  * arguments come from {@code BashJavaUtils}, the JVM options from {@code env.java.opts.*} of the
  * configuration directory ({@code flink-conf/}), logs go to {@code WORK_DIR/log/}.
@@ -69,22 +69,33 @@ public final class StandaloneCluster {
      * the same, since a job's own configuration (checkpoint directory included) wins over the cluster's.
      * {@code checkpointDir}: their {@code execution.checkpointing.dir}, where {@link JobLedger} keeps its record; null if unset.
      */
-    public record Running(long jobManagerPid, long taskManagerPid, int webPort, Path confDir, Map<String, String> overrides, String checkpointDir) {
+    public record Running(long jobManagerPid, List<Long> taskManagerPids, int webPort, Path confDir, Map<String, String> overrides,
+                          String checkpointDir) {
         public URI rest() {
             return URI.create("http://localhost:" + webPort);
         }
 
         public boolean alive() {
-            return isOurs(jobManagerPid, JOBMANAGER_MAIN) || isOurs(taskManagerPid, TASKMANAGER_MAIN);
+            return isOurs(jobManagerPid, JOBMANAGER_MAIN) || taskManagerPids.stream().anyMatch(p -> isOurs(p, TASKMANAGER_MAIN));
+        }
+
+        /** The TaskManagers whose processes are still there. */
+        public List<Long> liveTaskManagers() {
+            return taskManagerPids.stream().filter(p -> isOurs(p, TASKMANAGER_MAIN)).toList();
         }
     }
 
-    /**
-     * Starts the JobManager and the TaskManager and waits until the TaskManager has registered its
-     * slots (at most {@code timeout}). {@code overrides} are Flink settings given as {@code -D}
-     * options to both processes (e.g. a checkpoint directory), over {@code config.yaml}.
-     */
+    /** {@link #start(int, Map, int, Duration, PrintStream)} with one TaskManager. */
     public Running start(int webPort, Map<String, String> overrides, Duration timeout, PrintStream out) throws Exception {
+        return start(webPort, overrides, 1, timeout, out);
+    }
+
+    /**
+     * Starts the JobManager and {@code taskManagers} TaskManagers and waits until they have registered their
+     * slots (at most {@code timeout}). {@code overrides} are Flink settings given as {@code -D}
+     * options to every process (e.g. a checkpoint directory), over {@code config.yaml}.
+     */
+    public Running start(int webPort, Map<String, String> overrides, int taskManagers, Duration timeout, PrintStream out) throws Exception {
         Optional<Running> already = running();
         if (already.isPresent()) {
             throw new IllegalStateException("a cluster started from " + workDir + " is already running (web UI " + already.get().rest()
@@ -107,22 +118,83 @@ public final class StandaloneCluster {
         List<String> jvmOpts = split(conf.get(CoreOptions.FLINK_JVM_OPTIONS));
 
         Process jm = launch("jobmanager", JOBMANAGER_MAIN, jmParams.join(), concat(jvmOpts, split(conf.get(CoreOptions.FLINK_JM_JVM_OPTIONS))), dynamic);
-        Process tm;
+        List<Process> tms = new ArrayList<>();
         try {
-            tm = launch("taskmanager", TASKMANAGER_MAIN, tmParams.join(), concat(jvmOpts, split(conf.get(CoreOptions.FLINK_TM_JVM_OPTIONS))), dynamic);
+            for (int i = 0; i < taskManagers; i++) {
+                tms.add(launch(taskManagerRole(i), TASKMANAGER_MAIN, tmParams.join(), concat(jvmOpts, split(conf.get(CoreOptions.FLINK_TM_JVM_OPTIONS))), dynamic));
+            }
         } catch (Exception e) {
+            for (Process tm : tms) {
+                stopProcess(tm.pid(), TASKMANAGER_MAIN, out);
+            }
             stopProcess(jm.pid(), JOBMANAGER_MAIN, out);
             throw e;
         }
-        Running r = new Running(jm.pid(), tm.pid(), webPort, confDir, Map.copyOf(dynamic), conf.get(CheckpointingOptions.CHECKPOINTS_DIRECTORY));
+        Running r = new Running(jm.pid(), tms.stream().map(Process::pid).toList(), webPort, confDir, Map.copyOf(dynamic),
+                conf.get(CheckpointingOptions.CHECKPOINTS_DIRECTORY));
         writeState(r);
+        Map<String, ProcessHandle> watched = new LinkedHashMap<>();
+        watched.put("jobmanager", jm.toHandle());
+        for (int i = 0; i < tms.size(); i++) {
+            watched.put(taskManagerRole(i), tms.get(i).toHandle());
+        }
         try {
-            awaitSlots(r, jm, tm, timeout);
+            awaitSlots(r, watched, taskManagers, false, timeout);
         } catch (Exception e) {
             stop(out);
             throw e;
         }
         return r;
+    }
+
+    /**
+     * Starts one more TaskManager for the running cluster, with its settings, and waits until the JobManager counts it
+     * (at most {@code timeout}); returns its pid. A TaskManager that was killed is replaced this way.
+     */
+    public long addTaskManager(Duration timeout) throws Exception {
+        Running r = running().orElseThrow(() -> new IllegalStateException("no cluster is running from " + workDir));
+        Configuration conf = configuration(r.overrides());
+        List<String> params = resourceParams("GET_TM_RESOURCE_PARAMS", r.overrides());
+        String role = taskManagerRole(r.taskManagerPids().size());
+        Process tm = launch(role, TASKMANAGER_MAIN, params,
+                concat(split(conf.get(CoreOptions.FLINK_JVM_OPTIONS)), split(conf.get(CoreOptions.FLINK_TM_JVM_OPTIONS))), r.overrides());
+        List<Long> pids = new ArrayList<>(r.taskManagerPids());
+        pids.add(tm.pid());
+        Running now = new Running(r.jobManagerPid(), pids, r.webPort(), r.confDir(), r.overrides(), r.checkpointDir());
+        writeState(now);
+        awaitSlots(now, Map.of(role, tm.toHandle()), now.liveTaskManagers().size(), false, timeout);
+        return tm.pid();
+    }
+
+    /**
+     * Starts a JobManager again after the last one died (without HA it knows no job), with the cluster's settings and
+     * port, and waits until every live TaskManager has registered with it and released the old JobManager's tasks (all
+     * slots free, at most {@code timeout}): only then can a resumed job not meet the old one's tasks still writing.
+     */
+    public long restartJobManager(Duration timeout) throws Exception {
+        Running r = recorded().orElseThrow(() -> new IllegalStateException("no cluster was started from " + workDir));
+        if (isOurs(r.jobManagerPid(), JOBMANAGER_MAIN)) {
+            throw new IllegalStateException("the JobManager (pid " + r.jobManagerPid() + ") is still running");
+        }
+        Configuration conf = configuration(r.overrides());
+        Process jm = launch("jobmanager", JOBMANAGER_MAIN, resourceParams("GET_JM_RESOURCE_PARAMS", r.overrides()),
+                concat(split(conf.get(CoreOptions.FLINK_JVM_OPTIONS)), split(conf.get(CoreOptions.FLINK_JM_JVM_OPTIONS))), r.overrides());
+        Running now = new Running(jm.pid(), r.taskManagerPids(), r.webPort(), r.confDir(), r.overrides(), r.checkpointDir());
+        writeState(now);
+        awaitSlots(now, Map.of("jobmanager", jm.toHandle()), now.liveTaskManagers().size(), true, timeout);
+        return jm.pid();
+    }
+
+    /** SIGKILL to a process of this cluster, as a crash; returns once it is gone. */
+    public void kill(long pid) throws Exception {
+        ProcessHandle h = ProcessHandle.of(pid).filter(ph -> isOurs(ph, JOBMANAGER_MAIN) || isOurs(ph, TASKMANAGER_MAIN))
+                .orElseThrow(() -> new IllegalStateException("pid " + pid + " is not a running process of this cluster"));
+        h.destroyForcibly();
+        h.onExit().get(30, TimeUnit.SECONDS);
+    }
+
+    private static String taskManagerRole(int index) {
+        return index == 0 ? "taskmanager" : "taskmanager-" + (index + 1);
     }
 
     /** The cluster recorded in the work directory, if its processes are still there. */
@@ -136,7 +208,10 @@ public final class StandaloneCluster {
         if (recorded.isEmpty()) {
             return false;
         }
-        boolean stopped = stopProcess(recorded.get().taskManagerPid(), TASKMANAGER_MAIN, out);
+        boolean stopped = false;
+        for (long tm : recorded.get().taskManagerPids()) {
+            stopped |= stopProcess(tm, TASKMANAGER_MAIN, out);
+        }
         stopped |= stopProcess(recorded.get().jobManagerPid(), JOBMANAGER_MAIN, out);
         Files.delete(workDir.resolve(STATE_FILE));
         return stopped;
@@ -158,7 +233,9 @@ public final class StandaloneCluster {
                 overrides.put(k.substring(OVERRIDE.length()), p.getProperty(k));
             }
         }
-        return Optional.of(new Running(Long.parseLong(p.getProperty("jobmanager.pid")), Long.parseLong(p.getProperty("taskmanager.pid")),
+        String tms = p.getProperty("taskmanager.pids", p.getProperty("taskmanager.pid", "")); // .pid: one, as written before
+        return Optional.of(new Running(Long.parseLong(p.getProperty("jobmanager.pid")),
+                Arrays.stream(tms.split(",")).filter(t -> !t.isBlank()).map(Long::parseLong).toList(),
                 Integer.parseInt(p.getProperty("web-port")), Path.of(p.getProperty("conf-dir")), overrides, p.getProperty("checkpoint-dir")));
     }
 
@@ -235,22 +312,27 @@ public final class StandaloneCluster {
         }
     }
 
-    private void awaitSlots(Running r, Process jm, Process tm, Duration timeout) throws Exception {
+    /**
+     * Waits until {@code /overview} counts at least {@code taskManagers} TaskManagers (and, if {@code allSlotsFree}, no
+     * slot taken), failing early with its last log lines if a {@code watched} process exits.
+     */
+    private void awaitSlots(Running r, Map<String, ProcessHandle> watched, int taskManagers, boolean allSlotsFree, Duration timeout) throws Exception {
         HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
         long deadline = System.nanoTime() + timeout.toNanos();
-        Pattern tms = Pattern.compile("\"taskmanagers\"\\s*:\\s*(\\d+)");
+        String last = "no answer";
         while (System.nanoTime() < deadline) {
-            for (var e : Map.of("jobmanager", jm, "taskmanager", tm).entrySet()) {
+            for (var e : watched.entrySet()) {
                 if (!e.getValue().isAlive()) {
-                    throw new IllegalStateException("the " + e.getKey() + " exited with " + e.getValue().exitValue() + "; its last lines:\n"
+                    throw new IllegalStateException("the " + e.getKey() + " (pid " + e.getValue().pid() + ") exited; its last lines:\n"
                             + tail(logDir().resolve("flink-" + e.getKey() + ".out"), logDir().resolve("flink-" + e.getKey() + ".log")));
                 }
             }
             try {
                 HttpResponse<String> resp = http.send(HttpRequest.newBuilder(r.rest().resolve("/overview")).timeout(Duration.ofSeconds(5)).build(),
                         HttpResponse.BodyHandlers.ofString());
-                Matcher m = tms.matcher(resp.body());
-                if (resp.statusCode() == 200 && m.find() && Integer.parseInt(m.group(1)) >= 1) {
+                last = resp.body();
+                if (resp.statusCode() == 200 && number(last, "taskmanagers") >= taskManagers
+                        && (!allSlotsFree || number(last, "slots-available") == number(last, "slots-total"))) {
                     return;
                 }
             } catch (IOException notYet) {
@@ -258,8 +340,13 @@ public final class StandaloneCluster {
             }
             Thread.sleep(250);
         }
-        throw new IllegalStateException("the cluster did not report a TaskManager at " + r.rest() + "/overview within " + timeout.toSeconds()
-                + " s; logs in " + logDir());
+        throw new IllegalStateException("the cluster at " + r.rest() + "/overview did not report " + taskManagers + " TaskManager(s)"
+                + (allSlotsFree ? " with every slot free" : "") + " within " + timeout.toSeconds() + " s (last: " + last + "); logs in " + logDir());
+    }
+
+    private static long number(String json, String field) {
+        Matcher m = Pattern.compile("\"" + field + "\"\\s*:\\s*(\\d+)").matcher(json);
+        return m.find() ? Long.parseLong(m.group(1)) : -1;
     }
 
     private static String tail(Path... files) throws IOException {
@@ -277,7 +364,7 @@ public final class StandaloneCluster {
     private void writeState(Running r) throws IOException {
         Properties p = new Properties();
         p.setProperty("jobmanager.pid", String.valueOf(r.jobManagerPid()));
-        p.setProperty("taskmanager.pid", String.valueOf(r.taskManagerPid()));
+        p.setProperty("taskmanager.pids", String.join(",", r.taskManagerPids().stream().map(String::valueOf).toList()));
         p.setProperty("web-port", String.valueOf(r.webPort()));
         p.setProperty("conf-dir", r.confDir().toString());
         if (r.checkpointDir() != null) {

@@ -1,0 +1,656 @@
+package io.sluice.chaos;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.sluice.cluster.ClusterCommand;
+import io.sluice.cluster.StandaloneCluster;
+import io.sluice.core.config.SluiceConfig;
+import io.sluice.core.model.Campaign;
+import io.sluice.core.model.PushJob;
+import io.sluice.jobs.common.DeadLetterSerializer;
+import io.sluice.testkit.EmbeddedStack;
+import io.sluice.testkit.Faults;
+import io.sluice.testkit.FlinkRest;
+import io.sluice.testkit.LocalMachine;
+import io.sluice.testkit.Plot;
+import io.sluice.testkit.ReadSampler;
+import io.sluice.testkit.StackProbe;
+import io.sluice.testkit.TestStack;
+import io.sluice.testkit.generator.LoadGenerator;
+import io.sluice.testkit.generator.Oracle;
+import io.sluice.testkit.generator.RecordSequence;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.time.LocalDate;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+
+/**
+ * One chaos run: the embedded Kafka, registry stand-in and two Postgres shards in this JVM; both jobs on a standalone
+ * cluster of a JobManager and two TaskManager processes ({@link StandaloneCluster}); a live generator with malformed,
+ * out-of-order, late and hot-key records and its oracle; and a seeded sequence of {@link Fault}s, each injected once
+ * the jobs have recovered from the one before (time lag under 2 s for 5 s). When the load is over and the jobs have
+ * caught up, every row, push and dead letter is checked against the oracle.
+ */
+public final class ChaosRun {
+    static final long LAG_OK_MS = 2_000;
+    private static final long SUSTAIN_MS = 5_000;
+    private static final Duration CHECKPOINT_TIMEOUT = Duration.ofSeconds(10);
+    private static final List<String> JOBS = List.of("subscriptions", "aggregation");
+
+    /**
+     * @param perKind every kind at least this many times; then random kinds up to {@code faults}
+     * @param root    the repository root: {@code flink-conf/}, the job jar and the cluster's classpath are found from it
+     */
+    public record Options(Duration duration, int faults, int perKind, long seed, int rate, List<Fault> kinds, Path root, Path workDir) {
+    }
+
+    /** One injected fault: what, when (s from the start of the load), until when, and how the jobs came back. */
+    public record Injected(int n, Fault kind, double atS, double doneS, String detail, double recoveredS, long failedCheckpoints) {
+        /** Seconds from the injection until time lag was under 2 s (and stayed so for 5 s); NaN if it never was. */
+        public double recoveryS() {
+            return recoveredS - atS;
+        }
+    }
+
+    /** What the checks found; every count but {@code sent} is 0 in a run that kept Sluice's promises. */
+    public record Outcome(List<Injected> faults, long sent, long lostSubscriptionRows, long lostWindowRows, long missingPushes,
+                          long duplicatedPushes, long missingDeadLetters, long regressions, List<String> problems, Path plot) {
+        public long lost() {
+            return lostSubscriptionRows + lostWindowRows + missingPushes + missingDeadLetters;
+        }
+
+        public double maxRecoveryS() {
+            return faults.stream().mapToDouble(Injected::recoveryS).max().orElse(0);
+        }
+
+        public boolean ok() {
+            return lost() == 0 && duplicatedPushes == 0 && regressions == 0 && problems.isEmpty()
+                    && faults.stream().noneMatch(f -> Double.isNaN(f.recoveryS()));
+        }
+
+        public String resultLine() {
+            return String.format(Locale.ROOT, "RESULT chaos faults=%d kinds=%d lost=%d duplicated_pushes=%d regressions=%d max_recovery_s=%.1f",
+                    faults.size(), faults.stream().map(Injected::kind).distinct().count(), lost(), duplicatedPushes, regressions, maxRecoveryS());
+        }
+
+        public String table() {
+            StringBuilder b = new StringBuilder("| # | fault | at (s) | what | recovered after (s) | failed checkpoints |\n| --- | --- | --- | --- | --- | --- |\n");
+            for (Injected f : faults) {
+                b.append(String.format(Locale.ROOT, "| %d | %s | %.0f | %s | %s | %d |%n", f.n(), f.kind().label, f.atS(), f.detail(),
+                        Double.isNaN(f.recoveryS()) ? "never" : String.format(Locale.ROOT, "%.1f", f.recoveryS()), f.failedCheckpoints()));
+            }
+            return b.toString();
+        }
+    }
+
+    /** One reading of the monitor, every second. */
+    private record Sample(double t, long sent, long[] committedPerShard, double[] lagMsPerJob, long failedCheckpoints) {
+        double maxLagMs() {
+            double m = 0;
+            for (double l : lagMsPerJob) {
+                m = Math.max(m, Double.isNaN(l) ? Double.POSITIVE_INFINITY : l);
+            }
+            return m;
+        }
+    }
+
+    private final Options o;
+    private final PrintStream out;
+    private final Random random;
+    private final List<Sample> samples = new CopyOnWriteArrayList<>();
+    private final Map<String, String> jobIds = new LinkedHashMap<>();
+    private final Map<String, Integer> parallelism = new LinkedHashMap<>(Map.of("subscriptions", 2, "aggregation", 2));
+    private final Map<String, Long> failedByJobId = new HashMap<>();
+    private final List<String> runProblems = new CopyOnWriteArrayList<>();
+    private final String[] common;
+    private final String classpath;
+    private StandaloneCluster cluster;
+    private TestStack stack;
+    private long startMs;
+    private int rescales;
+
+    public ChaosRun(Options options, PrintStream out) throws Exception {
+        this.o = options;
+        this.out = out;
+        this.random = new Random(options.seed());
+        Path clusterModule = o.root().resolve("tools/cluster/target");
+        this.classpath = clusterModule.resolve("classes").toAbsolutePath() + java.io.File.pathSeparator
+                + Files.readString(clusterModule.resolve("cluster-classpath.txt")).strip();
+        this.common = new String[] {"--work-dir", o.workDir().resolve("cluster").toString(), "--conf-dir", o.root().resolve("flink-conf").toString()};
+    }
+
+    public Outcome run() throws Exception {
+        LocalMachine.deleteRecursively(o.workDir());
+        Files.createDirectories(o.workDir());
+        List<Fault> schedule = Fault.schedule(o.kinds(), o.perKind(), o.faults(), random);
+        out.printf(Locale.ROOT, "sluice chaos: seed %d, %d s of load at %,d records/s, %d faults: %s%n", o.seed(), o.duration().toSeconds(), o.rate(),
+                schedule.size(), Fault.labels(schedule));
+        try (EmbeddedStack embedded = EmbeddedStack.start(2, LocalMachine.freePort())) {
+            long seconds = o.duration().toSeconds();
+            Map<String, String> settings = new LinkedHashMap<>();
+            settings.put("deployment.id", "chaos");
+            settings.put("subscriptions.parallelism", "2");
+            settings.put("aggregation.parallelism", "2");
+            settings.put("aggregation.out-of-orderness", "5s");
+
+            // event time advances 1/generator.rate per record, not counting the hot key's bursts (20% on top): so it keeps
+            // pace with the wall clock, and time lag means what it says
+            settings.put("generator.hot-key-fraction", "0.2");
+            settings.put("generator.rate", String.valueOf(o.rate() / 1.2));
+            settings.put("generator.count", String.valueOf((long) (o.rate() / 1.2 * seconds))); // records without the bursts
+            settings.put("generator.apps", "50");
+            settings.put("generator.users", "5000");
+            settings.put("generator.update-fraction", "0.4");
+            settings.put("generator.zipf-exponent", "0.8");
+            settings.put("generator.hot-key", "true");
+            settings.put("generator.out-of-order-fraction", "0.05");
+            settings.put("generator.out-of-order-max", "3s");
+            settings.put("generator.late-fraction", "0.002");
+            settings.put("generator.malformed-fraction", "0.002");
+            settings.put("generator.campaigns", "0");
+            stack = new TestStack(embedded, embedded.namespace("chaos-", 6, settings));
+            for (int i = 0; i < 2; i++) { // the shards are SIGKILLed: what they acknowledged must survive
+                try (Connection c = stack.shard(i); Statement s = c.createStatement(); ResultSet rs = s.executeQuery("SELECT current_database()")) {
+                    rs.next();
+                    s.execute("ALTER DATABASE \"" + rs.getString(1) + "\" SET synchronous_commit = on");
+                }
+            }
+            List<Campaign> campaigns = List.of(
+                    new Campaign("buyers", RecordSequence.appId(1), "purchase", 2, 10 * 60_000, "Thanks!", 2_000, true),
+                    new Campaign("browsers", RecordSequence.appId(2), "view", 3, 60_000, "Still looking?", 2_000, true));
+            stack.send(campaigns.toArray(new Campaign[0]));
+
+            int webPort = LocalMachine.freePort();
+            cluster = new StandaloneCluster(o.workDir().resolve("cluster"), o.root().resolve("flink-conf"), classpath);
+            Map<String, String> flink = new LinkedHashMap<>();
+            flink.put("execution.checkpointing.dir", o.workDir().resolve("checkpoints").toUri().toString());
+            flink.put("execution.checkpointing.savepoint-dir", o.workDir().resolve("savepoints").toUri().toString());
+            flink.put("execution.checkpointing.timeout", CHECKPOINT_TIMEOUT.toSeconds() + "s");
+            flink.put("heartbeat.interval", "2s");
+            flink.put("heartbeat.timeout", "10s");
+            flink.put("restart-strategy.exponential-delay.max-backoff", "5s");
+            long t0 = System.nanoTime();
+            StandaloneCluster.Running r = cluster.start(webPort, flink, 2, Duration.ofMinutes(2), out);
+            out.printf(Locale.ROOT, "sluice chaos: cluster up in %.1f s (JobManager pid %d, TaskManagers %s, web UI %s); %s%n", (System.nanoTime() - t0) / 1e9,
+                    r.jobManagerPid(), r.taskManagerPids(), r.rest(), flink);
+            try {
+                return underLoad(schedule, campaigns, new FlinkRest(r.rest()));
+            } finally {
+                cluster.stop(out);
+            }
+        }
+    }
+
+    private Outcome underLoad(List<Fault> schedule, List<Campaign> campaigns, FlinkRest rest) throws Exception {
+        for (String job : JOBS) {
+            jobIds.putAll(jobIdsIn(sluiceCluster("submit", job, "--jar", jar()), job));
+        }
+        List<Injected> injected = new ArrayList<>();
+        AtomicBoolean monitoring = new AtomicBoolean(true);
+        LoadGenerator g = new LoadGenerator(stack.config(), stack.generator(), stack.schemaIds(), o.rate(), System.currentTimeMillis(), true);
+        Oracle oracle;
+        long sent;
+        try (ReadSampler subscriptions = new ReadSampler(stack, List.of(RecordSequence.appId(1), RecordSequence.appId(7)),
+                "SELECT subscription_id, version, properties::text FROM subscriptions WHERE app_id = ?");
+             ReadSampler windows = new ReadSampler(stack, List.of(RecordSequence.appId(1), RecordSequence.appId(3)),
+                     "SELECT user_id || '/' || event_name || '/' || window_start, count, sum::text FROM user_event_counts WHERE app_id = ?");
+             StackProbe probe = StackProbe.tolerant(stack.config())) {
+            startMs = System.currentTimeMillis();
+            g.start();
+            Thread monitor = new Thread(() -> monitor(g, probe, rest, monitoring), "chaos-monitor");
+            monitor.setDaemon(true);
+            monitor.start();
+            try {
+                if (Double.isNaN(awaitRecovery(0, Duration.ofMinutes(2)))) { // both jobs running and caught up before the first fault
+                    throw new IllegalStateException("the jobs' time lag was not under 2 s within 2 min of the start; the cluster's logs are in "
+                            + cluster.logDir());
+                }
+                // no fault in the last stretch: recovery is measured on time lag, which only means something while records come
+                long endOfFaults = startMs + o.duration().toMillis() - Math.max(30_000, o.duration().toMillis() * 15 / 100);
+                for (Fault kind : schedule) {
+                    if (System.currentTimeMillis() >= endOfFaults) {
+                        out.printf(Locale.ROOT, "sluice chaos: %.0f s of load left; %d faults not injected%n", (startMs + o.duration().toMillis()
+                                - System.currentTimeMillis()) / 1000.0, schedule.size() - injected.size());
+                        break;
+                    }
+                    Thread.sleep(1_000 + random.nextInt(2_000));
+                    double at = now();
+                    long failedBefore = failedCheckpoints();
+                    out.printf(Locale.ROOT, "[%4.0fs] fault %d/%d: %s ...%n", at, injected.size() + 1, schedule.size(), kind.label);
+                    String detail = inject(kind, rest);
+                    double done = now();
+                    double recovered = awaitRecovery(done, Duration.ofMinutes(3));
+                    Injected f = new Injected(injected.size() + 1, kind, at, done, detail, recovered, failedCheckpoints() - failedBefore);
+                    injected.add(f);
+                    out.printf(Locale.ROOT, "[%4.0fs] fault %d %s: %s; time lag under 2 s again %s%n", now(), f.n(), kind.label, detail,
+                            Double.isNaN(f.recoveryS()) ? "NEVER (gave up after 3 min)" : String.format(Locale.ROOT, "%.1f s after the injection", f.recoveryS()));
+                }
+                oracle = g.awaitDone().oracle();
+                sent = g.acked();
+                out.printf(Locale.ROOT, "[%4.0fs] the load is over: %,d records sent; waiting for the jobs to catch up%n", now(), sent);
+            } finally {
+                monitoring.set(false);
+                g.close();
+            }
+            return check(injected, oracle, campaigns, sent, subscriptions, windows);
+        }
+    }
+
+    private String inject(Fault kind, FlinkRest rest) throws Exception {
+        switch (kind) {
+            case TASKMANAGER_SIGKILL -> {
+                List<Long> live = cluster.running().orElseThrow().liveTaskManagers();
+                long pid = live.get(random.nextInt(live.size()));
+                Set<String> before = taskManagerIds(rest);
+                cluster.kill(pid);
+                long started = cluster.addTaskManager(Duration.ofMinutes(2));
+                // done when the JobManager has dropped the dead one (heartbeat timeout) and counts the new one: only then have
+                // the jobs met the loss, and the recovery is measured from there
+                long t = System.nanoTime();
+                while (true) {
+                    Set<String> now = taskManagerIds(rest);
+                    if (now.size() == before.size() && !now.containsAll(before)) {
+                        break;
+                    }
+                    if (System.nanoTime() - t > Duration.ofMinutes(2).toNanos()) {
+                        throw new IllegalStateException("the JobManager still lists TaskManagers " + now + " 2 min after pid " + pid + " was killed");
+                    }
+                    Thread.sleep(250);
+                }
+                return String.format(Locale.ROOT, "TaskManager pid %d killed; pid %d started; the JobManager dropped the dead one after %.1f s",
+                        pid, started, (System.nanoTime() - t) / 1e9);
+            }
+            case JOBMANAGER_SIGKILL -> {
+                long pid = cluster.running().orElseThrow().jobManagerPid();
+                cluster.kill(pid);
+                long t = System.nanoTime();
+                long started = cluster.restartJobManager(Duration.ofMinutes(3));
+                double released = (System.nanoTime() - t) / 1e9;
+                List<String> from = new ArrayList<>();
+                for (String job : JOBS) {
+                    String output = sluiceCluster("resume", job, "--jar", jar());
+                    jobIds.putAll(jobIdsIn(output, job));
+                    from.add(find(output, "(resuming " + job + " from [^\\n]*?): "));
+                    checkRestored(rest, job, find(output, "resuming " + job + " from [^\\n]*?: (\\S+)"));
+                }
+                return String.format(Locale.ROOT, "JobManager pid %d killed; pid %d started, TaskManagers re-registered with every slot free after %.1f s; %s",
+                        pid, started, released, String.join(", ", from));
+            }
+            case SHARD_SIGKILL -> {
+                int shard = random.nextInt(2);
+                stack.stack().postgres.kill(shard);
+                Thread.sleep(3_000);
+                stack.stack().postgres.restart(shard);
+                return "shard " + shard + " killed, restarted after 3 s";
+            }
+            case CONNECTIONS_KILLED -> {
+                int killed = Faults.killConnections(stack, 0) + Faults.killConnections(stack, 1);
+                return killed + " connections terminated on both shards";
+            }
+            case SHARD_LOCKED -> {
+                int shard = random.nextInt(2);
+                long holdMs = CHECKPOINT_TIMEOUT.toMillis() + 5_000;
+                try (Connection c = stack.shard(shard); Statement s = c.createStatement()) {
+                    c.setAutoCommit(false);
+                    s.execute("SET LOCAL idle_in_transaction_session_timeout = 0");
+                    s.execute("LOCK TABLE subscriptions, user_event_counts IN ACCESS EXCLUSIVE MODE");
+                    Thread.sleep(holdMs);
+                    c.rollback();
+                }
+                return "shard " + shard + "'s tables locked for " + holdMs / 1000 + " s (checkpoint timeout " + CHECKPOINT_TIMEOUT.toSeconds() + " s)";
+            }
+            case RESCALE -> {
+                String job = JOBS.get(rescales++ % JOBS.size());
+                int from = parallelism.get(job);
+                int to = from == 2 ? 3 : 2;
+                String stopped = sluiceCluster("stop-job", jobIds.get(job));
+                String savepoint = find(stopped, "; savepoint (\\S+)");
+                parallelism.put(job, to);
+                jobIds.putAll(jobIdsIn(sluiceCluster("submit", job, "--jar", jar(), "--from-savepoint", savepoint), job));
+                checkRestored(rest, job, savepoint);
+                return job + " stopped with a savepoint and resumed at parallelism " + to + " (was " + from + ")";
+            }
+            case REGISTRY_DOWN -> {
+                stack.stack().registry.unreachableFor(Duration.ofSeconds(5));
+                return "registry refused connections for 5 s";
+            }
+            case BROKER_RESTART -> {
+                long t = System.nanoTime();
+                stack.stack().kafka.restartBroker(Duration.ofSeconds(3));
+                return String.format(Locale.ROOT, "broker down for 3 s, serving again after %.1f s (same port and log directories)", (System.nanoTime() - t) / 1e9);
+            }
+            default -> throw new IllegalStateException(kind.label);
+        }
+    }
+
+    private static Set<String> taskManagerIds(FlinkRest rest) throws Exception {
+        Set<String> ids = new HashSet<>();
+        rest.get("/taskmanagers").path("taskmanagers").forEach(tm -> ids.add(tm.path("id").asText()));
+        return ids;
+    }
+
+    /** Waits (at most 60 s) until {@code job}'s current run reports that it restored {@code path}; a run that did not is a problem. */
+    private void checkRestored(FlinkRest rest, String job, String path) throws InterruptedException {
+        String id = jobIds.get(job);
+        long deadline = System.currentTimeMillis() + 60_000;
+        String restored = "";
+        while (restored.isEmpty() && System.currentTimeMillis() < deadline) {
+            try {
+                restored = rest.get("/jobs/" + id + "/checkpoints").path("latest").path("restored").path("external_path").asText("");
+            } catch (Exception notYet) {
+                // the job is still being scheduled
+            }
+            if (restored.isEmpty()) {
+                Thread.sleep(250);
+            }
+        }
+        if (!Path.of(strip(restored)).normalize().equals(Path.of(strip(path)).normalize())) {
+            runProblems.add(job + " (" + id + ") restored '" + restored + "', not " + path);
+        }
+    }
+
+    private static String strip(String path) {
+        return path.replaceFirst("^file:(//)?", "");
+    }
+
+    /** Runs {@code ./sluice cluster ARGS} in this JVM with the job's Sluice settings appended; returns what it printed. */
+    private String sluiceCluster(String... args) throws Exception {
+        List<String> all = new ArrayList<>(List.of(args));
+        all.addAll(1, List.of(common));
+        if (List.of("submit", "resume").contains(args[0])) {
+            String job = args[1];
+            all.add("--config"); // an empty file: else submit reads ./sluice local's connection file, if there is one
+            all.add(emptyConfig().toString());
+            stack.namespace().settings().forEach((k, v) -> {
+                if (!k.startsWith("generator.") && !k.equals(job + ".parallelism")) {
+                    all.add("--" + k);
+                    all.add(v);
+                }
+            });
+            all.add("--" + job + ".parallelism");
+            all.add(String.valueOf(parallelism.get(job)));
+        }
+        ByteArrayOutputStream buffer = new ByteArrayOutputStream();
+        int code = new ClusterCommand(new PrintStream(buffer, true, StandardCharsets.UTF_8), classpath).run(all.toArray(String[]::new));
+        String text = buffer.toString(StandardCharsets.UTF_8);
+        if (code != 0) {
+            throw new IllegalStateException("./sluice cluster " + String.join(" ", args) + " exited with " + code + ":\n" + text);
+        }
+        return text;
+    }
+
+    private Path emptyConfig() throws java.io.IOException {
+        Path f = o.workDir().resolve("empty-config.yaml");
+        if (!Files.exists(f)) {
+            Files.writeString(f, "# the chaos run gives every setting as an argument\n{}\n");
+        }
+        return f;
+    }
+
+    private String jar() {
+        return o.root().resolve("jobs/target/sluice-jobs.jar").toString();
+    }
+
+    private static Map<String, String> jobIdsIn(String output, String job) {
+        return Map.of(job, find(output, "job " + Pattern.quote(job) + "\\s+submitted in [\\d.]+ s: ([0-9a-f]{32})"));
+    }
+
+    private static String find(String text, String regex) {
+        Matcher m = Pattern.compile(regex).matcher(text);
+        if (!m.find()) {
+            throw new IllegalStateException("expected '" + regex + "' in:\n" + text);
+        }
+        return m.group(1);
+    }
+
+    private double now() {
+        return (System.currentTimeMillis() - startMs) / 1000.0;
+    }
+
+    /**
+     * Waits until every sample from {@code fromS} on for {@link #SUSTAIN_MS} has both jobs' time lag under 2 s; returns
+     * the time (s) of the first of them, or NaN after {@code timeout}.
+     */
+    private double awaitRecovery(double fromS, Duration timeout) throws InterruptedException {
+        // time lag grows once the load is over (no newer event to commit): the wait ends with it
+        long deadline = Math.min(System.currentTimeMillis() + timeout.toMillis(), startMs + o.duration().toMillis() + 2_000);
+        while (System.currentTimeMillis() < deadline) {
+            double okSince = Double.NaN;
+            for (Sample s : samples) {
+                if (s.t() < fromS) {
+                    continue;
+                }
+                if (s.maxLagMs() < LAG_OK_MS) {
+                    if (Double.isNaN(okSince)) {
+                        okSince = s.t();
+                    }
+                    if ((s.t() - okSince) * 1000 >= SUSTAIN_MS) {
+                        return okSince;
+                    }
+                } else {
+                    okSince = Double.NaN;
+                }
+            }
+            Thread.sleep(500);
+        }
+        return Double.NaN;
+    }
+
+    private long failedCheckpoints() {
+        synchronized (failedByJobId) {
+            return failedByJobId.values().stream().mapToLong(Long::longValue).sum();
+        }
+    }
+
+    /** Every second: records sent, each shard's committed source position, each job's time lag, failed checkpoints. */
+    private void monitor(LoadGenerator g, StackProbe probe, FlinkRest rest, AtomicBoolean running) {
+        Map<String, long[]> newestKnown = new HashMap<>();
+        Connection[] shards = new Connection[2];
+        long nextPrint = System.currentTimeMillis() + 10_000;
+        while (running.get()) {
+            long tick = System.currentTimeMillis();
+            long[] committed = new long[2];
+            for (int i = 0; i < 2; i++) {
+                committed[i] = committedPosition(shards, i);
+            }
+            double[] lags = new double[JOBS.size()];
+            for (int j = 0; j < JOBS.size(); j++) {
+                long[] perShard = probe.newestCommittedPerShard(JOBS.get(j));
+                long[] known = newestKnown.computeIfAbsent(JOBS.get(j), k -> new long[perShard.length]);
+                long oldest = Long.MAX_VALUE;
+                for (int i = 0; i < perShard.length; i++) {
+                    known[i] = Math.max(known[i], perShard[i]); // a shard that does not answer keeps its last known time
+                    oldest = Math.min(oldest, known[i]);
+                }
+                lags[j] = oldest == 0 ? Double.NaN : Math.max(0, tick - oldest);
+            }
+            for (String id : new ArrayList<>(jobIds.values())) {
+                try {
+                    JsonNode counts = rest.get("/jobs/" + id + "/checkpoints").path("counts");
+                    synchronized (failedByJobId) {
+                        failedByJobId.put(id, counts.path("failed").asLong(0));
+                    }
+                } catch (Exception unreachable) {
+                    // the JobManager is down or does not know the job (any more): its last count stands
+                }
+            }
+            Sample s = new Sample((tick - startMs) / 1000.0, g.acked(), committed, lags, failedCheckpoints());
+            samples.add(s);
+            if (tick >= nextPrint) {
+                out.printf(Locale.ROOT, "[%4.0fs] sent %,d | committed position shard 0 %,d, shard 1 %,d | time lag subscriptions %s, aggregation %s | failed checkpoints %d%n",
+                        s.t(), s.sent(), committed[0], committed[1], seconds(lags[0]), seconds(lags[1]), s.failedCheckpoints());
+                nextPrint = tick + 10_000;
+            }
+            try {
+                Thread.sleep(Math.max(0, 1_000 - (System.currentTimeMillis() - tick)));
+            } catch (InterruptedException e) {
+                return;
+            }
+        }
+    }
+
+    private static String seconds(double ms) {
+        return Double.isNaN(ms) ? "n/a" : String.format(Locale.ROOT, "%.1f s", ms / 1000);
+    }
+
+    /** Shard {@code i}'s committed source position, summed over jobs and partitions (offset + 1); -1 if it does not answer. */
+    private long committedPosition(Connection[] shards, int i) {
+        try {
+            if (shards[i] == null || !shards[i].isValid(1)) {
+                shards[i] = stack.shard(i);
+            }
+            try (Statement s = shards[i].createStatement();
+                 ResultSet rs = s.executeQuery("SELECT coalesce(sum(committed_offset + 1), 0) FROM sluice_partition_progress")) {
+                rs.next();
+                return rs.getLong(1);
+            }
+        } catch (SQLException e) {
+            shards[i] = null;
+            return -1;
+        }
+    }
+
+    private Outcome check(List<Injected> injected, Oracle oracle, List<Campaign> campaigns, long sent, ReadSampler subscriptions, ReadSampler windows)
+            throws Exception {
+        List<String> problems = new ArrayList<>(runProblems);
+        SluiceConfig config = stack.config();
+        // rows: wait (at most 3 min) until they equal the oracle, then count what differs
+        Map<String, Map<String, String>> expectedSubscriptions = TestStack.expectedRows(oracle);
+        Map<String, Oracle.WindowRow> expectedWindows = oracle.windowCounts(60_000);
+        Map<String, String> expectedPushes = oracle.pushJobs(campaigns);
+        long deadline = System.currentTimeMillis() + 180_000;
+        Map<String, Map<String, String>> rows = stack.subscriptionRows();
+        Map<String, Oracle.WindowRow> windowRows = stack.windowRows();
+        List<PushJob> pushes = stack.pushJobs();
+        while (System.currentTimeMillis() < deadline && !(rows.equals(expectedSubscriptions) && sameCounts(windowRows, expectedWindows)
+                && pushes.size() >= expectedPushes.size())) {
+            Thread.sleep(1_000);
+            rows = stack.subscriptionRows();
+            windowRows = stack.windowRows();
+            pushes = stack.pushJobs();
+        }
+        long lostSubscriptions = differing(rows, expectedSubscriptions, problems, "subscriptions");
+        long lostWindows = 0;
+        for (var e : expectedWindows.entrySet()) {
+            Oracle.WindowRow actual = windowRows.get(e.getKey());
+            if (actual == null || actual.count() != e.getValue().count()) {
+                lostWindows++;
+                if (lostWindows <= 3) {
+                    problems.add("user_event_counts " + e.getKey() + ": " + actual + ", expected " + e.getValue());
+                }
+            }
+        }
+        Set<String> extraWindows = new HashSet<>(windowRows.keySet());
+        extraWindows.removeAll(expectedWindows.keySet());
+        if (!extraWindows.isEmpty()) {
+            problems.add(extraWindows.size() + " user_event_counts rows the oracle does not have, e.g. " + extraWindows.iterator().next());
+        }
+        Map<String, Long> perId = pushes.stream().collect(Collectors.groupingBy(PushJob::jobId, Collectors.counting()));
+        long duplicated = perId.values().stream().filter(n -> n > 1).mapToLong(n -> n - 1).sum();
+        long missingPushes = expectedPushes.keySet().stream().filter(id -> !perId.containsKey(id)).count();
+        long unexpected = perId.keySet().stream().filter(id -> !expectedPushes.containsKey(id)).count();
+        if (unexpected > 0) {
+            problems.add(unexpected + " push jobs the oracle does not have");
+        }
+        // dead letters: every malformed record (decode) and every late event (late), counted by distinct source offset
+        Map<String, Set<String>> deadByStage = new HashMap<>();
+        for (ConsumerRecord<byte[], byte[]> d : stack.readAll(config.kafka().deadLettersTopic())) {
+            deadByStage.computeIfAbsent(TestStack.header(d, DeadLetterSerializer.STAGE), k -> new HashSet<>())
+                    .add(TestStack.header(d, DeadLetterSerializer.TOPIC) + "/" + TestStack.header(d, DeadLetterSerializer.PARTITION) + "/"
+                            + TestStack.header(d, DeadLetterSerializer.OFFSET));
+        }
+        long decode = deadByStage.getOrDefault("decode", Set.of()).size();
+        long late = deadByStage.getOrDefault("late", Set.of()).size();
+        long missingDead = Math.max(0, oracle.malformedTotal() - decode) + Math.max(0, oracle.lateEvents() - late);
+        if (decode != oracle.malformedTotal() || late != oracle.lateEvents()) {
+            problems.add("dead letters by distinct source offset: decode " + decode + " of " + oracle.malformedTotal() + " malformed, late " + late + " of "
+                    + oracle.lateEvents() + " late events; all stages " + deadByStage.keySet());
+        }
+        long regressions = subscriptions.regressions().size() + windows.regressions().size();
+        if (regressions > 0) {
+            problems.add("rows that moved backwards: " + subscriptions.regressions().stream().limit(2).toList() + windows.regressions().stream().limit(2).toList());
+        }
+        out.printf(Locale.ROOT, "sluice chaos: checked %,d subscription rows, %,d window rows, %,d push jobs, %,d + %,d dead letters against the oracle; "
+                        + "%,d + %,d sampled reads%n", expectedSubscriptions.size(), expectedWindows.size(), expectedPushes.size(), oracle.malformedTotal(),
+                oracle.lateEvents(), subscriptions.reads(), windows.reads());
+        Path plot = o.workDir().resolve("chaos-timeline.png");
+        plot(injected, plot);
+        return new Outcome(injected, sent, lostSubscriptions, lostWindows, missingPushes, duplicated, missingDead, regressions, problems, plot);
+    }
+
+    private static boolean sameCounts(Map<String, Oracle.WindowRow> actual, Map<String, Oracle.WindowRow> expected) {
+        return actual.size() == expected.size() && expected.entrySet().stream()
+                .allMatch(e -> actual.containsKey(e.getKey()) && actual.get(e.getKey()).count() == e.getValue().count());
+    }
+
+    private static long differing(Map<String, Map<String, String>> actual, Map<String, Map<String, String>> expected, List<String> problems, String table) {
+        long n = 0;
+        for (var e : expected.entrySet()) {
+            if (!e.getValue().equals(actual.get(e.getKey()))) {
+                n++;
+                if (n <= 3) {
+                    problems.add(table + " " + e.getKey() + ": " + actual.get(e.getKey()) + ", expected " + e.getValue());
+                }
+            }
+        }
+        long extra = actual.keySet().stream().filter(k -> !expected.containsKey(k)).count();
+        if (extra > 0) {
+            problems.add(extra + " " + table + " rows the oracle does not have");
+        }
+        return n;
+    }
+
+    /** The timeline: input rate, committed rate per shard, time lag per job; the faults marked. */
+    private void plot(List<Injected> injected, Path png) throws Exception {
+        List<Sample> s = new ArrayList<>(samples);
+        int n = Math.max(0, s.size() - 1);
+        double[] t = new double[n];
+        double[] input = new double[n];
+        double[][] shard = new double[2][n];
+        double[][] lag = new double[JOBS.size()][n];
+        for (int i = 0; i < n; i++) {
+            Sample a = s.get(i);
+            Sample b = s.get(i + 1);
+            double dt = Math.max(0.001, b.t() - a.t());
+            t[i] = b.t();
+            input[i] = (b.sent() - a.sent()) / dt;
+            for (int k = 0; k < 2; k++) {
+                shard[k][i] = a.committedPerShard()[k] < 0 || b.committedPerShard()[k] < 0 ? Double.NaN
+                        : Math.max(0, b.committedPerShard()[k] - a.committedPerShard()[k]) / dt;
+            }
+            for (int j = 0; j < JOBS.size(); j++) {
+                lag[j][i] = b.lagMsPerJob()[j] / 1000;
+            }
+        }
+        List<Plot.Marker> markers = injected.stream().map(f -> new Plot.Marker(f.atS(), f.kind().label)).toList();
+        Plot.timeline(String.format(Locale.ROOT, "sluice chaos, seed %d: %d faults, %,d records/s; %s, %d cores, %s", o.seed(), injected.size(), o.rate(),
+                        LocalDate.now(), Runtime.getRuntime().availableProcessors(), System.getProperty("os.name")), "seconds since the load started",
+                List.of(new Plot.Panel("input", "records/s", List.of(new Plot.Series("sent", t, input))),
+                        new Plot.Panel("committed per shard", "source records/s", List.of(new Plot.Series("shard 0", t, shard[0]),
+                                new Plot.Series("shard 1", t, shard[1]))),
+                        new Plot.Panel("time lag", "s", List.of(new Plot.Series("subscriptions", t, lag[0]), new Plot.Series("aggregation", t, lag[1])))),
+                markers, png);
+    }
+}
