@@ -22,9 +22,11 @@ import java.util.Map;
  * writer schema to the repo's reader schema is kept per id, so a record costs one map lookup and the
  * Avro decode, with allocations bounded by the record's size ({@link BoundedDecoder}). Bad records come back as a {@link Failure} with a reason for the dead-letter topic
  * instead of an exception, so one bad record never fails a job. A registry that cannot be reached is
- * asked again in place, backing off from 100 ms to 2 s, for up to {@link #REGISTRY_PATIENCE_MS}: a registry
- * restart or a short outage costs a pause (backpressure), not a job restart. After that it throws (the job
- * restarts and retries instead of dead-lettering good records). Not thread-safe: one instance per task.
+ * asked again in place (no connection, a timeout, HTTP 5xx or 429; each call times out after 5 s to connect and
+ * 10 s to read), backing off from 100 ms to 2 s, for up to {@link #REGISTRY_PATIENCE_MS}: a registry restart or a
+ * short outage costs a pause (backpressure), not a job restart. The task takes no checkpoint while it waits, so an
+ * outage longer than the checkpoint timeout expires checkpoints. After that, or on a refusal (4xx), it throws (the
+ * job restarts and retries instead of dead-lettering good records). Not thread-safe: one instance per task.
  */
 public final class RegistryDecoder<T> implements Serializable {
     private static final long serialVersionUID = 1L;
@@ -79,14 +81,17 @@ public final class RegistryDecoder<T> implements Serializable {
     private GenericDatumReader<GenericRecord> reader(int id, byte[] bytes) throws Failure {
         if (readers == null) {
             readers = new HashMap<>();
-            registry = new ConfluentSchemaRegistryCoder(new CachedSchemaRegistryClient(registryUrl, 1000));
+            // without a configuration map the client never sets its HTTP timeouts: a registry that accepts and never
+            // answers would hold the task for ever
+            registry = new ConfluentSchemaRegistryCoder(new CachedSchemaRegistryClient(registryUrl, 1000,
+                    Map.of("http.connect.timeout.ms", "5000", "http.read.timeout.ms", "10000")));
         }
         GenericDatumReader<GenericRecord> reader = readers.get(id);
         if (reader != null) {
             return reader;
         }
         Schema writer = null;
-        long waitedMs = 0;
+        long startNs = System.nanoTime();
         long backoffMs = 100;
         while (writer == null) {
             try {
@@ -96,11 +101,12 @@ public final class RegistryDecoder<T> implements Serializable {
                 if (msg.contains("40403") || msg.toLowerCase().contains("schema not found")) {
                     throw new Failure("unknown-schema-id", "schema id " + id + " is not in the registry");
                 }
-                if (waitedMs >= REGISTRY_PATIENCE_MS) {
-                    throw new UncheckedIOException("the schema registry at " + registryUrl + " did not answer for schema id " + id + " within "
-                            + waitedMs + " ms", e);
+                long waitedMs = (System.nanoTime() - startNs) / 1_000_000;
+                if (!worthAskingAgain(e) || waitedMs >= REGISTRY_PATIENCE_MS) { // a refusal (401, 403, a proxy's 404) will not go away
+                    throw new UncheckedIOException("the schema registry at " + registryUrl + " did not answer for schema id " + id
+                            + (waitedMs > 0 ? " within " + waitedMs + " ms" : ""), e);
                 }
-                if (waitedMs == 0) {
+                if (backoffMs == 100) {
                     System.err.println("sluice: the schema registry at " + registryUrl + " did not answer for schema id " + id + " (" + e
                             + "); asking again for up to " + REGISTRY_PATIENCE_MS / 1000 + " s before the task fails");
                 }
@@ -110,7 +116,6 @@ public final class RegistryDecoder<T> implements Serializable {
                     Thread.currentThread().interrupt();
                     throw new UncheckedIOException("interrupted while waiting for the schema registry at " + registryUrl, e);
                 }
-                waitedMs += backoffMs;
                 backoffMs = Math.min(2_000, backoffMs * 2);
             }
         }
@@ -121,6 +126,23 @@ public final class RegistryDecoder<T> implements Serializable {
         }
         readers.put(id, reader);
         return reader;
+    }
+
+    /**
+     * A failure worth asking again: no connection, a timeout, or an HTTP 5xx or 429 from the registry; not an answer
+     * that refuses (4xx).
+     */
+    private static boolean worthAskingAgain(IOException e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof org.apache.flink.avro.registry.confluent.shaded.io.confluent.kafka.schemaregistry.client.rest.exceptions.RestClientException r) {
+                return r.getStatus() >= 500 || r.getStatus() == 429;
+            }
+            if (t instanceof java.net.ConnectException || t instanceof java.net.SocketTimeoutException || t instanceof java.net.NoRouteToHostException
+                    || t instanceof java.net.UnknownHostException || t instanceof java.net.SocketException) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Why a record could not be decoded: {@code kind} is a short stable label, the message the detail. */

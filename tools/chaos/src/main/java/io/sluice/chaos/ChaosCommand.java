@@ -22,10 +22,11 @@ public final class ChaosCommand {
 
     static String usage() {
         return String.join("\n",
-                "usage: ./sluice chaos [--duration 10m] [--faults 14] [--per-kind 2] [--seed S] [--rate 1500] [--kinds K,K] [--plot FILE] [--work-dir DIR]",
+                "usage: ./sluice chaos [--duration 10m] [--faults N] [--per-kind 2] [--seed S] [--rate 1500] [--kinds K,K] [--plot FILE] [--work-dir DIR]",
                 "  both jobs on a standalone cluster of a JobManager and two TaskManager processes, the embedded Kafka, registry and",
-                "  two Postgres shards, a generator with malformed, out-of-order, late and hot-key records; --faults faults (every kind",
-                "  --per-kind times, then random kinds), in an order --seed decides, each once the jobs recovered from the one before.",
+                "  two Postgres shards, a generator with malformed, out-of-order, late and hot-key records; every kind --per-kind times",
+                "  (then random kinds up to --faults, if that is more), in an order --seed decides, each once the jobs recovered from",
+                "  the one before, as long as the load lasts.",
                 "  Then every row, push job and dead letter is checked against the generator's oracle.",
                 "  kinds: " + Fault.labels(List.of(Fault.values())),
                 "  --duration  load time, e.g. 600s or 10m (default 10m)     --rate  records per second (default 1500)",
@@ -53,8 +54,10 @@ public final class ChaosCommand {
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         ChaosRun.Outcome outcome = new ChaosRun(new ChaosRun.Options(duration, faults, perKind, seed, rate, kinds, Path.of("").toAbsolutePath(), work),
                 out).run();
-        Files.createDirectories(plot.toAbsolutePath().getParent());
-        Files.copy(outcome.plot(), plot, StandardCopyOption.REPLACE_EXISTING);
+        if (Files.exists(outcome.plot())) {
+            Files.createDirectories(plot.toAbsolutePath().getParent());
+            Files.copy(outcome.plot(), plot, StandardCopyOption.REPLACE_EXISTING);
+        }
         out.println();
         out.print(outcome.table());
         out.println();

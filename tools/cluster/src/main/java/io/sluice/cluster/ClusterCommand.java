@@ -65,7 +65,7 @@ public final class ClusterCommand {
                 "        start a JobManager and N TaskManager processes (default 1) with flink-conf/ (web UI on 8081); -D overrides a setting;",
                 "        checkpoints and savepoints go under DIR (default $SLUICE_STATE_DIR, else $XDG_STATE_HOME/sluice, else " + DEFAULT_STATE_DIR + ")",
                 "  status                       the processes, the web UI and the jobs",
-                "  stop                         stop both processes (their jobs end with them: stop-job first to keep state)",
+                "  stop                         stop the processes (their jobs end with them: stop-job first to keep state)",
                 "  submit JOB [--from-savepoint PATH] [--allow-non-restored-state] [--jar FILE] [Sluice options]",
                 "        submit a Sluice job (subscriptions, aggregation, all, or sidekiq-bridge) from the shaded jar (" + DEFAULT_JAR + ");",
                 "        Sluice options as for ./sluice local: --config FILE, --key value (default config: " + CONNECTION_FILE
@@ -235,7 +235,14 @@ public final class ClusterCommand {
                 long t0 = System.nanoTime();
                 JobID id = new JobID(); // chosen here and recorded first: a submission whose answer is lost is still known to resume
                 record(cluster, ledger -> ledger.submitted(n, id, savepoint));
-                client.submit(jar, jobs.get(n), args, savepoint, allowNonRestored, id);
+                try {
+                    client.submit(jar, jobs.get(n), args, savepoint, allowNonRestored, id);
+                } catch (java.util.concurrent.TimeoutException unknown) {
+                    throw unknown; // the cluster may have taken it: the record stands
+                } catch (Exception refused) {
+                    record(cluster, ledger -> ledger.failed(id));
+                    throw refused;
+                }
                 out.printf(Locale.ROOT, "  job %-13s submitted in %.1f s: %s%s%n", n, (System.nanoTime() - t0) / 1e9, id,
                         savepoint == null ? "" : " (from " + savepoint + ")");
             }

@@ -13,7 +13,9 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
@@ -72,6 +74,11 @@ final class JobLedger {
         append("submitted", name, id.toHexString(), from == null ? "-" : from);
     }
 
+    /** The submission of {@code id} was refused: it never ran, and the job's newest state is an earlier job's. */
+    void failed(JobID id) throws IOException {
+        append("failed", "-", id.toHexString(), "-");
+    }
+
     void stopped(JobID id, String savepoint) throws IOException {
         append("stopped", "-", id.toHexString(), savepoint);
     }
@@ -92,9 +99,11 @@ final class JobLedger {
      */
     Latest latest(String name) throws IOException {
         List<String[]> lines = read();
+        Set<String> refused = new HashSet<>();
+        lines.stream().filter(l -> l[0].equals("failed")).forEach(l -> refused.add(l[4]));
         String[] newest = null;
         for (String[] l : lines) {
-            if (l[0].equals("submitted") && l[3].equals(name)) {
+            if (l[0].equals("submitted") && l[3].equals(name) && !refused.contains(l[4])) {
                 newest = l;
             }
         }
@@ -112,7 +121,12 @@ final class JobLedger {
         }
         for (String[] l : lines) {
             if (l[0].equals("stopped") && l[4].equals(id)) {
-                candidates.add(new Candidate(local(l[5], "the savepoint"), -1, "the savepoint job " + id + " was stopped with"));
+                try {
+                    candidates.add(new Candidate(local(l[5], "the savepoint"), -1, "the savepoint job " + id + " was stopped with"));
+                } catch (IllegalArgumentException elsewhere) {
+                    throw new ClusterCommand.UsageException("job " + id + " (" + name + ") was stopped with savepoint " + l[5]
+                            + ", which is not on this machine: submit " + name + " --from-savepoint " + l[5]);
+                }
             }
         }
         if (savepoints != null && Files.isDirectory(savepoints)) {

@@ -148,8 +148,10 @@ public final class StandaloneCluster {
     }
 
     /**
-     * Starts one more TaskManager for the running cluster, with its settings, and waits until the JobManager counts it
-     * (at most {@code timeout}); returns its pid. A TaskManager that was killed is replaced this way.
+     * Starts one more TaskManager for the running cluster, with its settings, and waits (at most {@code timeout}) until
+     * the JobManager counts as many TaskManagers as are alive, returning its pid. A TaskManager that was killed is
+     * replaced this way; until the JobManager drops the dead one (heartbeat timeout) it still counts, so the wait can
+     * end before the new one has registered.
      */
     public long addTaskManager(Duration timeout) throws Exception {
         Running r = running().orElseThrow(() -> new IllegalStateException("no cluster is running from " + workDir));
@@ -277,7 +279,7 @@ public final class StandaloneCluster {
         }
         return new ProcessBuilder(cmd)
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                .redirectOutput(logDir().resolve("flink-" + role + ".out").toFile())
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(logDir().resolve("flink-" + role + ".out").toFile())) // a restarted JobManager adds to it
                 .redirectErrorStream(true)
                 .start();
     }
