@@ -81,4 +81,14 @@ public interface ShardTable<T> extends Serializable {
     default boolean orderSensitive() {
         return true;
     }
+
+    /**
+     * Of {@code rows} (all of one shard), the indexes of those the shard has already applied, or superseded in order:
+     * such a row can be handed to any writer, since writing it again is a no-op. Used when rows held at another
+     * parallelism are restored (a stop with a savepoint may hold rows whose batch was still in flight, which the stopping
+     * job then committed). None by default.
+     */
+    default java.util.Set<Integer> applied(java.sql.Connection c, java.util.List<T> rows) throws java.sql.SQLException {
+        return java.util.Set.of();
+    }
 }

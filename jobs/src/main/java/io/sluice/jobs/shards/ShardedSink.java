@@ -305,15 +305,11 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
                 });
             }
             this.deadLettersByReason = new CountDeadLetters.ByReason(metrics);
+            List<Pending<T>> kept = new ArrayList<>();
             for (Pending<T> p : recovered) {
-                if (table.orderSensitive() && !p.rows().isEmpty() && p.parallelism() != parallelism) {
-                    throw Fatal.stop("the " + sink.job + " job restores at parallelism " + parallelism + " from a checkpoint or savepoint whose shard "
-                            + "sink, at parallelism " + p.parallelism() + ", held " + p.rows().size() + " rows a shard had not committed (a shard was down "
-                            + "or slow). Flink would hand them to other subtasks than their keys', where an older row could be written after a newer one "
-                            + "and be lost. Restore at parallelism " + p.parallelism() + ", let the shards catch up (shard.<i>.pendingRows 0), take a "
-                            + "new savepoint, and change the parallelism from that one");
-                }
+                kept.add(table.orderSensitive() && !p.rows().isEmpty() && p.parallelism() != parallelism ? uncommittedOnly(p) : p);
             }
+            recovered = kept;
             checkRoutingAtStart();
             long restored = 0;
             for (Pending<T> p : recovered) { // before any new row: they are older
@@ -326,6 +322,39 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
                 LOG.info("restored {} rows the shards had not committed at the checkpoint; writing them again (a replay is a no-op)", restored);
             }
             PeriodicFlush.schedule(time, sink.flushIntervalMs, this::flushAll);
+        }
+
+        /**
+         * Rows held by writers at another parallelism, restored here: Flink hands them to other subtasks than their keys',
+         * where an older row written after a newer one would be lost. Those the shards have applied since (a stop with a
+         * savepoint holds a batch still in flight, which the stopping job then commits) are dropped; if any is still not
+         * committed, or a shard cannot say, the restore is refused, naming the way out.
+         */
+        private Pending<T> uncommittedOnly(Pending<T> p) {
+            Map<Integer, List<T>> byShard = new java.util.TreeMap<>();
+            for (T row : p.rows()) {
+                byShard.computeIfAbsent(router.shardOf(table.appId(row)), k -> new ArrayList<>()).add(row);
+            }
+            long notCommitted = 0;
+            String why = "";
+            for (var e : byShard.entrySet()) {
+                try (Connection c = shards.get(e.getKey()).connect("sluice-restore-check")) {
+                    notCommitted += e.getValue().size() - table.applied(c, e.getValue()).size();
+                } catch (SQLException | RuntimeException unanswered) {
+                    notCommitted += e.getValue().size();
+                    why = "; shard " + e.getKey() + " could not say which it has: " + unanswered.getMessage();
+                }
+            }
+            if (notCommitted > 0) {
+                throw Fatal.stop("the " + sink.job + " job restores at parallelism " + parallelism + " from a checkpoint or savepoint whose shard "
+                        + "sink, at parallelism " + p.parallelism() + ", held " + p.rows().size() + " rows, " + notCommitted + " of which a shard has not "
+                        + "committed (a shard was down or slow" + why + "). Flink would hand them to other subtasks than their keys', where an older row "
+                        + "could be written after a newer one and be lost. Restore at parallelism " + p.parallelism() + ", let the shards catch up "
+                        + "(shard.<i>.pendingRows 0), take a new savepoint, and change the parallelism from that one");
+            }
+            LOG.info("restored {} rows held at parallelism {}: every one is already committed on its shard, so none is written again",
+                    p.rows().size(), p.parallelism());
+            return new Pending<>(p.parallelism(), List.of());
         }
 
         /**

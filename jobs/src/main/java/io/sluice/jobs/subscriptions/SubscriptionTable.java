@@ -84,6 +84,46 @@ public final class SubscriptionTable implements ShardTable<SubscriptionDelta> {
     }
 
     @Override
+    public java.util.Set<Integer> applied(Connection c, List<SubscriptionDelta> rows) throws SQLException {
+        // applied: the row is at this delta's epoch and partition with its version or a newer one (one writer writes a
+        // key's deltas in order, so a newer version means this one was written before it), or at a newer epoch
+        String sql = """
+                SELECT d.ord FROM unnest(?::text[], ?::text[], ?::int[], ?::int[], ?::bigint[]) WITH ORDINALITY AS d(app_id, subscription_id, epoch, part, version, ord)
+                  JOIN subscriptions s ON s.app_id = d.app_id AND s.subscription_id = d.subscription_id
+                 WHERE s.source_epoch > d.epoch
+                    OR (s.source_epoch = d.epoch AND s.source_partition = d.part AND s.version >= d.version)
+                """;
+        int n = rows.size();
+        String[] apps = new String[n];
+        String[] subs = new String[n];
+        Integer[] epochs = new Integer[n];
+        Integer[] parts = new Integer[n];
+        Long[] versions = new Long[n];
+        for (int i = 0; i < n; i++) {
+            SubscriptionDelta d = rows.get(i);
+            apps[i] = d.appId;
+            subs[i] = d.subscriptionId;
+            epochs[i] = d.epoch;
+            parts[i] = d.partition;
+            versions[i] = d.version;
+        }
+        java.util.Set<Integer> out = new java.util.HashSet<>();
+        try (PreparedStatement st = c.prepareStatement(sql)) {
+            st.setArray(1, c.createArrayOf("text", apps));
+            st.setArray(2, c.createArrayOf("text", subs));
+            st.setArray(3, c.createArrayOf("integer", epochs));
+            st.setArray(4, c.createArrayOf("integer", parts));
+            st.setArray(5, c.createArrayOf("bigint", versions));
+            try (ResultSet rs = st.executeQuery()) {
+                while (rs.next()) {
+                    out.add((int) rs.getLong(1) - 1);
+                }
+            }
+        }
+        return out;
+    }
+
+    @Override
     public boolean mergeable(SubscriptionDelta older, SubscriptionDelta newer) {
         return older.sameSource(newer);
     }

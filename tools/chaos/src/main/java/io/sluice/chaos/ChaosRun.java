@@ -289,8 +289,7 @@ public final class ChaosRun {
     private String inject(Fault kind, FlinkRest rest) throws Exception {
         switch (kind) {
             case TASKMANAGER_SIGKILL -> {
-                List<Long> live = cluster.running().orElseThrow().liveTaskManagers();
-                long pid = live.get(random.nextInt(live.size()));
+                long pid = busyTaskManager(rest);
                 Set<String> before = taskManagerIds(rest);
                 cluster.kill(pid);
                 long started = cluster.addTaskManager(Duration.ofMinutes(2));
@@ -396,6 +395,31 @@ public final class ChaosRun {
             Thread.sleep(250);
         }
         runProblems.add(job + " (" + id + ") completed no checkpoint within 60 s of its restore");
+    }
+
+    /**
+     * A live TaskManager that runs tasks (a slot taken), chosen at random among those: a TaskManager that has just
+     * replaced a killed one may hold none yet, and killing it would break nothing.
+     */
+    private long busyTaskManager(FlinkRest rest) throws Exception {
+        Set<String> busy = new HashSet<>();
+        rest.get("/taskmanagers").path("taskmanagers").forEach(tm -> {
+            if (tm.path("freeSlots").asInt() < tm.path("slotsNumber").asInt()) {
+                busy.add(tm.path("id").asText());
+            }
+        });
+        List<Long> live = cluster.running().orElseThrow().liveTaskManagers();
+        List<Long> candidates = new ArrayList<>();
+        for (long pid : live) {
+            if (cluster.resourceIdOf(pid).filter(busy::contains).isPresent()) {
+                candidates.add(pid);
+            }
+        }
+        if (candidates.isEmpty()) {
+            runProblems.add("no live TaskManager runs a task (busy: " + busy + "), so the TaskManager kill hit an idle one");
+            candidates = live;
+        }
+        return candidates.get(random.nextInt(candidates.size()));
     }
 
     private static Set<String> taskManagerIds(FlinkRest rest) throws Exception {

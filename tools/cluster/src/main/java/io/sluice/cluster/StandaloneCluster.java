@@ -195,6 +195,25 @@ public final class StandaloneCluster {
         h.onExit().get(30, TimeUnit.SECONDS);
     }
 
+    /** The ResourceID the TaskManager with {@code pid} registered under (the id {@code /taskmanagers} lists), from its log. */
+    public Optional<String> resourceIdOf(long pid) throws IOException {
+        Optional<Running> r = recorded();
+        int index = r.map(run -> run.taskManagerPids().indexOf(pid)).orElse(-1);
+        if (index < 0) {
+            return Optional.empty();
+        }
+        Path log = logDir().resolve("flink-" + taskManagerRole(index) + ".log");
+        if (!Files.isRegularFile(log)) {
+            return Optional.empty();
+        }
+        Matcher m = Pattern.compile("Starting TaskManager with ResourceID: (\\S+)").matcher(Files.readString(log));
+        String id = null;
+        while (m.find()) {
+            id = m.group(1);
+        }
+        return Optional.ofNullable(id);
+    }
+
     private static String taskManagerRole(int index) {
         return index == 0 ? "taskmanager" : "taskmanager-" + (index + 1);
     }
