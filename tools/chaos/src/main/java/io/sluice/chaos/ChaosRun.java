@@ -386,7 +386,7 @@ public final class ChaosRun {
         long deadline = System.currentTimeMillis() + 60_000;
         while (System.currentTimeMillis() < deadline) {
             try {
-                if (rest.get("/jobs/" + id + "/checkpoints").path("counts").path("completed").asLong(0) > 0) {
+                if (rest.completedCheckpointCount(id) > 0) {
                     return;
                 }
             } catch (Exception notYet) {
