@@ -194,6 +194,8 @@ public record SluiceConfig(
 
     /** One Postgres shard; the password comes from configuration or the environment, never code. */
     public record Shard(int index, String jdbcUrl, String user, String password, Timeouts timeouts) implements Serializable {
+        private static final java.sql.Driver PG_DRIVER = new org.postgresql.Driver();
+
         /** A new connection to this shard with its credentials and {@link Timeouts}, as application {@code sluice}. */
         public java.sql.Connection connect() throws java.sql.SQLException {
             return connect("sluice");
@@ -215,7 +217,12 @@ public record SluiceConfig(
             p.setProperty("socketTimeout", String.valueOf(Math.max(1, timeouts.socketMs() / 1000)));
             p.setProperty("tcpKeepAlive", "true");
             p.setProperty("ApplicationName", applicationName);
-            java.sql.Connection c = java.sql.DriverManager.getConnection(jdbcUrl, p);
+            // pgjdbc's driver itself, not DriverManager's search: in a Flink job DriverManager only offers drivers of the caller's
+            // class loader, and a job's loader registers its driver once its class is initialized, which this line does
+            java.sql.Connection c = PG_DRIVER.connect(jdbcUrl, p);
+            if (c == null) {
+                throw new java.sql.SQLException("shard " + index + ": " + jdbcUrl + " is not a jdbc:postgresql: URL; fix entry " + index + " of shards.urls", "08001");
+            }
             try (java.sql.Statement s = c.createStatement()) {
                 s.execute("SET lock_timeout = " + timeouts.lockMs() + "; SET idle_in_transaction_session_timeout = " + timeouts.idleInTransactionMs());
             } catch (java.sql.SQLException | RuntimeException e) {

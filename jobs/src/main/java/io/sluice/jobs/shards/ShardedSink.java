@@ -3,6 +3,7 @@ package io.sluice.jobs.shards;
 import io.sluice.core.config.SluiceConfig;
 import io.sluice.core.db.ShardRouting;
 import io.sluice.routing.ShardRouter;
+import io.sluice.jobs.common.ClassLoaderRelease;
 import io.sluice.jobs.common.CountDeadLetters;
 import io.sluice.jobs.common.DeadLetter;
 import io.sluice.jobs.common.DeadLetterSerializer;
@@ -135,6 +136,7 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
 
     @Override
     public StatefulSinkWriter<T, Pending<T>> restoreWriter(WriterInitContext context, Collection<Pending<T>> recovered) {
+        ClassLoaderRelease.deregisterDriversOnRelease(context.getUserCodeClassLoader()::registerReleaseHookIfAbsent);
         return new Writer<>(this, context.getProcessingTimeService(), context.getMailboxExecutor(), context.metricGroup(),
                 context.getTaskInfo().getIndexOfThisSubtask(), context.getTaskInfo().getNumberOfParallelSubtasks(), recovered);
     }
@@ -328,7 +330,8 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
          * Rows held by writers at another parallelism, restored here: Flink hands them to other subtasks than their keys',
          * where an older row written after a newer one would be lost. Those the shards have applied since (a stop with a
          * savepoint holds a batch still in flight, which the stopping job then commits) are dropped; if any is still not
-         * committed, or a shard cannot say, the restore is refused, naming the way out.
+         * committed, the restore is refused, naming the way out. A shard that cannot say (down, or not reachable yet) fails
+         * this attempt only: the job restarts and asks again, as it would for any write.
          */
         private Pending<T> uncommittedOnly(Pending<T> p) {
             Map<Integer, List<T>> byShard = new java.util.TreeMap<>();
@@ -336,21 +339,28 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
                 byShard.computeIfAbsent(router.shardOf(table.appId(row)), k -> new ArrayList<>()).add(row);
             }
             long notCommitted = 0;
-            String why = "";
+            List<String> unanswered = new ArrayList<>();
             for (var e : byShard.entrySet()) {
                 try (Connection c = shards.get(e.getKey()).connect("sluice-restore-check")) {
                     notCommitted += e.getValue().size() - table.applied(c, e.getValue()).size();
-                } catch (SQLException | RuntimeException unanswered) {
-                    notCommitted += e.getValue().size();
-                    why = "; shard " + e.getKey() + " could not say which it has: " + unanswered.getMessage();
+                } catch (SQLException | RuntimeException error) {
+                    if (error instanceof SQLException sql) {
+                        Fatal.rethrowIfTerminal(e.getKey(), sql); // no such table, a refused login: no restart fixes those
+                    }
+                    unanswered.add("shard " + e.getKey() + " (" + e.getValue().size() + " rows): " + error.getMessage());
                 }
             }
             if (notCommitted > 0) {
                 throw Fatal.stop("the " + sink.job + " job restores at parallelism " + parallelism + " from a checkpoint or savepoint whose shard "
                         + "sink, at parallelism " + p.parallelism() + ", held " + p.rows().size() + " rows, " + notCommitted + " of which a shard has not "
-                        + "committed (a shard was down or slow" + why + "). Flink would hand them to other subtasks than their keys', where an older row "
-                        + "could be written after a newer one and be lost. Restore at parallelism " + p.parallelism() + ", let the shards catch up "
-                        + "(shard.<i>.pendingRows 0), take a new savepoint, and change the parallelism from that one");
+                        + "committed (a shard was down or slow when the state was taken). Flink would hand them to other subtasks than their keys', "
+                        + "where an older row could be written after a newer one and be lost. Restore at parallelism " + p.parallelism() + ", let the "
+                        + "shards catch up (shard.<i>.pendingRows 0), take a new savepoint, and change the parallelism from that one");
+            }
+            if (!unanswered.isEmpty()) {
+                throw new IllegalStateException("the " + sink.job + " job restores at parallelism " + parallelism + " rows its shard sink held at "
+                        + "parallelism " + p.parallelism() + ", and must first learn which of them the shards have committed; " + unanswered
+                        + " could not say. This attempt fails and the job restarts and asks again (restart-strategy back-off)");
             }
             LOG.info("restored {} rows held at parallelism {}: every one is already committed on its shard, so none is written again",
                     p.rows().size(), p.parallelism());

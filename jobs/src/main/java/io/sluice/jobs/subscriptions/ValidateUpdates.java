@@ -2,6 +2,7 @@ package io.sluice.jobs.subscriptions;
 
 import io.sluice.core.config.SluiceConfig;
 import io.sluice.core.model.SubscriptionUpdate;
+import io.sluice.jobs.common.ClassLoaderRelease;
 import io.sluice.jobs.common.DeadLetter;
 import io.sluice.jobs.common.Decoded;
 import org.apache.flink.metrics.Counter;
@@ -65,6 +66,7 @@ public class ValidateUpdates extends ProcessFunction<Decoded<SubscriptionUpdate>
     @Override
     public void open(org.apache.flink.api.common.functions.OpenContext ctx) {
         deadLetters = getRuntimeContext().getMetricGroup().counter("deadLetters");
+        ClassLoaderRelease.deregisterDriversOnRelease(getRuntimeContext()::registerUserCodeClassLoaderReleaseHookIfAbsent);
         partitions = guard == null ? Integer.MAX_VALUE : guard.open();
         nextCheckAt = System.currentTimeMillis() + checkEveryMs;
         newestOffset = new long[guard == null ? 0 : partitions];

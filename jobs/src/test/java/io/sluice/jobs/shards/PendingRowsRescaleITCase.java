@@ -1,8 +1,10 @@
 package io.sluice.jobs.shards;
 
+import io.sluice.core.config.SluiceConfig;
 import io.sluice.core.model.SubscriptionUpdate;
 import io.sluice.jobs.subscriptions.SubscriptionDelta;
 import io.sluice.jobs.subscriptions.SubscriptionJob;
+import io.sluice.testkit.LocalMachine;
 import io.sluice.testkit.SluiceStackExtension;
 import io.sluice.testkit.TestStack;
 import org.apache.flink.metrics.groups.UnregisteredMetricsGroup;
@@ -13,6 +15,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -23,7 +26,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * Subscription rows a savepoint held at another parallelism, on real shards. A stop with a savepoint can hold a batch
  * whose write was still in flight, which the stopping job then committed (the chaos run met it: 35 rows, and the rescale
  * was refused although every shard answered). Rows the shards have applied are dropped at the restore; one that is not
- * still refuses it.
+ * still refuses it; a shard that cannot answer fails only the attempt.
  */
 @ExtendWith(SluiceStackExtension.class)
 class PendingRowsRescaleITCase {
@@ -46,6 +49,18 @@ class PendingRowsRescaleITCase {
                 .isInstanceOf(SuppressRestartsException.class)
                 .hasStackTraceContaining("at parallelism 3, held 3 rows, 1 of which a shard has not committed")
                 .hasStackTraceContaining("Restore at parallelism 3");
+
+        // a shard that cannot answer (down, or not up yet) fails the attempt, not the job: a restart asks again
+        SluiceConfig.Shard down = stack.config().shards().list().get(stack.config().router().shardOf("app-a"));
+        List<String> urls = new ArrayList<>(stack.config().shards().list().stream().map(SluiceConfig.Shard::jdbcUrl).toList());
+        urls.set(down.index(), "jdbc:postgresql://127.0.0.1:" + LocalMachine.freePort() + "/sluice");
+        TestStack oneDown = stack.with(Map.of("shards.urls", String.join(",", urls), "shards.connect-timeout", "1s"));
+        assertThatThrownBy(() -> writer(oneDown, List.of(committed)))
+                .isInstanceOf(IllegalStateException.class)
+                .isNotInstanceOf(SuppressRestartsException.class)
+                .hasMessageContaining("shard " + down.index() + " (1 rows)")
+                .hasMessageContaining("the job restarts and asks again");
+        writer(stack, List.of(committed)).close(); // and once it answers, the restore goes through
     }
 
     /** A writer, subtask 0 of 2, restoring {@code rows} that 3 writers held. */
