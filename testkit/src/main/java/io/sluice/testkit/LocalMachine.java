@@ -7,7 +7,10 @@ import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.stream.Stream;
 
-/** The two things the local stack, its commands and tests need of this machine: a free TCP port and a directory tree removed. */
+/**
+ * What the local stack, its commands and tests need of this machine: a free TCP port, a directory tree removed, and a
+ * look into a Flink process's class loaders.
+ */
 public final class LocalMachine {
     private LocalMachine() {
     }
@@ -28,5 +31,25 @@ public final class LocalMachine {
         try (Stream<Path> files = Files.walk(p)) {
             files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
         }
+    }
+
+    /**
+     * The job class loaders a Flink process on this machine still holds after a full GC, by {@code jcmd} of the JDK
+     * running this JVM: one per job with a task there, plus any a leak keeps (a thread, a JDBC driver registration...).
+     */
+    public static int jobClassLoaders(long pid) throws IOException, InterruptedException {
+        jcmd(pid, "GC.run");
+        return (int) jcmd(pid, "VM.classloader_stats").lines().filter(l -> l.contains("org.apache.flink.util.ChildFirstClassLoader")
+                || l.contains("org.apache.flink.util.FlinkUserCodeClassLoaders$ParentFirstClassLoader")).count();
+    }
+
+    private static String jcmd(long pid, String command) throws IOException, InterruptedException {
+        Path jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd");
+        Process p = new ProcessBuilder(jcmd.toString(), String.valueOf(pid), command).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        if (!p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS) || p.exitValue() != 0) {
+            throw new IOException(jcmd + " " + pid + " " + command + " failed: " + out);
+        }
+        return out;
     }
 }

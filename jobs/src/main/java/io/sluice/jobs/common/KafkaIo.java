@@ -8,6 +8,7 @@ import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
 import org.apache.flink.connector.kafka.lineage.KafkaDatasetFacetProvider;
 import org.apache.flink.connector.kafka.sink.KafkaSink;
 import org.apache.flink.connector.kafka.sink.TransactionNamingStrategy;
+import org.apache.flink.api.connector.sink2.Sink;
 import org.apache.flink.connector.kafka.source.KafkaSource;
 import org.apache.flink.connector.kafka.source.KafkaSourceBuilder;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
@@ -71,20 +72,21 @@ public final class KafkaIo {
      * subtask); lingering ones are found by listing the transactions of the prefix, which needs the serializer
      * to name its topic ({@code KafkaDatasetFacetProvider}). Savepoints of INCREMENTING builds restore into it.
      * The transaction timeout is {@code kafka.transaction-timeout} (at most the brokers'
-     * {@code transaction.max.timeout.ms}).
+     * {@code transaction.max.timeout.ms}). The connector's writer leaves an admin client open: {@link AdminClosingKafkaSink}
+     * closes it.
      */
-    public static <T, S extends KafkaRecordSerializationSchema<T> & KafkaDatasetFacetProvider> KafkaSink<T> exactlyOnceSink(
+    public static <T, S extends KafkaRecordSerializationSchema<T> & KafkaDatasetFacetProvider> Sink<T> exactlyOnceSink(
             SluiceConfig config, S serializer, String transactionalIdPrefix) {
         Properties p = KafkaClients.clientProperties(config);
         p.put("transaction.timeout.ms", String.valueOf(config.kafka().transactionTimeoutMs()));
-        return KafkaSink.<T>builder()
+        return new AdminClosingKafkaSink<>(KafkaSink.<T>builder()
                 .setBootstrapServers(config.kafka().bootstrap())
                 .setKafkaProducerConfig(p)
                 .setRecordSerializer(serializer)
                 .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
                 .setTransactionalIdPrefix(transactionalIdPrefix)
                 .setTransactionNamingStrategy(TransactionNamingStrategy.POOLING)
-                .build();
+                .build());
     }
 
     /**
