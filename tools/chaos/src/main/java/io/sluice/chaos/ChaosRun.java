@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.sluice.cluster.ClusterCommand;
 import io.sluice.cluster.StandaloneCluster;
 import io.sluice.core.config.SluiceConfig;
+import io.sluice.core.kafka.KafkaClients;
 import io.sluice.core.model.Campaign;
 import io.sluice.core.model.PushJob;
 import io.sluice.jobs.common.DeadLetterSerializer;
@@ -18,7 +19,14 @@ import io.sluice.testkit.TestStack;
 import io.sluice.testkit.generator.LoadGenerator;
 import io.sluice.testkit.generator.Oracle;
 import io.sluice.testkit.generator.RecordSequence;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.ListOffsetsOptions;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.TransactionListing;
+import org.apache.kafka.clients.admin.TransactionState;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.common.IsolationLevel;
+import org.apache.kafka.common.TopicPartition;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -35,6 +43,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -254,7 +263,17 @@ public final class ChaosRun {
                     double at = now();
                     long failedBefore = failedCheckpoints();
                     out.printf(Locale.ROOT, "[%4.0fs] fault %d/%d: %s ...%n", at, injected.size() + 1, schedule.size(), kind.label);
-                    String detail = inject(kind, rest);
+                    String detail;
+                    try {
+                        detail = inject(kind, rest);
+                    } catch (Exception e) {
+                        // the checks still run: what the jobs wrote so far, and the cluster's view, explain more than a stack trace
+                        runProblems.add("fault " + (injected.size() + 1) + " (" + kind.label + ") could not be injected: " + e
+                                + "; the cluster's jobs: " + jobStates(rest) + "; its logs are in " + cluster.logDir());
+                        out.printf(Locale.ROOT, "[%4.0fs] fault %d %s FAILED: %s; no more faults%n", now(), injected.size() + 1, kind.label, e);
+                        e.printStackTrace(out);
+                        break;
+                    }
                     double done = now();
                     double recovered = awaitRecovery(done, Duration.ofMinutes(3));
                     Injected f = new Injected(injected.size() + 1, kind, at, done, detail, recovered, failedCheckpoints() - failedBefore,
@@ -420,6 +439,48 @@ public final class ChaosRun {
             candidates = live;
         }
         return candidates.get(random.nextInt(candidates.size()));
+    }
+
+    /**
+     * Why a {@code read_committed} consumer may not see a push job: per partition the last stable offset against the
+     * high watermark (an open transaction holds the first back), and the transactions the brokers hold open.
+     */
+    private static String pushQueueState(SluiceConfig config) {
+        String topic = config.kafka().pushQueueTopic();
+        try (Admin admin = Admin.create(KafkaClients.adminProperties(KafkaClients.clientProperties(config)))) {
+            Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
+            admin.describeTopics(List.of(topic)).allTopicNames().get(10, TimeUnit.SECONDS).get(topic).partitions()
+                    .forEach(p -> latest.put(new TopicPartition(topic, p.partition()), OffsetSpec.latest()));
+            var stable = admin.listOffsets(latest, new ListOffsetsOptions(IsolationLevel.READ_COMMITTED)).all().get(10, TimeUnit.SECONDS);
+            var high = admin.listOffsets(latest, new ListOffsetsOptions(IsolationLevel.READ_UNCOMMITTED)).all().get(10, TimeUnit.SECONDS);
+            List<String> held = new ArrayList<>();
+            for (TopicPartition tp : latest.keySet()) {
+                if (stable.get(tp).offset() < high.get(tp).offset()) {
+                    held.add(tp + " stable " + stable.get(tp).offset() + " < high watermark " + high.get(tp).offset());
+                }
+            }
+            List<String> open = new ArrayList<>();
+            for (TransactionListing t : admin.listTransactions().all().get(10, TimeUnit.SECONDS)) {
+                if (t.state() != TransactionState.COMPLETE_COMMIT && t.state() != TransactionState.COMPLETE_ABORT && t.state() != TransactionState.EMPTY) {
+                    open.add(t.transactionalId() + " " + t.state());
+                }
+            }
+            return "partitions held back: " + (held.isEmpty() ? "none" : held) + "; transactions not complete: " + (open.isEmpty() ? "none" : open);
+        } catch (Exception e) {
+            return "(the push queue's state could not be read: " + e + ")";
+        }
+    }
+
+    /** id, name and state of every job the JobManager knows, for a problem's text. */
+    private static String jobStates(FlinkRest rest) {
+        try {
+            List<String> jobs = new ArrayList<>();
+            rest.get("/jobs/overview").path("jobs").forEach(j -> jobs.add(j.path("jid").asText() + " " + j.path("name").asText() + " "
+                    + j.path("state").asText()));
+            return String.join(", ", jobs);
+        } catch (Exception e) {
+            return "(not readable: " + e + ")";
+        }
     }
 
     private static Set<String> taskManagerIds(FlinkRest rest) throws Exception {
@@ -693,6 +754,10 @@ public final class ChaosRun {
         long duplicated = perId.values().stream().filter(n -> n > 1).mapToLong(n -> n - 1).sum();
         long missingPushes = expectedPushes.keySet().stream().filter(id -> !perId.containsKey(id)).count();
         long unexpected = perId.keySet().stream().filter(id -> !expectedPushes.containsKey(id)).count();
+        if (missingPushes > 0) {
+            out.println("sluice chaos: missing push jobs, e.g. " + expectedPushes.entrySet().stream().filter(e -> !perId.containsKey(e.getKey()))
+                    .limit(5).map(e -> e.getKey() + " (" + e.getValue() + ")").toList() + "; " + pushQueueState(config));
+        }
         if (unexpected > 0) {
             problems.add(unexpected + " push jobs the oracle does not have");
         }

@@ -26,9 +26,9 @@ class ChaosITCase {
         System.out.println(outcome.table());
         outcome.problems().forEach(p -> System.out.println("PROBLEM " + p));
         System.out.println(outcome.resultLine());
+        assertThat(outcome.problems()).as("what the checks found\n" + outcome.table()).isEmpty();
         assertThat(outcome.faults().stream().map(ChaosRun.Injected::kind).distinct().toList()).as("kinds injected")
                 .containsExactlyInAnyOrderElementsOf(kinds);
-        assertThat(outcome.problems()).as("what the checks found\n" + outcome.table()).isEmpty();
         assertThat(outcome.lost()).as("lost rows, pushes and dead letters").isZero();
         assertThat(outcome.duplicatedPushes()).as("push jobs a read_committed consumer saw twice").isZero();
         assertThat(outcome.regressions()).as("rows a reader saw move backwards").isZero();

@@ -1,6 +1,7 @@
 package io.sluice.cluster;
 
 import org.apache.flink.api.common.JobID;
+import org.apache.flink.api.common.JobStatus;
 import org.apache.flink.runtime.client.JobStatusMessage;
 
 import java.io.File;
@@ -18,6 +19,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeoutException;
 
 /**
  * {@code ./sluice cluster}: a standalone Flink session cluster on this machine and Sluice's jobs on
@@ -127,16 +130,49 @@ public final class ClusterCommand {
                 long t0 = System.nanoTime();
                 out.println("sluice cluster: stopping " + id + " with a savepoint ...");
                 String path;
+                Instant since = Instant.now().minusSeconds(1); // file times are coarser than the clock on some file systems
                 try (ClusterJobs jobs = jobs(cluster)) {
-                    path = jobs.stopWithSavepoint(id, dir == null ? null : Path.of(dir).toAbsolutePath().toUri().toString());
+                    try {
+                        path = jobs.stopWithSavepoint(id, dir == null ? null : Path.of(dir).toAbsolutePath().toUri().toString());
+                    } catch (ExecutionException | TimeoutException e) {
+                        path = stoppedAnyway(cluster, jobs, id, dir, since, e);
+                    }
                 }
                 out.printf(Locale.ROOT, "sluice cluster: stopped %s in %.1f s; savepoint %s%n", id, (System.nanoTime() - t0) / 1e9, path);
                 out.println("  resume with: ./sluice cluster submit JOB --from-savepoint " + path);
-                record(cluster, ledger -> ledger.stopped(id, path));
+                String stoppedWith = path;
+                record(cluster, ledger -> ledger.stopped(id, stoppedWith));
             }
             default -> throw new UsageException("unknown command '" + command + "'\n" + usage());
         }
         return 0;
+    }
+
+    /**
+     * The stop failed as the client saw it. If the job did finish (the stop went through and its answer was lost, e.g.
+     * the request was sent again after the job had already ended), its savepoint is the one it wrote since the stop began;
+     * otherwise the error says what state the job is in and why it ended.
+     */
+    private String stoppedAnyway(StandaloneCluster cluster, ClusterJobs jobs, JobID id, String dir, Instant since, Exception e) throws Exception {
+        Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+        JobStatus status;
+        try {
+            status = jobs.status(id);
+        } catch (Exception unknown) {
+            throw new IllegalStateException("stopping job " + id + " with a savepoint failed (" + cause + "), and the cluster does not know the job ("
+                    + unknown.getMessage() + "): check the id with ./sluice cluster list", e);
+        }
+        if (status == JobStatus.FINISHED) {
+            Optional<Path> savepoint = ledger(cluster).savepointOf(id.toHexString(), dir, since);
+            if (savepoint.isPresent()) {
+                out.println("sluice cluster: the stop's answer was lost (" + cause.getMessage() + "), but job " + id + " finished with a savepoint");
+                return savepoint.get().toUri().toString();
+            }
+            throw new IllegalStateException("job " + id + " is FINISHED but wrote no savepoint in " + (dir == null ? "the savepoint directory" : dir)
+                    + " since the stop began; the stop failed with " + cause, e);
+        }
+        String why = status.isGloballyTerminalState() ? "; it ended with " + jobs.outcome(id) : " (the job runs on: try stop-job again)";
+        throw new IllegalStateException("stopping job " + id + " with a savepoint failed: " + cause + ". The cluster reports the job " + status + why, e);
     }
 
     private void start(StandaloneCluster cluster, List<String> args) throws Exception {

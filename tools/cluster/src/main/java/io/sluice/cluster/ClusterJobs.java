@@ -1,6 +1,7 @@
 package io.sluice.cluster;
 
 import org.apache.flink.api.common.JobID;
+import org.apache.flink.api.common.JobStatus;
 import org.apache.flink.client.deployment.StandaloneClusterId;
 import org.apache.flink.client.program.PackagedProgram;
 import org.apache.flink.client.program.PackagedProgramUtils;
@@ -11,6 +12,7 @@ import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.core.execution.SavepointFormatType;
 import org.apache.flink.runtime.client.JobStatusMessage;
 import org.apache.flink.runtime.jobgraph.JobGraph;
+import org.apache.flink.runtime.jobmaster.JobResult;
 import org.apache.flink.runtime.jobgraph.SavepointRestoreSettings;
 
 import java.io.File;
@@ -93,6 +95,19 @@ public final class ClusterJobs implements AutoCloseable {
      */
     public String stopWithSavepoint(JobID job, String dir) throws Exception {
         return client.stopWithSavepoint(job, false, dir, SavepointFormatType.CANONICAL).get(10, TimeUnit.MINUTES);
+    }
+
+    /** The job's state as the cluster reports it, ended jobs included (while the JobManager remembers them). */
+    public JobStatus status(JobID job) throws Exception {
+        return client.getJobStatus(job).get(30, TimeUnit.SECONDS);
+    }
+
+    /** Why an ended job ended: its failure's message, or its final state if it did not fail. */
+    public String outcome(JobID job) throws Exception {
+        JobResult result = client.requestJobResult(job).get(30, TimeUnit.SECONDS);
+        return result.getSerializedThrowable()
+                .map(t -> t.getOriginalErrorClassName() + ": " + t.getMessage())
+                .orElse(String.valueOf(result.getJobStatus().orElse(null)));
     }
 
     @Override

@@ -17,6 +17,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.regex.Pattern;
+import java.util.Optional;
 import java.util.stream.Stream;
 
 /**
@@ -151,6 +152,30 @@ final class JobLedger {
         }
         throw new ClusterCommand.UsageException("job " + id + " (" + name + ") completed no checkpoint in " + jobDir
                 + " and was started without state: there is nothing to resume, submit it again with ./sluice cluster submit " + name);
+    }
+
+    /**
+     * The savepoint job {@code id} wrote into {@code dir} (null: the cluster's savepoint directory) at or after
+     * {@code since}, the one with the highest checkpoint id whose metadata reads back whole; for a stop whose answer was
+     * lost though the job finished with it.
+     */
+    Optional<Path> savepointOf(String id, String dir, Instant since) throws IOException {
+        Path in = dir == null ? savepoints : local(dir, "--savepoint-dir");
+        if (in == null || !Files.isDirectory(in)) {
+            return Optional.empty();
+        }
+        Path best = null;
+        long bestId = -1;
+        try (Stream<Path> dirs = Files.list(in)) {
+            for (Path d : dirs.filter(d -> d.getFileName().toString().startsWith("savepoint-" + id.substring(0, 6) + "-")).toList()) {
+                long checkpointId = checkpointId(d);
+                if (checkpointId > bestId && !Files.getLastModifiedTime(d.resolve("_metadata")).toInstant().isBefore(since)) {
+                    best = d;
+                    bestId = checkpointId;
+                }
+            }
+        }
+        return Optional.ofNullable(best);
     }
 
     /** The checkpoint id in a checkpoint's or savepoint's {@code _metadata}, or -1 if it does not load completely (a JobManager killed while writing it). */
