@@ -12,8 +12,9 @@ import java.util.function.BiConsumer;
 
 /**
  * Lets a TaskManager unload a job's classes once the job leaves it. Flink gives each job a class loader over the
- * jar and drops it when the job's last task there ends (a cancel, a restart, a stop-with-savepoint); the loader and all
- * its classes are freed only if nothing outside the job still refers to them. pgjdbc's {@code Driver} registers itself
+ * jar on each TaskManager and drops it when the job holds no slot there any more (it was cancelled or stopped, or a
+ * restart placed it elsewhere; a restart in the same slots keeps the loader); the loader and all its classes are freed
+ * only if nothing outside the job still refers to them. pgjdbc's {@code Driver} registers itself
  * with {@link DriverManager}, a JDK class that outlives every job, the first time it loads: without this hook each
  * submission or rescale left its whole class loader (the job jar's classes, about 20 MB of metaspace) on every
  * TaskManager, and (with the Kafka writer's admin client, {@link AdminClosingKafkaSink}) the TaskManagers died of

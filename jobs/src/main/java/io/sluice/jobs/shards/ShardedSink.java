@@ -343,10 +343,8 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
             for (var e : byShard.entrySet()) {
                 try (Connection c = shards.get(e.getKey()).connect("sluice-restore-check")) {
                     notCommitted += e.getValue().size() - table.applied(c, e.getValue()).size();
-                } catch (SQLException | RuntimeException error) {
-                    if (error instanceof SQLException sql) {
-                        Fatal.rethrowIfTerminal(e.getKey(), sql); // no such table, a refused login: no restart fixes those
-                    }
+                } catch (SQLException error) {
+                    Fatal.rethrowIfTerminal(e.getKey(), error); // no such table, a refused login: no restart fixes those
                     unanswered.add("shard " + e.getKey() + " (" + e.getValue().size() + " rows): " + error.getMessage());
                 }
             }

@@ -171,7 +171,14 @@ public final class ClusterCommand {
             throw new IllegalStateException("job " + id + " is FINISHED but wrote no savepoint in " + (dir == null ? "the savepoint directory" : dir)
                     + " since the stop began; the stop failed with " + cause, e);
         }
-        String why = status.isGloballyTerminalState() ? "; it ended with " + jobs.outcome(id) : " (the job runs on: try stop-job again)";
+        String why = " (the job runs on: try stop-job again)";
+        if (status.isGloballyTerminalState()) {
+            try {
+                why = "; it ended with " + jobs.outcome(id);
+            } catch (Exception unknown) {
+                why = "; why it ended is not known (" + unknown.getMessage() + ")";
+            }
+        }
         throw new IllegalStateException("stopping job " + id + " with a savepoint failed: " + cause + ". The cluster reports the job " + status + why, e);
     }
 
