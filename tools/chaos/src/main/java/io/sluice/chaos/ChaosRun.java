@@ -266,6 +266,8 @@ public final class ChaosRun {
                     String detail;
                     try {
                         detail = inject(kind, rest);
+                    } catch (InterruptedException e) {
+                        throw e;
                     } catch (Exception e) {
                         // the checks still run: what the jobs wrote so far, and the cluster's view, explain more than a stack trace
                         runProblems.add("fault " + (injected.size() + 1) + " (" + kind.label + ") could not be injected: " + e
@@ -468,6 +470,25 @@ public final class ChaosRun {
             return "partitions held back: " + (held.isEmpty() ? "none" : held) + "; transactions not complete: " + (open.isEmpty() ? "none" : open);
         } catch (Exception e) {
             return "(the push queue's state could not be read: " + e + ")";
+        }
+    }
+
+    /**
+     * Reports the job class loaders each TaskManager holds as the checks begin (each job has at most one per
+     * TaskManager while it runs there), counted with {@code jcmd} after a full GC, for the run's report. Not a check: a
+     * TaskManager can keep the loader of a job that left it for minutes although nothing strongly refers to it any more
+     * (docs/chaos.md); ClusterITCase checks the release after an upgrade, and the full run's TaskManagers survive.
+     */
+    private void reportClassLoaders() {
+        try {
+            for (long pid : cluster.running().orElseThrow().liveTaskManagers()) {
+                out.printf(Locale.ROOT, "sluice chaos: TaskManager pid %d holds %d job class loaders (%d jobs running)%n", pid,
+                        LocalMachine.jobClassLoaders(pid), JOBS.size());
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (Exception e) {
+            out.println("sluice chaos: WARNING the TaskManagers' class loaders could not be counted: " + e);
         }
     }
 
@@ -719,6 +740,8 @@ public final class ChaosRun {
             throws Exception {
         List<String> problems = new ArrayList<>(runProblems);
         SluiceConfig config = stack.config();
+        // beside the wait for the rows: how many job class loaders each TaskManager still holds
+        java.util.concurrent.CompletableFuture<Void> loaders = java.util.concurrent.CompletableFuture.runAsync(this::reportClassLoaders);
         // rows: wait (at most 3 min) until they equal the oracle, then count what differs
         Map<String, Map<String, String>> expectedSubscriptions = TestStack.expectedRows(oracle);
         Map<String, Oracle.WindowRow> expectedWindows = oracle.windowCounts(60_000);
@@ -799,6 +822,7 @@ public final class ChaosRun {
         } catch (Exception | Error e) { // no fonts on a headless machine, say: the checks stand without the picture
             out.println("sluice chaos: WARNING the timeline could not be drawn: " + e);
         }
+        loaders.join();
         return new Outcome(injected, sent, lostSubscriptions, lostWindows, missingPushes, duplicated, missingDead, regressions, problems, plot);
     }
 
