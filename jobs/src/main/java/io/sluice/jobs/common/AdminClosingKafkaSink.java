@@ -26,8 +26,10 @@ import java.util.List;
  * A {@link KafkaSink} whose writers close the admin client the connector opens and never closes. With the POOLING
  * transaction naming, the exactly-once writer (connector 5.0.0-2.2) creates an admin client at start to list the
  * lingering transactions of its prefix, keeps it in a field, and leaves it open in {@code close()}. Each open admin client
- * is a thread, and that thread holds the job's class loader: every restart, rescale or resubmission left one more
- * loader (about 20 MB of metaspace) on each TaskManager, until they died of {@code OutOfMemoryError: Metaspace}.
+ * is a thread, and that thread holds the job's class loader: every submission or rescale (and every restart that moved
+ * the job off a TaskManager) left one more loader (about 20 MB of metaspace) there, until the TaskManagers died of
+ * {@code OutOfMemoryError: Metaspace}. A writer that fails in the connector's own {@code initialize()} (a broker down at
+ * start) is closed by the connector before this class sees it, and its admin client still leaks.
  *
  * <p>Everything else is the wrapped sink's: the same writer, state, committer, post-commit topology and lineage, so
  * the job graph, uids and savepoints are unchanged. If a connector version has no such field, closing it is skipped
