@@ -90,11 +90,7 @@ public final class Faults {
     public static void signal(String signal, List<ProcessHandle> processes) throws IOException, InterruptedException {
         java.util.List<String> cmd = new java.util.ArrayList<>(List.of("kill", "-" + signal));
         processes.forEach(p -> cmd.add(String.valueOf(p.pid())));
-        Process kill = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        String output = new String(kill.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
-        if (kill.waitFor() != 0) {
-            throw new IOException(String.join(" ", cmd) + " failed: " + output);
-        }
+        LocalMachine.run(cmd);
     }
 
     /**

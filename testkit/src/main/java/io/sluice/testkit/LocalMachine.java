@@ -5,11 +5,12 @@ import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
+import java.util.List;
 import java.util.stream.Stream;
 
 /**
  * What the local stack, its commands and tests need of this machine: a free TCP port, a directory tree removed, and a
- * look into a Flink process's class loaders.
+ * look into a Flink process's class loaders, a short command run for its output.
  */
 public final class LocalMachine {
     private LocalMachine() {
@@ -44,11 +45,15 @@ public final class LocalMachine {
     }
 
     private static String jcmd(long pid, String command) throws IOException, InterruptedException {
-        Path jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd");
-        Process p = new ProcessBuilder(jcmd.toString(), String.valueOf(pid), command).redirectErrorStream(true).start();
+        return run(List.of(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(), String.valueOf(pid), command));
+    }
+
+    /** Runs {@code cmd} to its end (at most 60 s) and returns what it printed; fails with that output if it fails. */
+    public static String run(List<String> cmd) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
         if (!p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS) || p.exitValue() != 0) {
-            throw new IOException(jcmd + " " + pid + " " + command + " failed: " + out);
+            throw new IOException(String.join(" ", cmd) + " failed: " + out);
         }
         return out;
     }

@@ -1,10 +1,12 @@
 package io.sluice.jobs.common;
 
+import io.sluice.testkit.Await;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClient;
 import org.junit.jupiter.api.Test;
 
 import java.lang.reflect.Field;
+import java.time.Duration;
 import java.util.Properties;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -36,11 +38,7 @@ class KafkaSinkLeakTest {
         assertThat(AdminClosingKafkaSink.Writer.closeAdmin(holder)).isTrue();
 
         assertThat(holder.adminClient).isNull();
-        long deadline = System.currentTimeMillis() + 10_000;
-        while (threadAlive(thread) && System.currentTimeMillis() < deadline) {
-            Thread.sleep(50);
-        }
-        assertThat(threadAlive(thread)).as(thread + " 10 s after the close").isFalse();
+        Await.until(thread + " to end after the close", Duration.ofSeconds(10), Duration.ofMillis(50), () -> threadAlive(thread), alive -> !alive);
         assertThat(AdminClosingKafkaSink.Writer.closeAdmin(holder)).as("a second close: nothing left").isFalse();
         assertThat(AdminClosingKafkaSink.Writer.closeAdmin(new Object())).as("a writer without the field").isFalse();
     }

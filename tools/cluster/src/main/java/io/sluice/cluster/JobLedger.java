@@ -130,12 +130,7 @@ final class JobLedger {
                 }
             }
         }
-        if (savepoints != null && Files.isDirectory(savepoints)) {
-            try (Stream<Path> dirs = Files.list(savepoints)) {
-                dirs.filter(d -> d.getFileName().toString().startsWith("savepoint-" + id.substring(0, 6) + "-")).forEach(d -> candidates.add(
-                        new Candidate(d, -1, "a savepoint of job " + id + " in " + savepoints)));
-            }
-        }
+        savepointsIn(savepoints, id).forEach(d -> candidates.add(new Candidate(d, -1, "a savepoint of job " + id + " in " + savepoints)));
         Candidate best = null;
         for (Candidate c : candidates) {
             long checkpointId = checkpointId(c.path());
@@ -160,22 +155,26 @@ final class JobLedger {
      * lost though the job finished with it.
      */
     Optional<Path> savepointOf(String id, String dir, Instant since) throws IOException {
-        Path in = dir == null ? savepoints : local(dir, "--savepoint-dir");
-        if (in == null || !Files.isDirectory(in)) {
-            return Optional.empty();
-        }
         Path best = null;
         long bestId = -1;
-        try (Stream<Path> dirs = Files.list(in)) {
-            for (Path d : dirs.filter(d -> d.getFileName().toString().startsWith("savepoint-" + id.substring(0, 6) + "-")).toList()) {
-                long checkpointId = checkpointId(d);
-                if (checkpointId > bestId && !Files.getLastModifiedTime(d.resolve("_metadata")).toInstant().isBefore(since)) {
-                    best = d;
-                    bestId = checkpointId;
-                }
+        for (Path d : savepointsIn(dir == null ? savepoints : local(dir, "--savepoint-dir"), id)) {
+            long checkpointId = checkpointId(d);
+            if (checkpointId > bestId && !Files.getLastModifiedTime(d.resolve("_metadata")).toInstant().isBefore(since)) {
+                best = d;
+                bestId = checkpointId;
             }
         }
         return Optional.ofNullable(best);
+    }
+
+    /** The savepoint directories Flink named after job {@code id} in {@code dir} (none if there is no such directory). */
+    private static List<Path> savepointsIn(Path dir, String id) throws IOException {
+        if (dir == null || !Files.isDirectory(dir)) {
+            return List.of();
+        }
+        try (Stream<Path> dirs = Files.list(dir)) {
+            return dirs.filter(d -> d.getFileName().toString().startsWith("savepoint-" + id.substring(0, 6) + "-")).toList();
+        }
     }
 
     /** The checkpoint id in a checkpoint's or savepoint's {@code _metadata}, or -1 if it does not load completely (a JobManager killed while writing it). */
