@@ -86,11 +86,21 @@ public final class Faults {
         return out;
     }
 
-    /** Sends {@code signal} (e.g. STOP, CONT, KILL) to every process in {@code processes}; fails if {@code kill} does. */
+    /**
+     * Sends {@code signal} (e.g. STOP, CONT, KILL) to every process in {@code processes}; fails if {@code kill} does for
+     * any other reason than a process that ended by itself since it was listed (a backend whose client disconnected).
+     */
     public static void signal(String signal, List<ProcessHandle> processes) throws IOException, InterruptedException {
         java.util.List<String> cmd = new java.util.ArrayList<>(List.of("kill", "-" + signal));
         processes.forEach(p -> cmd.add(String.valueOf(p.pid())));
-        LocalMachine.run(cmd);
+        try {
+            LocalMachine.run(cmd);
+        } catch (IOException e) {
+            List<String> errors = e.getMessage().lines().filter(l -> l.contains("kill:")).toList();
+            if (errors.isEmpty() || !errors.stream().allMatch(l -> l.endsWith("No such process"))) {
+                throw e;
+            }
+        }
     }
 
     /**

@@ -5,6 +5,10 @@ import io.sluice.core.setup.StackSetup;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
 import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.common.IsolationLevel;
+import org.apache.kafka.clients.admin.TransactionState;
+import org.apache.kafka.clients.admin.TransactionListing;
+import org.apache.kafka.clients.admin.ListOffsetsOptions;
 import io.sluice.core.kafka.KafkaClients;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -109,6 +113,36 @@ public final class StackProbe implements AutoCloseable {
             } catch (SQLException | RuntimeException ignored) {
                 // replaced at the next probe
             }
+        }
+    }
+
+    /**
+     * Why a {@code read_committed} consumer may not see a push job: per partition the last stable offset against the
+     * high watermark (an open transaction holds the first back), and the transactions the brokers hold open.
+     */
+    public static String pushQueueState(SluiceConfig config) {
+        String topic = config.kafka().pushQueueTopic();
+        try (Admin admin = Admin.create(KafkaClients.adminProperties(KafkaClients.clientProperties(config)))) {
+            Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
+            admin.describeTopics(List.of(topic)).allTopicNames().get(10, TimeUnit.SECONDS).get(topic).partitions()
+                    .forEach(p -> latest.put(new TopicPartition(topic, p.partition()), OffsetSpec.latest()));
+            var stable = admin.listOffsets(latest, new ListOffsetsOptions(IsolationLevel.READ_COMMITTED)).all().get(10, TimeUnit.SECONDS);
+            var high = admin.listOffsets(latest, new ListOffsetsOptions(IsolationLevel.READ_UNCOMMITTED)).all().get(10, TimeUnit.SECONDS);
+            List<String> held = new ArrayList<>();
+            for (TopicPartition tp : latest.keySet()) {
+                if (stable.get(tp).offset() < high.get(tp).offset()) {
+                    held.add(tp + " stable " + stable.get(tp).offset() + " < high watermark " + high.get(tp).offset());
+                }
+            }
+            List<String> open = new ArrayList<>();
+            for (TransactionListing t : admin.listTransactions().all().get(10, TimeUnit.SECONDS)) {
+                if (t.state() != TransactionState.COMPLETE_COMMIT && t.state() != TransactionState.COMPLETE_ABORT && t.state() != TransactionState.EMPTY) {
+                    open.add(t.transactionalId() + " " + t.state());
+                }
+            }
+            return "partitions held back: " + (held.isEmpty() ? "none" : held) + "; transactions not complete: " + (open.isEmpty() ? "none" : open);
+        } catch (Exception e) {
+            return "(the push queue's state could not be read: " + e + ")";
         }
     }
 

@@ -927,7 +927,12 @@ class AggregationJobITCase {
     }
 
     private static List<PushJob> awaitPushJobs(TestStack stack, int n) throws Exception {
-        List<PushJob> jobs = Await.until(n + " committed push jobs", Duration.ofMinutes(3), Duration.ofMillis(500), stack::pushJobs, j -> j.size() >= n);
+        List<PushJob> jobs;
+        try {
+            jobs = Await.until(n + " committed push jobs", Duration.ofMinutes(3), Duration.ofMillis(500), stack::pushJobs, j -> j.size() >= n);
+        } catch (AssertionError e) { // say why a read_committed consumer sees fewer: an open transaction, or jobs never written
+            throw new AssertionError(stack.pushJobs().size() + " of " + n + " push jobs committed; " + io.sluice.testkit.StackProbe.pushQueueState(stack.config()), e);
+        }
         assertThat(jobs).hasSizeGreaterThanOrEqualTo(n);
         return jobs;
     }

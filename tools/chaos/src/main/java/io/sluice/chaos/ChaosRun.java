@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.sluice.cluster.ClusterCommand;
 import io.sluice.cluster.StandaloneCluster;
 import io.sluice.core.config.SluiceConfig;
-import io.sluice.core.kafka.KafkaClients;
+
 import io.sluice.core.model.Campaign;
 import io.sluice.core.model.PushJob;
 import io.sluice.jobs.common.DeadLetterSerializer;
@@ -19,14 +19,14 @@ import io.sluice.testkit.TestStack;
 import io.sluice.testkit.generator.LoadGenerator;
 import io.sluice.testkit.generator.Oracle;
 import io.sluice.testkit.generator.RecordSequence;
-import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.ListOffsetsOptions;
-import org.apache.kafka.clients.admin.OffsetSpec;
-import org.apache.kafka.clients.admin.TransactionListing;
-import org.apache.kafka.clients.admin.TransactionState;
+
+
+
+
+
 import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.common.IsolationLevel;
-import org.apache.kafka.common.TopicPartition;
+
+
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -444,36 +444,6 @@ public final class ChaosRun {
     }
 
     /**
-     * Why a {@code read_committed} consumer may not see a push job: per partition the last stable offset against the
-     * high watermark (an open transaction holds the first back), and the transactions the brokers hold open.
-     */
-    private static String pushQueueState(SluiceConfig config) {
-        String topic = config.kafka().pushQueueTopic();
-        try (Admin admin = Admin.create(KafkaClients.adminProperties(KafkaClients.clientProperties(config)))) {
-            Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
-            admin.describeTopics(List.of(topic)).allTopicNames().get(10, TimeUnit.SECONDS).get(topic).partitions()
-                    .forEach(p -> latest.put(new TopicPartition(topic, p.partition()), OffsetSpec.latest()));
-            var stable = admin.listOffsets(latest, new ListOffsetsOptions(IsolationLevel.READ_COMMITTED)).all().get(10, TimeUnit.SECONDS);
-            var high = admin.listOffsets(latest, new ListOffsetsOptions(IsolationLevel.READ_UNCOMMITTED)).all().get(10, TimeUnit.SECONDS);
-            List<String> held = new ArrayList<>();
-            for (TopicPartition tp : latest.keySet()) {
-                if (stable.get(tp).offset() < high.get(tp).offset()) {
-                    held.add(tp + " stable " + stable.get(tp).offset() + " < high watermark " + high.get(tp).offset());
-                }
-            }
-            List<String> open = new ArrayList<>();
-            for (TransactionListing t : admin.listTransactions().all().get(10, TimeUnit.SECONDS)) {
-                if (t.state() != TransactionState.COMPLETE_COMMIT && t.state() != TransactionState.COMPLETE_ABORT && t.state() != TransactionState.EMPTY) {
-                    open.add(t.transactionalId() + " " + t.state());
-                }
-            }
-            return "partitions held back: " + (held.isEmpty() ? "none" : held) + "; transactions not complete: " + (open.isEmpty() ? "none" : open);
-        } catch (Exception e) {
-            return "(the push queue's state could not be read: " + e + ")";
-        }
-    }
-
-    /**
      * Reports the job class loaders each TaskManager holds as the checks begin (each job has at most one per
      * TaskManager while it runs there), counted with {@code jcmd} after a full GC, for the run's report. Not a check: a
      * TaskManager can keep the loader of a job that left it for minutes although nothing strongly refers to it any more
@@ -746,17 +716,28 @@ public final class ChaosRun {
         Map<String, Map<String, String>> expectedSubscriptions = TestStack.expectedRows(oracle);
         Map<String, Oracle.WindowRow> expectedWindows = oracle.windowCounts(60_000);
         Map<String, String> expectedPushes = oracle.pushJobs(campaigns);
-        long deadline = System.currentTimeMillis() + 180_000;
+        long waitStart = System.currentTimeMillis();
+        long deadline = waitStart + 180_000;
+        long nextProgress = waitStart + 30_000;
         Map<String, Map<String, String>> rows = stack.subscriptionRows();
         Map<String, Oracle.WindowRow> windowRows = stack.windowRows();
         List<PushJob> pushes = stack.pushJobs();
-        while (System.currentTimeMillis() < deadline && !(rows.equals(expectedSubscriptions) && sameCounts(windowRows, expectedWindows)
-                && pushes.stream().map(PushJob::jobId).collect(Collectors.toSet()).containsAll(expectedPushes.keySet()))) {
+        boolean converged;
+        while (!(converged = rows.equals(expectedSubscriptions) && sameCounts(windowRows, expectedWindows)
+                && pushes.stream().map(PushJob::jobId).collect(Collectors.toSet()).containsAll(expectedPushes.keySet()))
+                && System.currentTimeMillis() < deadline) {
+            if (System.currentTimeMillis() >= nextProgress) { // a progress line, so a run cut short still says what it waited for
+                nextProgress += 30_000;
+                out.printf(Locale.ROOT, "[%4.0fs] still waiting: %s; %s%n", now(), stillDiffering(rows, expectedSubscriptions, windowRows,
+                        expectedWindows, pushes, expectedPushes), StackProbe.pushQueueState(config));
+            }
             Thread.sleep(1_000);
             rows = stack.subscriptionRows();
             windowRows = stack.windowRows();
             pushes = stack.pushJobs();
         }
+        out.printf(Locale.ROOT, "[%4.0fs] rows and push jobs %s %.1f s after the load ended%n", now(),
+                converged ? "equal the oracle" : "still differ from the oracle", (System.currentTimeMillis() - waitStart) / 1e3);
         long lostSubscriptions = differing(rows, expectedSubscriptions, problems, "subscriptions");
         long lostWindows = 0;
         for (var e : expectedWindows.entrySet()) {
@@ -779,7 +760,7 @@ public final class ChaosRun {
         long unexpected = perId.keySet().stream().filter(id -> !expectedPushes.containsKey(id)).count();
         if (missingPushes > 0) {
             out.println("sluice chaos: missing push jobs, e.g. " + expectedPushes.entrySet().stream().filter(e -> !perId.containsKey(e.getKey()))
-                    .limit(5).map(e -> e.getKey() + " (" + e.getValue() + ")").toList() + "; " + pushQueueState(config));
+                    .limit(5).map(e -> e.getKey() + " (" + e.getValue() + ")").toList() + "; " + StackProbe.pushQueueState(config));
         }
         if (unexpected > 0) {
             problems.add(unexpected + " push jobs the oracle does not have");
@@ -824,6 +805,18 @@ public final class ChaosRun {
         }
         loaders.join();
         return new Outcome(injected, sent, lostSubscriptions, lostWindows, missingPushes, duplicated, missingDead, regressions, problems, plot);
+    }
+
+    private static String stillDiffering(Map<String, Map<String, String>> rows, Map<String, Map<String, String>> expectedRows,
+            Map<String, Oracle.WindowRow> windowRows, Map<String, Oracle.WindowRow> expectedWindows, List<PushJob> pushes,
+            Map<String, String> expectedPushes) {
+        long rowsOff = expectedRows.entrySet().stream().filter(e -> !e.getValue().equals(rows.get(e.getKey()))).count();
+        long windowsOff = expectedWindows.entrySet().stream()
+                .filter(e -> windowRows.get(e.getKey()) == null || windowRows.get(e.getKey()).count() != e.getValue().count()).count();
+        Set<String> seen = pushes.stream().map(PushJob::jobId).collect(Collectors.toSet());
+        long pushesMissing = expectedPushes.keySet().stream().filter(id -> !seen.contains(id)).count();
+        return String.format(Locale.ROOT, "%,d of %,d subscription rows differ, %,d of %,d window counts differ, %,d of %,d push jobs missing",
+                rowsOff, expectedRows.size(), windowsOff, expectedWindows.size(), pushesMissing, expectedPushes.size());
     }
 
     private static boolean sameCounts(Map<String, Oracle.WindowRow> actual, Map<String, Oracle.WindowRow> expected) {
