@@ -19,11 +19,14 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.lang.reflect.Field;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
+import java.util.Properties;
 
 /**
- * A {@link KafkaSink} whose writers close the admin client the connector opens and never closes. With the POOLING
+ * A {@link KafkaSink} whose committer aborts the transactions FLINK-40626 orphans ({@link OrphanAbortingCommitter}), and
+ * whose writers close the admin client the connector opens and never closes. With the POOLING
  * transaction naming, the exactly-once writer (connector 5.0.0-2.2) creates an admin client at start to list the
  * lingering transactions of its prefix, keeps it in a field, and leaves it open in {@code close()}. Each open admin client
  * is a thread, and that thread holds the job's class loader: every submission or rescale (and every restart that moved
@@ -42,9 +45,12 @@ public final class AdminClosingKafkaSink<T> implements TwoPhaseCommittingStatefu
     static final String FIELD = "adminClient";
 
     private final KafkaSink<T> sink;
+    /** The producer settings of the sink (bootstrap, security, timeouts), for the one-off producers that abort orphaned transactions. */
+    private final Properties producerConfig;
 
-    public AdminClosingKafkaSink(KafkaSink<T> sink) {
+    public AdminClosingKafkaSink(KafkaSink<T> sink, Properties producerConfig) {
         this.sink = sink;
+        this.producerConfig = producerConfig;
     }
 
     @Override
@@ -65,7 +71,7 @@ public final class AdminClosingKafkaSink<T> implements TwoPhaseCommittingStatefu
 
     @Override
     public Committer<KafkaCommittable> createCommitter(CommitterInitContext context) throws IOException {
-        return sink.createCommitter(context);
+        return new OrphanAbortingCommitter(sink.createCommitter(context), producerConfig);
     }
 
     @Override

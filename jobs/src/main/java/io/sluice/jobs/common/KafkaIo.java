@@ -72,8 +72,8 @@ public final class KafkaIo {
      * subtask); lingering ones are found by listing the transactions of the prefix, which needs the serializer
      * to name its topic ({@code KafkaDatasetFacetProvider}). Savepoints of INCREMENTING builds restore into it.
      * The transaction timeout is {@code kafka.transaction-timeout} (at most the brokers'
-     * {@code transaction.max.timeout.ms}). The connector's writer leaves an admin client open: {@link AdminClosingKafkaSink}
-     * closes it.
+     * {@code transaction.max.timeout.ms}). The connector's writer leaves an admin client open, and its committer leaves
+     * open a transaction FLINK-40626 orphans at a restore: {@link AdminClosingKafkaSink} closes the one and aborts the other.
      */
     public static <T, S extends KafkaRecordSerializationSchema<T> & KafkaDatasetFacetProvider> Sink<T> exactlyOnceSink(
             SluiceConfig config, S serializer, String transactionalIdPrefix) {
@@ -86,7 +86,7 @@ public final class KafkaIo {
                 .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
                 .setTransactionalIdPrefix(transactionalIdPrefix)
                 .setTransactionNamingStrategy(TransactionNamingStrategy.POOLING)
-                .build());
+                .build(), p);
     }
 
     /**
