@@ -260,7 +260,7 @@ public record SluiceConfig(
                 }
                 list.add(new Shard(i, url, raw.string("shards." + i + ".user", user), raw.string("shards." + i + ".password", password), timeouts));
             }
-            return new Shards(List.copyOf(list), raw.integer("shards.max-connections", 2, 1, 64),
+            return new Shards(List.copyOf(list), raw.integer("shards.max-connections", 1, 1, 64),
                     raw.integer("shards.max-pending-rows", 250_000, 1, 100_000_000));
         }
     }
@@ -289,7 +289,11 @@ public record SluiceConfig(
         }
     }
 
-    /** The subscription upsert job. */
+    /**
+     * The subscription upsert job. {@code keyBy}: shuffle by subscription before coalescing, so every subtask
+     * coalesces and writes even when the topic has fewer partitions than the job has subtasks; without it (the
+     * default) each subtask coalesces and writes what its own partitions hold, with no shuffle.
+     */
     public record Subscriptions(
             long flushIntervalMs,
             int flushMaxRows,
@@ -297,7 +301,8 @@ public record SluiceConfig(
             int maxValueBytes,
             int maxIdBytes,
             int sourceEpoch,
-            int parallelism) implements Serializable {
+            int parallelism,
+            boolean keyBy) implements Serializable {
         static Subscriptions from(RawConfig raw) {
             return new Subscriptions(
                     raw.durationMs("subscriptions.flush-interval", 200, 10, 600_000),
@@ -307,7 +312,8 @@ public record SluiceConfig(
                     // a btree index entry holds at most about 2,700 bytes; app_id and subscription_id share one
                     raw.integer("subscriptions.max-id-bytes", 512, 1, 1_300),
                     raw.integer("subscriptions.source-epoch", 0, 0, Integer.MAX_VALUE),
-                    raw.integer("subscriptions.parallelism", 0, 0, 4096));
+                    raw.integer("subscriptions.parallelism", 0, 0, 4096),
+                    raw.bool("subscriptions.key-by", false));
         }
     }
 

@@ -105,6 +105,12 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
     static final long HEALTHY_BATCH_MS = 1_000;
     /** Below this many rows a batch is not worth a second connection. */
     static final int MIN_CHUNK_ROWS = 2_000;
+    /**
+     * The most rows one statement carries. A batch grows past {@code flushMaxRows} while the one before is in flight;
+     * written as one statement, Postgres plans its join against the table for an array of unknown size, and a
+     * batch of tens of thousands of rows cost three times the CPU per row (docs/benchmarks.md).
+     */
+    static final int MAX_STATEMENT_ROWS = 2_000;
 
     static final String PROGRESS = """
             INSERT INTO sluice_progress (job, topic, source_epoch, source_partition, writer, committed_offset, newest_event_at, committed_at)
@@ -730,15 +736,19 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
             List<DeadLetter> refused = new ArrayList<>();
             int noOps = 0;
             try {
-                for (List<T> rows : rounds) {
-                    for (int pass = 0; !rows.isEmpty(); pass++) {
-                        if (pass == 3) {
-                            throw new SQLException("rows kept conflicting with concurrent inserts after 3 passes", "40001");
+                for (List<T> round : rounds) {
+                    // a round holds each key once, so its statements may split it anywhere
+                    for (int from = 0; from < round.size(); from += MAX_STATEMENT_ROWS) {
+                        List<T> rows = round.subList(from, Math.min(round.size(), from + MAX_STATEMENT_ROWS));
+                        for (int pass = 0; !rows.isEmpty(); pass++) {
+                            if (pass == 3) {
+                                throw new SQLException("rows kept conflicting with concurrent inserts after 3 passes", "40001");
+                            }
+                            ShardTable.Written<T> w = table.write(c, rows);
+                            noOps += w.noOps();
+                            refused.addAll(w.refused());
+                            rows = w.again();
                         }
-                        ShardTable.Written<T> w = table.write(c, rows);
-                        noOps += w.noOps();
-                        refused.addAll(w.refused());
-                        rows = w.again();
                     }
                 }
                 try (PreparedStatement prog = c.prepareStatement(PROGRESS)) {

@@ -16,8 +16,11 @@ import org.apache.flink.api.common.typeinfo.TypeHint;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.connector.sink2.Sink;
 import org.apache.flink.api.connector.source.Source;
+import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Ordered subscription upserts. In: {@code subscription-updates} (key {@code app_id}). Out: rows in
@@ -26,14 +29,21 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
  * {@code routing.*}, {@code kafka.*}, {@code registry.url}.
  *
  * <pre>
- * source ──► validate ──► pre-coalesce ──keyBy(app, subscription)──► coalesce ──forward──► upsert into shards
+ * source ──► validate ──► coalesce ──forward──► upsert into shards          (default: no shuffle)
  *               └─► dead letters
+ * source ──► validate ──► pre-coalesce ──keyBy(app, subscription)──► coalesce ──forward──► upsert into shards   (subscriptions.key-by)
  * </pre>
+ *
+ * A subscription lives in one partition and a source subtask reads whole partitions, so without a shuffle each
+ * subscription's updates still reach one coalescer and one sink writer in offset order. The shuffle is for
+ * parallelism beyond the topic's partitions. The sink is not chained, so the web UI shows a slow shard as
+ * backpressure on the vertex before it.
  *
  * Submit: {@code flink run -c io.sluice.jobs.subscriptions.SubscriptionJob jobs/target/sluice-jobs.jar --config sluice.yaml}.
  */
 public final class SubscriptionJob implements SluiceJob {
     public static final String NAME = "subscriptions";
+    private static final Logger LOG = LoggerFactory.getLogger(SubscriptionJob.class);
 
     public static void main(String[] args) throws Exception {
         SluiceJob.run(new SubscriptionJob(), args);
@@ -81,14 +91,20 @@ public final class SubscriptionJob implements SluiceJob {
                 .process(new ValidateUpdates(config.kafka().subscriptionUpdatesTopic(), s,
                         new SourceGuard(config, NAME, config.kafka().subscriptionUpdatesTopic(), s.sourceEpoch()), config.kafka().partitionDiscoveryMs()))
                 .uid("validate-updates").name("validate updates");
-        valid.transform("pre-coalesce before shuffle", TypeInformation.of(SubscriptionDelta.class),
-                        new LocalCoalescer(s.flushIntervalMs(), Math.min(1000, s.flushMaxRows())))
-                .uid("pre-coalesce").name("pre-coalesce before shuffle")
-                .keyBy(SubscriptionDelta::key)
-                .transform("coalesce per subscription", TypeInformation.of(SubscriptionDelta.class),
-                        new CoalescingOperator(s.flushIntervalMs(), s.flushMaxRows()))
+        DataStream<SubscriptionDelta> updates = valid;
+        if (s.keyBy()) { // a small bundle per source subtask first, so a hot key's burst crosses the network once per bundle
+            updates = valid.transform("pre-coalesce before shuffle", TypeInformation.of(SubscriptionDelta.class),
+                            new Coalescer(s.flushIntervalMs(), Math.min(1000, s.flushMaxRows()), false))
+                    .uid("pre-coalesce").name("pre-coalesce before shuffle")
+                    .keyBy(SubscriptionDelta::key);
+        } else if (s.parallelism() > config.kafka().partitions()) {
+            LOG.warn("subscriptions.parallelism {} is more than kafka.partitions {}: subtasks without a partition will idle; "
+                    + "set subscriptions.key-by: true to spread coalescing and writes over all of them", s.parallelism(), config.kafka().partitions());
+        }
+        updates.transform("coalesce per subscription", TypeInformation.of(SubscriptionDelta.class),
+                        new Coalescer(s.flushIntervalMs(), s.flushMaxRows(), true))
                 .uid("coalesce-per-subscription")
-                .sinkTo(rows).uid("upsert-into-shards").name("upsert into shards");
+                .sinkTo(rows).uid("upsert-into-shards").name("upsert into shards").disableChaining();
         CountDeadLetters.sinkTo(valid.getSideOutput(DeadLetter.SIDE_OUTPUT), deadLetters, "subscription");
     }
 }

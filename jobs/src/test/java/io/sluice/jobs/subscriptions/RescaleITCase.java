@@ -1,6 +1,16 @@
 package io.sluice.jobs.subscriptions;
 
 import io.sluice.core.config.ConfigException;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
+import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import io.sluice.jobs.common.KafkaIo;
 import io.sluice.core.config.SluiceConfig;
 import io.sluice.core.model.SubscriptionUpdate;
 import io.sluice.jobs.common.DeadLetterSerializer;
@@ -110,11 +120,7 @@ class RescaleITCase {
     void aSavepointWithAnotherMaxParallelismIsRefusedNamingTheKeyAndRestoresWithIt(TestStack base, @InjectMiniCluster MiniCluster cluster,
                                                                                  @TempDir Path savepoints) throws Exception {
         TestStack old = base.fresh(Map.of("kafka.partitions", "2", "subscriptions.parallelism", "2", "deployment.max-parallelism", "128"));
-        List<SubscriptionUpdate> first = new ArrayList<>();
-        for (int i = 0; i < 200; i++) {
-            first.add(new SubscriptionUpdate("app-" + (i % 9), "device-" + i, Map.of("level", "1"), List.of(), 1_000 + i));
-        }
-        old.send(first.toArray(new SubscriptionUpdate[0]));
+        old.send(levelOneDevices());
         JobClient job = SubscriptionRuns.start(old, new Configuration());
         String savepoint;
         try {
@@ -141,6 +147,116 @@ class RescaleITCase {
         } finally {
             TestFlink.cancelIfRunning(resumed);
         }
+    }
+
+    /**
+     * Savepoints across the job's topologies. Builds up to 945586d kept each pending delta in keyed state
+     * ({@code pending-delta}, operator {@code coalesce-per-subscription}, behind a {@code keyBy}); since then the
+     * coalescers hold no state, and the default topology has no shuffle. A savepoint of that shape restores into the
+     * default topology, and one of the default topology into {@code subscriptions.key-by}, each going on from where the
+     * one before stopped.
+     */
+    @Test
+    void aSavepointOfThePreviousKeyedStateTopologyRestoresIntoBothTopologies(TestStack base, @InjectMiniCluster MiniCluster cluster,
+                                                                           @TempDir Path savepoints) throws Exception {
+        TestStack previous = base.fresh(Map.of("kafka.partitions", "2", "subscriptions.parallelism", "2"));
+        previous.send(levelOneDevices());
+        JobClient job = startPreviousTopology(previous);
+        String savepoint;
+        try {
+            until("200 subscription rows written by the previous topology", Duration.ofMinutes(1), previous::subscriptionRows, rows -> rows.size() == 200);
+            savepoint = job.stopWithSavepoint(false, savepoints.toUri().toString(), SavepointFormatType.CANONICAL).get(60, TimeUnit.SECONDS);
+        } finally {
+            TestFlink.cancelIfRunning(job);
+        }
+
+        // into the default topology (no shuffle, no keyed state)
+        assertThat(previous.config().subscriptions().keyBy()).as("the default topology").isFalse();
+        previous.send(new SubscriptionUpdate("app-1", "device-1", Map.of("level", "2"), List.of(), 5_000));
+        JobClient resumed = SubscriptionRuns.start(previous, fromSavepoint(savepoint));
+        String second;
+        try {
+            TestFlink.awaitRestored(cluster, resumed.getJobID(), savepoint, 2);
+            Map<String, Map<String, String>> rows = until("device-1 at level 2 after the restore into the default topology", Duration.ofMinutes(1),
+                    previous::subscriptionRows, r -> Map.of("level", "2").equals(r.get("app-1/device-1")));
+            assertThat(rows).hasSize(200);
+            assertThat(rows.get("app-2/device-2")).as("a row the restored job did not touch").isEqualTo(Map.of("level", "1"));
+            second = resumed.stopWithSavepoint(false, savepoints.toUri().toString(), SavepointFormatType.CANONICAL).get(60, TimeUnit.SECONDS);
+        } finally {
+            TestFlink.cancelIfRunning(resumed);
+        }
+
+        // and from there into subscriptions.key-by
+        TestStack keyed = previous.with(Map.of("subscriptions.key-by", "true"));
+        keyed.send(new SubscriptionUpdate("app-2", "device-2", Map.of("level", "3"), List.of(), 6_000));
+        JobClient again = SubscriptionRuns.start(keyed, fromSavepoint(second));
+        try {
+            TestFlink.awaitRestored(cluster, again.getJobID(), second, 2);
+            Map<String, Map<String, String>> rows = until("device-2 at level 3 after the restore into subscriptions.key-by", Duration.ofMinutes(1),
+                    keyed::subscriptionRows, r -> Map.of("level", "3").equals(r.get("app-2/device-2")));
+            assertThat(rows).hasSize(200);
+            assertThat(rows.get("app-1/device-1")).isEqualTo(Map.of("level", "2"));
+        } finally {
+            TestFlink.cancelIfRunning(again);
+        }
+    }
+
+    /**
+     * The graph of builds up to 945586d, as far as state goes: the same uids, a {@code keyBy}, and under
+     * {@code coalesce-per-subscription} a keyed {@code ValueState<SubscriptionDelta>} named {@code pending-delta} (emptied
+     * before every barrier, as that coalescer did).
+     */
+    private static JobClient startPreviousTopology(TestStack stack) throws Exception {
+        SluiceConfig config = stack.config();
+        SluiceConfig.Subscriptions s = config.subscriptions();
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(new Configuration());
+        env.enableCheckpointing(500);
+        io.sluice.jobs.SluiceJob.configure(env, config);
+        env.setParallelism(s.parallelism());
+        String topic = config.kafka().subscriptionUpdatesTopic();
+        SingleOutputStreamOperator<SubscriptionDelta> valid = env
+                .fromSource(SubscriptionJob.source(config, false), WatermarkStrategy.noWatermarks(), "subscription-updates")
+                .uid("subscription-updates-source")
+                .process(new ValidateUpdates(topic, s, new SourceGuard(config, SubscriptionJob.NAME, topic, s.sourceEpoch()),
+                        config.kafka().partitionDiscoveryMs()))
+                .uid("validate-updates").name("validate updates");
+        valid.transform("pre-coalesce before shuffle", TypeInformation.of(SubscriptionDelta.class), new Coalescer(s.flushIntervalMs(), 1000, false))
+                .uid("pre-coalesce").name("pre-coalesce before shuffle")
+                .keyBy(SubscriptionDelta::key)
+                .transform("coalesce per subscription", TypeInformation.of(SubscriptionDelta.class), new KeyedStateCoalescer())
+                .uid("coalesce-per-subscription")
+                .sinkTo(SubscriptionJob.sink(config)).uid("upsert-into-shards").name("upsert into shards");
+        io.sluice.jobs.common.CountDeadLetters.sinkTo(valid.getSideOutput(io.sluice.jobs.common.DeadLetter.SIDE_OUTPUT), KafkaIo.deadLetterSink(config),
+                "subscription");
+        return env.executeAsync("subscriptions-previous-topology");
+    }
+
+    /** Passes each delta on through keyed state, as the previous coalescer held it between flushes. */
+    private static final class KeyedStateCoalescer extends AbstractStreamOperator<SubscriptionDelta>
+            implements OneInputStreamOperator<SubscriptionDelta, SubscriptionDelta> {
+        private transient ValueState<SubscriptionDelta> pending;
+
+        @Override
+        public void open() throws Exception {
+            super.open();
+            pending = getRuntimeContext().getState(new ValueStateDescriptor<>("pending-delta", SubscriptionDelta.class));
+        }
+
+        @Override
+        public void processElement(StreamRecord<SubscriptionDelta> element) throws Exception {
+            pending.update(element.getValue());
+            output.collect(new StreamRecord<>(pending.value()));
+            pending.clear();
+        }
+    }
+
+    /** 200 subscriptions (device-0..199) of 9 apps, each set to level 1. */
+    private static SubscriptionUpdate[] levelOneDevices() {
+        List<SubscriptionUpdate> first = new ArrayList<>();
+        for (int i = 0; i < 200; i++) {
+            first.add(new SubscriptionUpdate("app-" + (i % 9), "device-" + i, Map.of("level", "1"), List.of(), 1_000 + i));
+        }
+        return first.toArray(new SubscriptionUpdate[0]);
     }
 
     private static Configuration fromSavepoint(String path) {

@@ -21,6 +21,8 @@ import org.apache.flink.testutils.junit.SharedObjectsExtension;
 import org.apache.flink.testutils.junit.SharedReference;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -66,11 +68,18 @@ class SubscriptionJobITCase {
         }
     }
 
-    @Test
-    void aSkewedRunWithAHotKeyAndMalformedRecordsEqualsTheOracle(TestStack base) throws Exception {
+    /**
+     * Both topologies: no shuffle (the default; 2 subtasks read 4 partitions) and {@code subscriptions.key-by} with more
+     * subtasks than partitions (4 on 2), where only the shuffle gives every subtask rows to write: the progress rows
+     * name which sink writers committed.
+     */
+    @ParameterizedTest(name = "key-by {0}, parallelism {1}, {2} partitions")
+    @CsvSource({"false, 2, 4", "true, 4, 2"})
+    void aSkewedRunWithAHotKeyAndMalformedRecordsEqualsTheOracle(boolean keyBy, int parallelism, int partitions, TestStack base) throws Exception {
         TestStack stack = base.fresh(Map.of("generator.count", "110000", "generator.update-fraction", "1", "generator.apps", "40",
                 "generator.subscriptions-per-app", "2000", "generator.hot-key", "true", "generator.malformed-fraction", "0.01",
-                "subscriptions.parallelism", "2"));
+                "subscriptions.parallelism", String.valueOf(parallelism), "subscriptions.key-by", String.valueOf(keyBy),
+                "kafka.partitions", String.valueOf(partitions)));
         Oracle oracle;
         try (LoadGenerator g = new LoadGenerator(stack.config(), stack.generator(), stack.schemaIds(), 0, 1_700_000_000_000L, false).start()) {
             oracle = g.awaitDone().oracle();
@@ -121,6 +130,17 @@ class SubscriptionJobITCase {
         try (StackProbe probe = new StackProbe(stack.config())) {
             assertThat(probe.jobProgress().getOrDefault(SubscriptionJob.NAME, new long[2])[0]).as("committed count").isEqualTo(position);
         }
+        java.util.Set<Integer> writers = new java.util.HashSet<>();
+        for (int shard = 0; shard < 2; shard++) {
+            try (Connection c = stack.shard(shard); ResultSet rs = c.createStatement().executeQuery(
+                    "SELECT DISTINCT writer FROM sluice_progress WHERE job = '" + SubscriptionJob.NAME + "'")) {
+                while (rs.next()) {
+                    writers.add(rs.getInt(1));
+                }
+            }
+        }
+        assertThat(writers).as("sink writers that committed rows (subtask x shards.max-connections + slot)")
+                .hasSize(Math.min(parallelism, keyBy ? parallelism : partitions));
     }
 
     @Test

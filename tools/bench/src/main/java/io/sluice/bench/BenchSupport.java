@@ -149,6 +149,19 @@ final class BenchSupport {
         return sum;
     }
 
+    /** Transactions committed in the namespace's databases over all shards (Postgres' {@code xact_commit}, the probes' own included). */
+    static long transactions(io.sluice.core.config.SluiceConfig config) throws Exception {
+        long sum = 0;
+        for (io.sluice.core.config.SluiceConfig.Shard s : config.shards().list()) {
+            try (java.sql.Connection c = s.connect(); var st = c.createStatement();
+                 var rs = st.executeQuery("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")) {
+                rs.next();
+                sum += rs.getLong(1);
+            }
+        }
+        return sum;
+    }
+
     /** A string literal's content for Flink SQL. */
     static String q(String s) {
         return s.replace("'", "''");

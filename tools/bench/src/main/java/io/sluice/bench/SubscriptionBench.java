@@ -72,6 +72,7 @@ final class SubscriptionBench implements Bench.Scenario {
     private final int parallelism;
     private final int outageSeconds;
     private final List<String> phases;
+    private final boolean keyBy;
 
     SubscriptionBench(RawConfig raw) {
         distinctEvents = raw.integer("bench.distinct-events", 600_000, 1_000, 50_000_000);
@@ -80,12 +81,14 @@ final class SubscriptionBench implements Bench.Scenario {
         sustainedSeconds = raw.integer("bench.sustained-seconds", 30, 5, 3600);
         parallelism = raw.integer("bench.parallelism", 2, 1, 64);
         outageSeconds = raw.integer("bench.outage-seconds", 30, 1, 3600);
+        keyBy = raw.bool("bench.key-by", false);
         phases = raw.list("bench.phases").isEmpty() ? List.of("distinct", "skewed", "sustained", "outage") : raw.list("bench.phases");
     }
 
     private Map<String, String> distinct(int count) {
         return Map.of("generator.count", String.valueOf(count), "generator.update-fraction", "1", "generator.apps", "1000",
-                "generator.subscriptions-per-app", "10000", "generator.zipf-exponent", "0", "subscriptions.parallelism", String.valueOf(parallelism));
+                "generator.subscriptions-per-app", "10000", "generator.zipf-exponent", "0", "subscriptions.parallelism", String.valueOf(parallelism),
+                "subscriptions.key-by", String.valueOf(keyBy));
     }
 
     @Override
@@ -110,6 +113,7 @@ final class SubscriptionBench implements Bench.Scenario {
             outage(stack, rest, flink, result);
         }
         result.put("parallelism", String.valueOf(parallelism));
+        result.put("key_by", String.valueOf(keyBy));
         StringBuilder b = new StringBuilder();
         result.forEach((k, v) -> b.append(b.length() == 0 ? "" : " ").append(k).append('=').append(v));
         return b.toString();
@@ -122,11 +126,17 @@ final class SubscriptionBench implements Bench.Scenario {
         long distinctUpdates = oracle.good(ns.config().kafka().subscriptionUpdatesTopic());
         Drain d;
         long actualRows;
-        try (StackProbe probe = new StackProbe(ns.config())) {
+        Map<String, Double> cpu;
+        try (StackProbe probe = new StackProbe(ns.config()); CpuProfile profile = new CpuProfile(stack)) {
             d = drainSluice("1/5 distinct", flink, rest, ns.config(), probe, distinctUpdates);
+            cpu = profile.stop();
+            System.out.printf(Locale.ROOT, "[1/5 distinct] busiest threads: %s | other: %s%n", profile.top("task", 4), profile.top("other", 6));
             actualRows = rowCount(probe);
         }
         long rows = rowsWritten(ns.config());
+        System.out.printf(Locale.ROOT, "[1/5 distinct] CPU by thread group, from job submission to its end: %s%n", CpuProfile.perThousand(cpu, rows));
+        System.out.printf(Locale.ROOT, "[1/5 distinct] %,d transactions on the shards, %.0f rows each%n", BenchSupport.transactions(ns.config()),
+                (double) rows / BenchSupport.transactions(ns.config()));
         long expectedRows = oracle.subscriptions().size();
         check(actualRows == expectedRows, "distinct run: " + actualRows + " rows in the shards, the oracle has " + expectedRows);
         System.out.printf(Locale.ROOT, "[1/5 distinct] %,d rows written by Postgres' count (%,.0f rows/s); %,d rows in the shards = oracle%n",
@@ -136,7 +146,12 @@ final class SubscriptionBench implements Bench.Scenario {
 
         // 2: the Postgres ceiling for the same rows
         var ceilingNs = stack.namespace("bench-ceiling-", 4, distinct(distinctEvents));
-        double ceiling = pgCeiling(ceilingNs.config(), ceilingNs.generator(), ceilingNs.schemaIds(), distinctUpdates);
+        double ceiling;
+        try (CpuProfile profile = new CpuProfile(stack)) {
+            ceiling = pgCeiling(ceilingNs.config(), ceilingNs.generator(), ceilingNs.schemaIds(), distinctUpdates);
+            System.out.printf(Locale.ROOT, "[2/5 ceiling] CPU by thread group, generating the rows included: %s%n",
+                    CpuProfile.perThousand(profile.stop(), rowsWritten(ceilingNs.config())));
+        }
         result.put("pg_ceiling_events_per_s", fmt(ceiling));
         result.put("of_pg_ceiling", String.format(Locale.ROOT, "%.2f", d.perSecond() / ceiling));
     }
@@ -144,7 +159,8 @@ final class SubscriptionBench implements Bench.Scenario {
     /** Phase 3: skewed updates, Sluice against Flink SQL + JDBC connector on the same topic. */
     private void skewedPhase(EmbeddedStack stack, LocalFlink flink, FlinkRest rest, Map<String, String> result) throws Exception {
         var skewed = stack.namespace("bench-skewed-", 4, Map.of("generator.count", String.valueOf(skewedEvents),
-                "generator.update-fraction", "1", "generator.hot-key", "true", "subscriptions.parallelism", String.valueOf(parallelism)));
+                "generator.update-fraction", "1", "generator.hot-key", "true", "subscriptions.parallelism", String.valueOf(parallelism),
+                "subscriptions.key-by", String.valueOf(keyBy)));
         Oracle skewedOracle = prefill("3/5 skewed", skewed);
         long skewedUpdates = skewedOracle.good(skewed.config().kafka().subscriptionUpdatesTopic());
         Drain s;

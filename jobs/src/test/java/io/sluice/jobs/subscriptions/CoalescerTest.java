@@ -4,6 +4,7 @@ import io.sluice.core.model.SubscriptionUpdate;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+import org.apache.flink.streaming.util.OneInputStreamOperatorTestHarness;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
@@ -11,10 +12,11 @@ import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-class CoalescingOperatorTest {
+/** The one coalescer, as the job runs it behind {@code keyBy} (keyed harness) and chained to the source. */
+class CoalescerTest {
 
     private static KeyedOneInputStreamOperatorTestHarness<String, SubscriptionDelta, SubscriptionDelta> harness(long interval, int maxKeys) throws Exception {
-        var h = new KeyedOneInputStreamOperatorTestHarness<>(new CoalescingOperator(interval, maxKeys), SubscriptionDelta::key, Types.STRING);
+        var h = new KeyedOneInputStreamOperatorTestHarness<>(new Coalescer(interval, maxKeys, true), SubscriptionDelta::key, Types.STRING);
         h.open();
         return h;
     }
@@ -40,7 +42,7 @@ class CoalescingOperatorTest {
         h.processElement(update("s2", Map.of("x", "1"), List.of(), 3));
         h.processElement(update("s1", Map.of("plan", "pro"), List.of(), 4));
         assertThat(output(h)).isEmpty();
-        assertThat(h.numKeyedStateEntries()).isEqualTo(2);
+        assertThat(h.numKeyedStateEntries()).as("pending deltas live on the heap, not in the state backend").isZero();
         assertThat(h.numProcessingTimeTimers()).as("no per-key timers").isZero();
 
         h.setProcessingTime(199);
@@ -53,7 +55,6 @@ class CoalescingOperatorTest {
         assertThat(s1.unset).isEmpty();
         assertThat(s1.version).isEqualTo(4);
         assertThat(s1.updates).isEqualTo(3);
-        assertThat(h.numKeyedStateEntries()).isZero();
         assertThat(h.numProcessingTimeTimers()).isZero();
         h.close();
     }
@@ -90,9 +91,10 @@ class CoalescingOperatorTest {
         h.processElement(update("s2", Map.of("a", "2"), List.of(), 2));
         h.prepareSnapshotPreBarrier(1);
         assertThat(output(h)).hasSize(2);
-        assertThat(h.numKeyedStateEntries()).isZero();
         assertThat(h.numProcessingTimeTimers()).isZero();
-        h.snapshot(1, 1);
+        var snapshot = h.snapshot(1, 1);
+        assertThat(snapshot.getManagedOperatorState()).as("no operator state").isEmpty();
+        assertThat(snapshot.getManagedKeyedState()).as("no keyed state").isEmpty();
         h.close();
     }
 
@@ -109,8 +111,58 @@ class CoalescingOperatorTest {
         assertThat(out).hasSize(3);
         assertThat(out.get(0).updates + out.get(1).updates + out.get(2).updates).isEqualTo(10_002);
         assertThat(out.stream().filter(d -> d.subscriptionId.equals("hot")).findFirst().orElseThrow().set).containsEntry("counter", "9999");
-        assertThat(h.numKeyedStateEntries()).isZero();
         h.endInput();
         h.close();
+    }
+
+    @Test
+    void chainedToTheSourceItMergesPerSubscriptionAndEmptiesBeforeEveryBarrier() throws Exception {
+        try (var h = new OneInputStreamOperatorTestHarness<>(new Coalescer(10_000, 1000, false))) {
+            h.open();
+            h.processElement(update("s1", Map.of("level", "8"), List.of(), 1));
+            h.processElement(update("s2", Map.of("x", "1"), List.of(), 2));
+            h.processElement(update("s1", Map.of("level", "10"), List.of(), 3));
+            h.processElement(update("s1", Map.of("level", "20"), List.of("plan"), 4));
+            assertThat(h.extractOutputValues()).isEmpty();
+
+            h.prepareSnapshotPreBarrier(1);
+            List<SubscriptionDelta> out = h.extractOutputValues();
+            assertThat(out).extracting(d -> d.subscriptionId).containsExactly("s1", "s2");
+            assertThat(out.get(0).set).containsExactly(Map.entry("level", "20"));
+            assertThat(out.get(0).unset).containsExactly("plan");
+            assertThat(out.get(0).version).isEqualTo(4);
+            assertThat(out.get(0).updates).isEqualTo(3);
+            assertThat(h.snapshot(1, 0).getManagedOperatorState()).as("no operator state").isEmpty();
+        }
+    }
+
+    @Test
+    void chainedToTheSourceItFlushesWhenFullAndOnTheInterval() throws Exception {
+        try (var h = new OneInputStreamOperatorTestHarness<>(new Coalescer(200, 2, false))) {
+            h.setProcessingTime(0);
+            h.open();
+            h.processElement(update("a", Map.of("k", "1"), List.of(), 1));
+            h.processElement(update("b", Map.of("k", "1"), List.of(), 2)); // second key: full
+            assertThat(h.extractOutputValues()).hasSize(2);
+            h.processElement(update("c", Map.of("k", "1"), List.of(), 3));
+            h.setProcessingTime(200);
+            assertThat(h.extractOutputValues()).hasSize(3);
+        }
+    }
+
+    @Test
+    void deltasThatAlreadyMergeUpdatesCountEachUpdateOnce() throws Exception {
+        try (var h = new OneInputStreamOperatorTestHarness<>(new Coalescer(10_000, 1000, true))) {
+            h.open();
+            StreamRecord<SubscriptionDelta> merged = update("s1", Map.of("a", "1"), List.of(), 1);
+            merged.getValue().merge(update("s1", Map.of("a", "2"), List.of(), 2).getValue()); // two updates, as a pre-coalescer emits them
+            h.processElement(merged);
+            h.processElement(update("s1", Map.of("a", "3"), List.of(), 3));
+            h.endInput();
+            assertThat(h.extractOutputValues()).singleElement().satisfies(d -> {
+                assertThat(d.updates).isEqualTo(3);
+                assertThat(d.set).containsExactly(Map.entry("a", "3"));
+            });
+        }
     }
 }
