@@ -208,7 +208,7 @@ class ClusterITCase {
             awaitMetric(rest, subs, "upsert into shards", s + "lastBatchMillis", v -> v >= 0);
             awaitMetric(rest, agg, "upsert window counts", s + "rowsWritten", v -> v > 0);
         }
-        awaitMetric(rest, subs, "upsert into shards", "coalescingRatio", v -> v >= 1.0);
+        awaitMetric(rest, subs, "coalesce per subscription", "coalescingRatio", v -> v >= 1.0);
         awaitMetric(rest, subs, "count dead letters", "reason.decode.deadLetters", v -> v > 0);
         awaitMetric(rest, agg, "count dead letters", "reason.decode.deadLetters", v -> v > 0);
         awaitMetric(rest, agg, "pace per campaign", "app." + RecordSequence.appId(1) + ".campaign.buyers.queueDepth", v -> v >= 0);
