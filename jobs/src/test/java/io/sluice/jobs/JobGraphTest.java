@@ -57,6 +57,32 @@ class JobGraphTest {
                 .put("deployment.id", "prod eu", "test"))).isInstanceOf(ConfigException.class).hasMessageContaining("'prod eu'");
     }
 
+    /**
+     * The subscription job shuffles nothing by default: every edge into the coalescer and the sink is forward, and the
+     * sink is a vertex of its own. With {@code subscriptions.key-by} the coalescer is behind a hash partitioner.
+     */
+    @Test
+    void theSubscriptionJobShufflesOnlyWithKeyBy() throws Exception {
+        for (boolean keyBy : new boolean[] {false, true}) {
+            StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+            SluiceConfig config = SluiceConfig.from(RawConfig.empty().put("kafka.bootstrap", "localhost:1", "test").put("deployment.id", "graph-test", "test")
+                    .put("registry.url", "http://localhost:1", "test").put("shards.urls", "jdbc:postgresql://localhost:1/a", "test")
+                    .put("subscriptions.key-by", String.valueOf(keyBy), "test"));
+            new io.sluice.jobs.subscriptions.SubscriptionJob().build(env, config);
+            StreamGraph graph = env.getStreamGraph();
+            java.util.Map<String, String> into = new java.util.HashMap<>();
+            for (StreamNode node : graph.getStreamNodes()) {
+                for (var edge : node.getInEdges()) {
+                    into.merge(node.getOperatorName(), edge.getPartitioner().toString(), (a, b) -> a + "," + b);
+                }
+            }
+            assertThat(into.get("coalesce per subscription")).as("into the coalescer, key-by " + keyBy).isEqualTo(keyBy ? "HASH" : "FORWARD");
+            assertThat(into.entrySet().stream().filter(e -> e.getKey().startsWith("upsert into shards")).map(java.util.Map.Entry::getValue).toList())
+                    .as("into the sink, key-by " + keyBy).containsExactly("FORWARD");
+            assertThat(into.values().stream().filter(v -> v.contains("HASH")).count()).as("hash edges, key-by " + keyBy).isEqualTo(keyBy ? 1 : 0);
+        }
+    }
+
     @Test
     void anOperatorWithoutAUidIsRefused() {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();

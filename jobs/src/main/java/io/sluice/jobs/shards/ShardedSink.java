@@ -50,7 +50,8 @@ import java.util.concurrent.atomic.AtomicLongArray;
 
 /**
  * Writes rows to the shard of their app (the shared app → bucket → shard rule), for any
- * {@link ShardTable}. In: rows, each key's in order (the sink sits right after a keyed operator).
+ * {@link ShardTable}. In: rows, each key's in order and always to the same writer (the sink follows a keyed operator, or
+ * the source subtask that reads the key's partition; the {@code assignment} names which).
  *
  * <p>Each writer buffers per shard, merging rows with the same key ({@link ShardTable#mergeable}; a row
  * that may not be merged goes into a later round of the same batch). A shard's buffer goes out as one
@@ -66,7 +67,7 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * by then (the batches in flight and the buffers) are the writer's checkpointed state ({@link Pending}),
  * so a completed checkpoint means every row before it is committed or in the checkpoint. A table whose
  * rows are deltas ({@link ShardTable#orderSensitive}) refuses to restore such rows at another
- * parallelism: Flink would hand them to writers other than their keys'. After a restore they are written again before any newer row; the guarded statements make
+ * parallelism or assignment: Flink would hand them to writers other than their keys'. After a restore they are written again before any newer row; the guarded statements make
  * that a no-op where they were committed, and never let a row go back. So a shard that is down or hangs
  * holds back only its own rows: the other shards, the checkpoints and the push queue go on. Its rows wait
  * coalesced per key, so they grow with distinct keys, not updates; past {@code shards.max-pending-rows}
@@ -126,13 +127,36 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
     private final ShardTable<T> table;
     private final long flushIntervalMs;
     private final int flushMaxRows;
+    private final String assignment;
 
+    /** A sink whose rows reach the writers by key ({@link #BY_KEY}): the sink follows a keyed operator. */
     public ShardedSink(SluiceConfig config, String job, ShardTable<T> table, long flushIntervalMs, int flushMaxRows) {
+        this(config, job, table, flushIntervalMs, flushMaxRows, BY_KEY);
+    }
+
+    /**
+     * {@code assignment} names how rows reach the writers (which writer gets a key's rows), e.g. {@link #BY_KEY} or
+     * {@link #bySourcePartition}; it is kept with the rows in checkpoints, and rows restored under another one are
+     * checked like rows restored at another parallelism.
+     */
+    public ShardedSink(SluiceConfig config, String job, ShardTable<T> table, long flushIntervalMs, int flushMaxRows, String assignment) {
         this.config = config;
         this.job = job;
         this.table = table;
         this.flushIntervalMs = flushIntervalMs;
         this.flushMaxRows = flushMaxRows;
+        this.assignment = assignment;
+    }
+
+    /** Rows reach the writers by key group (the sink follows a {@code keyBy}): the assignment of every build before format 2. */
+    public static final String BY_KEY = "by key";
+
+    /**
+     * Rows reach the writer of the source subtask that read them: a key's writer follows its partition, so it changes
+     * when the partitions do, which a new source epoch marks.
+     */
+    public static String bySourcePartition(int sourceEpoch) {
+        return "by source partition, epoch " + sourceEpoch;
     }
 
     @Override
@@ -153,19 +177,25 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
     }
 
     /**
-     * The rows a writer held at a checkpoint that no shard had committed yet, in the order they must be written, and the
+     * The rows a writer held at a checkpoint that no shard had committed yet, in the order they must be written, the
      * parallelism of the writers that held them (their rows are spread over the new writers by Flink on a rescale,
-     * regardless of keys).
+     * regardless of keys), and how rows reached those writers ({@link #BY_KEY} or {@link #bySourcePartition}).
      */
-    public record Pending<T>(int parallelism, List<T> rows) {
+    public record Pending<T>(int parallelism, String assignment, List<T> rows) {
+        /** Rows held by writers that received them by key ({@link #BY_KEY}). */
+        public Pending(int parallelism, List<T> rows) {
+            this(parallelism, BY_KEY, rows);
+        }
     }
 
     /**
-     * The writer state's format: version 1 is the writers' parallelism, a row count, then each row as the table writes
-     * it ({@link ShardTable#writeRow}). A build that cannot read a version refuses the restore, naming it.
+     * The writer state's format: version 2 is the writers' parallelism, their assignment (UTF), a row count, then each
+     * row as the table writes it ({@link ShardTable#writeRow}). Version 1 has no assignment: its builds always had the
+     * sink behind a keyed operator, so it reads as {@link #BY_KEY}. A build that cannot read a version refuses the
+     * restore, naming it.
      */
     static final class PendingSerializer<T> implements SimpleVersionedSerializer<Pending<T>> {
-        static final int VERSION = 1;
+        static final int VERSION = 2;
         private final ShardTable<T> table;
 
         PendingSerializer(ShardTable<T> table) {
@@ -181,6 +211,7 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
         public byte[] serialize(Pending<T> pending) throws IOException {
             DataOutputSerializer out = new DataOutputSerializer((int) Math.min(1 << 20, 64 + 64L * pending.rows().size()));
             out.writeInt(pending.parallelism());
+            out.writeUTF(pending.assignment());
             out.writeInt(pending.rows().size());
             for (T row : pending.rows()) {
                 table.writeRow(out, row);
@@ -190,18 +221,19 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
 
         @Override
         public Pending<T> deserialize(int version, byte[] bytes) throws IOException {
-            if (version != VERSION) {
-                throw new IOException("the shard sink's pending rows were written in format " + version + ", and this build reads format " + VERSION
-                        + " only: restore with the build that took the checkpoint");
+            if (version != 1 && version != VERSION) {
+                throw new IOException("the shard sink's pending rows were written in format " + version + ", and this build reads formats 1 and "
+                        + VERSION + " only: restore with the build that took the checkpoint");
             }
             DataInputDeserializer in = new DataInputDeserializer(bytes);
             int parallelism = in.readInt();
+            String assignment = version == 1 ? BY_KEY : in.readUTF();
             int n = in.readInt();
             List<T> rows = new ArrayList<>(n);
             for (int i = 0; i < n; i++) {
                 rows.add(table.readRow(in));
             }
-            return new Pending<>(parallelism, rows);
+            return new Pending<>(parallelism, assignment, rows);
         }
     }
 
@@ -315,7 +347,8 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
             this.deadLettersByReason = new CountDeadLetters.ByReason(metrics);
             List<Pending<T>> kept = new ArrayList<>();
             for (Pending<T> p : recovered) {
-                kept.add(table.orderSensitive() && !p.rows().isEmpty() && p.parallelism() != parallelism ? uncommittedOnly(p) : p);
+                boolean otherWriters = p.parallelism() != parallelism || !p.assignment().equals(sink.assignment);
+                kept.add(table.orderSensitive() && !p.rows().isEmpty() && otherWriters ? uncommittedOnly(p) : p);
             }
             recovered = kept;
             checkRoutingAtStart();
@@ -333,11 +366,12 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
         }
 
         /**
-         * Rows held by writers at another parallelism, restored here: Flink hands them to other subtasks than their keys',
-         * where an older row written after a newer one would be lost. Those the shards have applied since (a stop with a
-         * savepoint holds a batch still in flight, which the stopping job then commits) are dropped; if any is still not
-         * committed, the restore is refused, naming the way out. A shard that cannot say (down, or not reachable yet) fails
-         * this attempt only: the job restarts and asks again, as it would for any write.
+         * Rows held by writers at another parallelism or with another assignment ({@code subscriptions.key-by} switched, a
+         * new source epoch), restored here: Flink hands them to other subtasks than the ones their keys' newer rows now
+         * reach, where an older row written after a newer one would be lost. Those the shards have applied since (a stop
+         * with a savepoint holds a batch still in flight, which the stopping job then commits) are dropped; if any is still
+         * not committed, the restore is refused, naming the way out. A shard that cannot say (down, or not reachable yet)
+         * fails this attempt only: the job restarts and asks again, as it would for any write.
          */
         private Pending<T> uncommittedOnly(Pending<T> p) {
             Map<Integer, List<T>> byShard = new java.util.TreeMap<>();
@@ -354,21 +388,24 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
                     unanswered.add("shard " + e.getKey() + " (" + e.getValue().size() + " rows): " + error.getMessage());
                 }
             }
+            String now = "at parallelism " + parallelism + (p.assignment().equals(sink.assignment) ? "" : " with rows assigned " + sink.assignment);
+            String then = "at parallelism " + p.parallelism() + (p.assignment().equals(sink.assignment) ? "" : " with rows assigned " + p.assignment());
             if (notCommitted > 0) {
-                throw Fatal.stop("the " + sink.job + " job restores at parallelism " + parallelism + " from a checkpoint or savepoint whose shard "
-                        + "sink, at parallelism " + p.parallelism() + ", held " + p.rows().size() + " rows, " + notCommitted + " of which a shard has not "
-                        + "committed (a shard was down or slow when the state was taken). Flink would hand them to other subtasks than their keys', "
-                        + "where an older row could be written after a newer one and be lost. Restore at parallelism " + p.parallelism() + ", let the "
-                        + "shards catch up (shard.<i>.pendingRows 0), take a new savepoint, and change the parallelism from that one");
+                throw Fatal.stop("the " + sink.job + " job restores " + now + " from a checkpoint or savepoint whose shard "
+                        + "sink, " + then + ", held " + p.rows().size() + " rows, " + notCommitted + " of which a shard has not "
+                        + "committed (a shard was down or slow when the state was taken). Flink would hand them to other subtasks than the ones "
+                        + "their keys' newer rows reach, where an older row could be written after a newer one and be lost. Restore " + then
+                        + " (the settings that took the state), let the shards catch up (shard.<i>.pendingRows 0), take a new savepoint, and make "
+                        + "the change from that one");
             }
             if (!unanswered.isEmpty()) {
-                throw new IllegalStateException("the " + sink.job + " job restores at parallelism " + parallelism + " rows its shard sink held at "
-                        + "parallelism " + p.parallelism() + ", and must first learn which of them the shards have committed; " + unanswered
+                throw new IllegalStateException("the " + sink.job + " job restores " + now + " rows its shard sink held " + then
+                        + ", and must first learn which of them the shards have committed; " + unanswered
                         + " could not say. This attempt fails and the job restarts and asks again (restart-strategy back-off)");
             }
             LOG.info("restored {} rows held at parallelism {}: every one is already committed on its shard, so none is written again",
                     p.rows().size(), p.parallelism());
-            return new Pending<>(p.parallelism(), List.of());
+            return new Pending<>(p.parallelism(), p.assignment(), List.of());
         }
 
         /**
@@ -541,7 +578,7 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
                     rows.addAll(round.values());
                 }
             }
-            return List.of(new Pending<>(parallelism, rows)); // one per subtask, empty or not
+            return List.of(new Pending<>(parallelism, sink.assignment, rows)); // one per subtask, empty or not
         }
 
         private void flushAll() {

@@ -67,7 +67,8 @@ public final class SubscriptionJob implements SluiceJob {
     /** The sharded {@code subscriptions} sink, flushing on {@code subscriptions.flush-interval} and {@code subscriptions.flush-max-rows}. */
     public static ShardedSink<SubscriptionDelta> sink(SluiceConfig config) {
         SluiceConfig.Subscriptions s = config.subscriptions();
-        return new ShardedSink<>(config, NAME, new SubscriptionTable(config.kafka().subscriptionUpdatesTopic()), s.flushIntervalMs(), s.flushMaxRows());
+        return new ShardedSink<>(config, NAME, new SubscriptionTable(config.kafka().subscriptionUpdatesTopic()), s.flushIntervalMs(), s.flushMaxRows(),
+                s.keyBy() ? ShardedSink.BY_KEY : ShardedSink.bySourcePartition(s.sourceEpoch()));
     }
 
     public static Source<Decoded<SubscriptionUpdate>, ?, ?> source(SluiceConfig config, boolean bounded) {

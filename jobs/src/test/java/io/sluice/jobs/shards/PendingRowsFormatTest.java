@@ -16,7 +16,10 @@ import java.util.Map;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-/** The shard sinks' checkpointed rows (format 1): every field of both row types survives, and another format is refused by name. */
+/**
+ * The shard sinks' checkpointed rows (format 2, and format 1 of the builds before): every field of both row types and
+ * the writers' assignment survive, and another format is refused by name.
+ */
 class PendingRowsFormatTest {
     private static final SluiceConfig CONFIG = SluiceConfig.from(RawConfig.empty().put("kafka.bootstrap", "x:1", "t")
             .put("registry.url", "http://x", "t").put("shards.urls", "jdbc:postgresql://x/a", "t").put("deployment.id", "t", "t"));
@@ -26,7 +29,7 @@ class PendingRowsFormatTest {
         ShardedSink<WindowCount> sink = AggregationJob.sink(CONFIG);
         WindowCount a = new WindowCount("app", "u1", "open", 60_000, 120_000, 3, 4.5, 2, 61_234, 7, 99);
         WindowCount b = new WindowCount("app-ü", "u2", "view", 0, 60_000, 1, 0.0, 1, 1, 0, 0);
-        List<WindowCount> back = sink.getWriterStateSerializer().deserialize(1, sink.getWriterStateSerializer().serialize(new ShardedSink.Pending<>(2, List.of(a, b)))).rows();
+        List<WindowCount> back = sink.getWriterStateSerializer().deserialize(2, sink.getWriterStateSerializer().serialize(new ShardedSink.Pending<>(2, List.of(a, b)))).rows();
         assertThat(back).usingRecursiveFieldByFieldElementComparator().containsExactly(a, b);
     }
 
@@ -35,7 +38,7 @@ class PendingRowsFormatTest {
         ShardedSink<SubscriptionDelta> sink = SubscriptionJob.sink(CONFIG);
         SubscriptionDelta d = SubscriptionDelta.of(new SubscriptionUpdate("app", "s1", Map.of("k", "v", "long", "x".repeat(70_000)), List.of("gone"), 5_000), 3, 2, 41);
         d.merge(SubscriptionDelta.of(new SubscriptionUpdate("app", "s1", Map.of("k", "w"), List.of(), 6_000), 3, 2, 42));
-        SubscriptionDelta back = sink.getWriterStateSerializer().deserialize(1, sink.getWriterStateSerializer().serialize(new ShardedSink.Pending<>(2, List.of(d)))).rows().get(0);
+        SubscriptionDelta back = sink.getWriterStateSerializer().deserialize(2, sink.getWriterStateSerializer().serialize(new ShardedSink.Pending<>(2, List.of(d)))).rows().get(0);
         assertThat(back).usingRecursiveComparison().isEqualTo(d);
         assertThat(back.set).containsEntry("k", "w");
         assertThat(back.version).isEqualTo(42);
@@ -45,8 +48,29 @@ class PendingRowsFormatTest {
     @Test
     void anotherFormatIsRefusedByName() {
         ShardedSink<WindowCount> sink = AggregationJob.sink(CONFIG);
-        assertThatThrownBy(() -> sink.getWriterStateSerializer().deserialize(2, new byte[4]))
-                .hasMessageContaining("written in format 2").hasMessageContaining("reads format 1");
+        assertThatThrownBy(() -> sink.getWriterStateSerializer().deserialize(3, new byte[4]))
+                .hasMessageContaining("written in format 3").hasMessageContaining("reads formats 1 and 2");
+    }
+
+    /** Format 2 keeps how rows reached the writers; format 1 (no assignment) is what every earlier build had: by key. */
+    @Test
+    void theAssignmentRoundTripsAndFormatOneReadsAsByKey() throws IOException {
+        ShardedSink<SubscriptionDelta> sink = SubscriptionJob.sink(CONFIG);
+        SubscriptionDelta d = SubscriptionDelta.of(new SubscriptionUpdate("app", "s1", Map.of("k", "v"), List.of(), 5_000), 0, 1, 41);
+        var serializer = sink.getWriterStateSerializer();
+        ShardedSink.Pending<SubscriptionDelta> back = serializer.deserialize(2, serializer.serialize(
+                new ShardedSink.Pending<>(4, ShardedSink.bySourcePartition(3), List.of(d))));
+        assertThat(back.parallelism()).isEqualTo(4);
+        assertThat(back.assignment()).isEqualTo("by source partition, epoch 3");
+
+        org.apache.flink.core.memory.DataOutputSerializer v1 = new org.apache.flink.core.memory.DataOutputSerializer(256);
+        v1.writeInt(2); // format 1: parallelism, row count, rows
+        v1.writeInt(1);
+        new io.sluice.jobs.subscriptions.SubscriptionTable("subscription-updates").writeRow(v1, d);
+        ShardedSink.Pending<SubscriptionDelta> old = serializer.deserialize(1, v1.getCopyOfBuffer());
+        assertThat(old.assignment()).isEqualTo(ShardedSink.BY_KEY);
+        assertThat(old.parallelism()).isEqualTo(2);
+        assertThat(old.rows()).singleElement().usingRecursiveComparison().isEqualTo(d);
     }
 
     /**
@@ -58,7 +82,7 @@ class PendingRowsFormatTest {
     void subscriptionRowsHeldAtAnotherParallelismFailTheAttemptWhileNoShardCanSayWhichItHas() {
         SubscriptionDelta d = SubscriptionDelta.of(new SubscriptionUpdate("app", "s1", Map.of("k", "v"), List.of(), 5_000), 0, 0, 41);
         assertThatThrownBy(() -> new ShardedSink.Writer<>(SubscriptionJob.sink(CONFIG), new org.apache.flink.streaming.runtime.tasks.TestProcessingTimeService(),
-                new DirectMailbox(), new org.apache.flink.metrics.groups.UnregisteredMetricsGroup(), 0, 3, List.of(new ShardedSink.Pending<>(2, List.of(d)))))
+                new DirectMailbox(), new org.apache.flink.metrics.groups.UnregisteredMetricsGroup(), 0, 3, List.of(new ShardedSink.Pending<>(2, ShardedSink.bySourcePartition(0), List.of(d)))))
                 .isInstanceOf(IllegalStateException.class)
                 .isNotInstanceOf(org.apache.flink.runtime.execution.SuppressRestartsException.class)
                 .hasMessageContaining("restores at parallelism 3 rows its shard sink held at parallelism 2")

@@ -61,12 +61,27 @@ class PendingRowsRescaleITCase {
                 .hasMessageContaining("shard " + down.index() + " (1 rows)")
                 .hasMessageContaining("the job restarts and asks again");
         writer(stack, List.of(committed)).close(); // and once it answers, the restore goes through
+
+        // the same parallelism, but the rows reached their writers by key (a savepoint of the build before, or of
+        // subscriptions.key-by): a key's newer rows now reach the writer of its partition, so the same check applies
+        ShardedSink.Pending<SubscriptionDelta> keyed = new ShardedSink.Pending<>(2, ShardedSink.BY_KEY, List.of(committed, notCommitted));
+        assertThatThrownBy(() -> writer(stack, keyed).close())
+                .isInstanceOf(SuppressRestartsException.class)
+                .hasStackTraceContaining("restores at parallelism 2 with rows assigned by source partition, epoch 0")
+                .hasStackTraceContaining("sink, at parallelism 2 with rows assigned by key, held 2 rows, 1 of which a shard has not committed");
+        // and the same assignment at the same parallelism restores without asking the shards (a shard down keeps its rows)
+        writer(oneDown, new ShardedSink.Pending<>(2, ShardedSink.bySourcePartition(0), List.of(notCommitted))).close();
     }
 
-    /** A writer, subtask 0 of 2, restoring {@code rows} that 3 writers held. */
+    /** A writer, subtask 0 of 2, restoring {@code rows} that 3 writers held, with the job's assignment. */
     private static ShardedSink.Writer<SubscriptionDelta> writer(TestStack stack, List<SubscriptionDelta> rows) {
+        return writer(stack, new ShardedSink.Pending<>(3, ShardedSink.bySourcePartition(0), rows));
+    }
+
+    /** A writer, subtask 0 of 2, restoring {@code held}. */
+    private static ShardedSink.Writer<SubscriptionDelta> writer(TestStack stack, ShardedSink.Pending<SubscriptionDelta> held) {
         return new ShardedSink.Writer<>(SubscriptionJob.sink(stack.config()), new TestProcessingTimeService(), new DirectMailbox(),
-                new UnregisteredMetricsGroup(), 0, 2, List.of(new ShardedSink.Pending<>(3, rows)));
+                new UnregisteredMetricsGroup(), 0, 2, List.of(held));
     }
 
     private static void row(TestStack stack, String app, String sub, int epoch, int partition, long version) throws Exception {
