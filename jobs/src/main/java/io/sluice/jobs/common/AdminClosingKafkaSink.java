@@ -71,7 +71,7 @@ public final class AdminClosingKafkaSink<T> implements TwoPhaseCommittingStatefu
 
     @Override
     public Committer<KafkaCommittable> createCommitter(CommitterInitContext context) throws IOException {
-        return new OrphanAbortingCommitter(sink.createCommitter(context), producerConfig);
+        return new OrphanAbortingCommitter(sink.createCommitter(context), producerConfig, context.getRestoredCheckpointId().isPresent());
     }
 
     @Override

@@ -28,22 +28,27 @@ import java.util.Properties;
  * wrote, so {@code read_committed} consumers see no newer push there: the chaos run's one unexplained wait, and an
  * aggregation rescale test that waited 3 minutes for its pushes.
  *
- * <p>So when a commit of a restored transaction (one the committer did not receive from a live writer) is fenced, this
- * committer starts a producer with that transactional id, whose {@code initTransactions()} aborts the open newer
- * transaction, and closes it. Its records were written after the restored checkpoint, so the restored job writes them
- * again. The id is safe to take over: the writer keeps a prepared id out of its pool until the committer reports back,
- * and it learns that on the task thread after this commit returns. A fenced commit of a live transaction (another
- * deployment with the same prefix, or a commit later than the transaction timeout) is left as the connector handles it.
+ * <p>So when a commit of a restored transaction is fenced, this committer starts a producer with that transactional id,
+ * whose {@code initTransactions()} aborts the open newer transaction, and closes it. Its records were written after the
+ * restored checkpoint, so the restored job writes them again. Restored means: in the first {@code commit} call of a
+ * committer created at a restore, for a committable that carries no live producer. Flink's committer operator commits the
+ * restored committables in that call, while it initializes its state, before the task has run and before this attempt's
+ * writer can have taken any id; the transaction it aborts belongs to a checkpoint after the restored one. Any later fenced
+ * commit (another deployment with the same prefix, a commit later than the transaction timeout, a restored commit that was
+ * first retried) is left as the connector handles it: the broker aborts at the transaction timeout.
  */
 final class OrphanAbortingCommitter implements Committer<KafkaCommittable> {
     private static final Logger LOG = LoggerFactory.getLogger(OrphanAbortingCommitter.class);
 
     private final Committer<KafkaCommittable> committer;
     private final Properties producerConfig;
+    /** Until the first commit call returns, for a committer created at a restore: that call commits the restored transactions. */
+    private boolean restoring;
 
-    OrphanAbortingCommitter(Committer<KafkaCommittable> committer, Properties producerConfig) {
+    OrphanAbortingCommitter(Committer<KafkaCommittable> committer, Properties producerConfig, boolean restored) {
         this.committer = committer;
         this.producerConfig = producerConfig;
+        this.restoring = restored;
     }
 
     @Override
@@ -52,10 +57,12 @@ final class OrphanAbortingCommitter implements Committer<KafkaCommittable> {
         for (CommitRequest<KafkaCommittable> r : requests) {
             watched.add(new Watched(r));
         }
+        boolean restoredCommits = restoring;
+        restoring = false;
         committer.commit(new ArrayList<>(watched));
         for (Watched w : watched) {
             KafkaCommittable c = w.getCommittable();
-            if (w.fenced && c.getProducer().isEmpty()) {
+            if (restoredCommits && w.fenced && c.getProducer().isEmpty()) {
                 abortNewerTransaction(c.getTransactionalId());
             }
         }
@@ -72,6 +79,8 @@ final class OrphanAbortingCommitter implements Committer<KafkaCommittable> {
             LOG.warn("push queue: the restored commit of transaction {} was fenced: it had been committed before the failure and its id reused "
                     + "by a newer transaction that nobody owns now (FLINK-40626). Aborted that transaction, so read_committed consumers are not "
                     + "held back until kafka.transaction-timeout; the restored job writes its records again", transactionalId);
+        } catch (org.apache.kafka.common.errors.InterruptException e) {
+            Thread.currentThread().interrupt(); // the task is being cancelled
         } catch (RuntimeException e) { // the broker aborts it at the transaction timeout anyway: late pushes, nothing lost
             LOG.warn("push queue: could not abort the orphaned transaction {} ({}); read_committed consumers of its partitions wait until the "
                     + "brokers abort it at kafka.transaction-timeout", transactionalId, e.toString());

@@ -33,8 +33,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * FLINK-40626 on a real broker, with the connector's own committer: a restored commit of a transaction that was
  * committed before the failure, whose id a newer, still open transaction reuses. The connector alone is fenced and
- * leaves that transaction open, holding back {@code read_committed} consumers until the transaction timeout; Sluice's
- * committer aborts it.
+ * leaves that transaction open, holding back {@code read_committed} consumers until the transaction timeout; so does
+ * Sluice's committer outside a restore; at a restore it aborts it.
  */
 @ExtendWith(SluiceStackExtension.class)
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
@@ -75,9 +75,15 @@ class OrphanAbortingCommitterITCase {
                 assertThat(alone.knownFailure).as("the connector's restored commit").isInstanceOf(ProducerFencedException.class);
                 assertThat(heldBack(stack, partition)).as("after the connector's restored commit, the partition is still held back").isTrue();
 
-                // Sluice's committer: the same restored commit aborts the orphan
+                // Sluice's committer outside a restore (a committer created without restored state) leaves it too
+                Request notRestoring = new Request(restored);
+                new OrphanAbortingCommitter(connector, p, false).commit(List.of(notRestoring));
+                assertThat(notRestoring.knownFailure).isInstanceOf(ProducerFencedException.class);
+                assertThat(heldBack(stack, partition)).as("a fenced commit outside a restore aborts nothing").isTrue();
+
+                // Sluice's committer at a restore: the first commit, of the restored transaction, aborts the orphan
                 Request withSluice = new Request(restored);
-                new OrphanAbortingCommitter(connector, p).commit(List.of(withSluice));
+                new OrphanAbortingCommitter(connector, p, true).commit(List.of(withSluice));
                 assertThat(withSluice.knownFailure).isInstanceOf(ProducerFencedException.class);
                 Await.until("the partition's last stable offset at its high watermark, " + StackProbe.pushQueueState(stack.config()),
                         Duration.ofSeconds(30), () -> heldBack(stack, partition), held -> !held);

@@ -113,7 +113,7 @@ final class SubscriptionBench implements Bench.Scenario {
             outage(stack, rest, flink, result);
         }
         result.put("parallelism", String.valueOf(parallelism));
-        result.put("key_by", String.valueOf(keyBy));
+        result.put("key_by", keyBy ? "1" : "0");
         StringBuilder b = new StringBuilder();
         result.forEach((k, v) -> b.append(b.length() == 0 ? "" : " ").append(k).append('=').append(v));
         return b.toString();
