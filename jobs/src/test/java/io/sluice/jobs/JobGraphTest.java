@@ -83,6 +83,20 @@ class JobGraphTest {
         }
     }
 
+    /**
+     * The push queue's committer runs chained to its writer, in one task: OrphanAbortingCommitter tells a restored
+     * commit from a live one by the live writer's producer, which only a chained committer receives.
+     */
+    @Test
+    void thePushQueuesCommitterIsChainedToItsWriter() throws Exception {
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        new io.sluice.jobs.aggregation.AggregationJob().build(env, config());
+        java.util.List<String> vertices = new java.util.ArrayList<>();
+        env.getStreamGraph().getJobGraph().getVertices().forEach(v -> vertices.add(v.getName()));
+        assertThat(vertices).as("job vertices").anySatisfy(name -> assertThat(name)
+                .contains("push queue (exactly once): Writer").contains("push queue (exactly once): Committer"));
+    }
+
     @Test
     void anOperatorWithoutAUidIsRefused() {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
