@@ -84,8 +84,8 @@ class JobGraphTest {
     }
 
     /**
-     * The push queue's committer runs chained to its writer, in one task: OrphanAbortingCommitter tells a restored
-     * commit from a live one by the live writer's producer, which only a chained committer receives.
+     * The push queue's committer runs chained to its writer, in one task: the connector commits live transactions with
+     * the writer's own producer, and OrphanAbortingCommitter (not wired yet) tells restored commits from live ones by it.
      */
     @Test
     void thePushQueuesCommitterIsChainedToItsWriter() throws Exception {

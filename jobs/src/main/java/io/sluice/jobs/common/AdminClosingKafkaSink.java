@@ -25,8 +25,7 @@ import java.util.List;
 import java.util.Properties;
 
 /**
- * A {@link KafkaSink} whose committer aborts the transactions FLINK-40626 orphans ({@link OrphanAbortingCommitter}), and
- * whose writers close the admin client the connector opens and never closes. With the POOLING
+ * A {@link KafkaSink} whose writers close the admin client the connector opens and never closes. With the POOLING
  * transaction naming, the exactly-once writer (connector 5.0.0-2.2) creates an admin client at start to list the
  * lingering transactions of its prefix, keeps it in a field, and leaves it open in {@code close()}. Each open admin client
  * is a thread, and that thread holds the job's class loader: every submission or rescale (and every restart that moved
@@ -71,7 +70,7 @@ public final class AdminClosingKafkaSink<T> implements TwoPhaseCommittingStatefu
 
     @Override
     public Committer<KafkaCommittable> createCommitter(CommitterInitContext context) throws IOException {
-        return new OrphanAbortingCommitter(sink.createCommitter(context), producerConfig, context.getRestoredCheckpointId().isPresent());
+        return sink.createCommitter(context); // not OrphanAbortingCommitter: see its Javadoc for why it is not wired
     }
 
     @Override

@@ -16,7 +16,14 @@ import java.util.List;
 import java.util.Properties;
 
 /**
- * The push queue's committer, with the abort FLINK-40626 (connector 5.0.0-2.2, POOLING transaction names) leaves out.
+ * NOT WIRED INTO THE JOBS: a committer that aborts the transaction FLINK-40626 orphans, kept with its test for the next
+ * attempt. Wired in (7ab0abe), AggregationJobITCase's 2 -> 3 -> 2 rescale lost 4 of 234 pushes with no transaction left
+ * open, in CI. Likely cause: after a rescale the restored committable may sit in another subtask than the writer that
+ * reserved its id, and a writer of another subtask may already run a live transaction on that id; the "first commit at a
+ * restore" rule below does not hold across tasks, so the abort can hit live pushes. A fix needs to tell the orphan from a
+ * live transaction (e.g. its start time against this attempt's, from describeTransactions) without a race.
+ *
+ * <p>The push queue's committer, with the abort FLINK-40626 (connector 5.0.0-2.2, POOLING transaction names) leaves out.
  *
  * <p>A restore commits the transactions its checkpoint lists as prepared. One of them may have been committed already
  * before the failure, its transactional id handed back to the writer's pool and reused for a newer transaction, which

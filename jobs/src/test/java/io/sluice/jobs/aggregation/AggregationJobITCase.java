@@ -715,7 +715,14 @@ class AggregationJobITCase {
             TestStack.assertWindowRows(actual, expected, steps.toString());
             Map<String, String> expectedJobs = oracle.pushJobs(campaigns);
             assertThat(expectedJobs).hasSizeGreaterThan(100);
-            List<PushJob> jobs = awaitPushJobs(two, expectedJobs.size());
+            List<PushJob> jobs;
+            try {
+                jobs = awaitPushJobs(two, expectedJobs.size());
+            } catch (AssertionError e) { // which pushes, and where the run was when they were due
+                java.util.Set<String> seen = two.pushJobs().stream().map(PushJob::jobId).collect(Collectors.toSet());
+                throw new AssertionError("push jobs missing after " + steps + ": " + expectedJobs.entrySet().stream()
+                        .filter(j -> !seen.contains(j.getKey())).map(j -> j.getKey() + " (" + j.getValue() + ")").toList(), e);
+            }
             Map<String, Long> perId = jobs.stream().collect(Collectors.groupingBy(PushJob::jobId, Collectors.counting()));
             assertThat(perId.entrySet().stream().filter(e -> e.getValue() > 1).map(Map.Entry::getKey).toList()).as("duplicate job ids").isEmpty();
             assertThat(perId.keySet()).as("job ids after " + steps).isEqualTo(expectedJobs.keySet());
