@@ -20,7 +20,7 @@ class SubscriptionBenchITCase {
     @Test
     void everyPhaseRunsAndTheResultLineHasEveryFigure(@TempDir Path work) throws Exception {
         RawConfig raw = RawConfig.fromArgs(new String[] {"--bench.distinct-events", "5000", "--bench.skewed-events", "5000",
-                "--bench.sustained-rate", "1000", "--bench.sustained-seconds", "6", "--bench.outage-seconds", "3"}, Map.of(), Map.of());
+                "--bench.sustained-rate", "1000", "--bench.sustained-seconds", "6", "--bench.outage-seconds", "4"}, Map.of(), Map.of());
         String result;
         try (EmbeddedStack stack = EmbeddedStack.start(2, 0); LocalFlink flink = LocalFlink.start(work, 0, 8)) {
             result = new SubscriptionBench(raw).run(stack, flink);

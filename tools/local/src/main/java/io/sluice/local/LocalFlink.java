@@ -55,6 +55,8 @@ public final class LocalFlink implements AutoCloseable {
         s.put("execution.checkpointing.dir", workDir.resolve("checkpoints").toUri().toString());
         s.put("execution.checkpointing.savepoint-dir", workDir.resolve("savepoints").toUri().toString());
         s.put("web.cancel.enable", "true");
+        // The web UI's and REST API's metrics are at most this old (Flink's default, 10 s, hides a lock shorter than that).
+        s.put("metrics.fetcher.update-interval", "1s");
         return s;
     }
 
