@@ -80,6 +80,49 @@ public final class Plot {
         ImageIO.write(img, "png", png.toFile());
     }
 
+    /** One bar of a comparison: {@code value} in the chart's unit; {@code sluice} bars are drawn in the first colour, the others in grey. */
+    public record Bar(String name, double value, boolean sluice) {
+    }
+
+    /** Horizontal bars, one per row, labelled with their name and value, written to {@code png}: a benchmark's comparison. */
+    public static void bars(String title, String unit, List<Bar> bars, Path png) throws IOException {
+        System.setProperty("java.awt.headless", "true");
+        int row = 34;
+        int labelWidth = 420;
+        int height = TOP + bars.size() * row + 50;
+        BufferedImage img = new BufferedImage(WIDTH, height, BufferedImage.TYPE_INT_RGB);
+        Graphics2D g = img.createGraphics();
+        try {
+            g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
+            g.setColor(Color.WHITE);
+            g.fillRect(0, 0, WIDTH, height);
+            g.setColor(Color.BLACK);
+            g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 14));
+            g.drawString(title, 20, 24);
+            g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 13));
+            g.drawString(unit, labelWidth, TOP - 16);
+            double max = niceCeiling(bars.stream().mapToDouble(Bar::value).filter(v -> !Double.isNaN(v)).max().orElse(1));
+            int plotWidth = WIDTH - labelWidth - RIGHT - 90;
+            for (int i = 0; i < bars.size(); i++) {
+                Bar b = bars.get(i);
+                int y = TOP + i * row;
+                g.setColor(Color.BLACK);
+                g.drawString(b.name(), labelWidth - 10 - g.getFontMetrics().stringWidth(b.name()), y + row / 2 + 5);
+                double v = Double.isNaN(b.value()) ? 0 : b.value();
+                int w = (int) Math.round(v / max * plotWidth);
+                g.setColor(b.sluice() ? PALETTE[0] : new Color(0x999999));
+                g.fillRect(labelWidth, y + 6, w, row - 12);
+                g.setColor(Color.BLACK);
+                g.drawString(Double.isNaN(b.value()) ? "not measured" : format(b.value()), labelWidth + w + 6, y + row / 2 + 5);
+            }
+            g.drawLine(labelWidth, TOP, labelWidth, TOP + bars.size() * row);
+        } finally {
+            g.dispose();
+        }
+        Files.createDirectories(png.toAbsolutePath().getParent());
+        ImageIO.write(img, "png", png.toFile());
+    }
+
     private static void drawPanel(Graphics2D g, Panel p, int top, int plotWidth, double xMax, String xLabel) {
         double yMax = 0;
         for (Series s : p.series()) {

@@ -5,6 +5,7 @@ import io.sluice.core.config.RawConfig;
 import io.sluice.core.config.SluiceConfig;
 import io.sluice.testkit.EmbeddedStack;
 import io.sluice.testkit.FlinkRest;
+import io.sluice.testkit.Plot;
 import io.sluice.local.LocalFlink;
 import io.sluice.testkit.StackProbe;
 import io.sluice.testkit.generator.LoadGenerator;
@@ -16,6 +17,7 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.table.api.StatementSet;
 import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
 
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -128,24 +130,64 @@ final class AggregationBench implements Bench.Scenario {
         result.put("push_jobs", String.valueOf(jobs));
         result.put("push_jobs_per_s", fmt(jobs / d.seconds()));
 
-        var sqlNs = stack.namespace("bench-agg-sql-", 4, Map.of());
-        Drain sql = drainFlinkSqlWindow(flink, rest, config, sqlNs.config(), events);
-        long sqlRows;
-        try (StackProbe probe = new StackProbe(sqlNs.config())) {
-            sqlRows = windowRows(probe);
+        long sluiceWrites = BenchSupport.rowsWritten(config, "user_event_counts");
+        result.put("row_writes", String.valueOf(sluiceWrites));
+        List<Plot.Bar> bars = new ArrayList<>();
+        bars.add(new Plot.Bar("Sluice (running results every " + config.aggregation().emitIntervalMs() / 1000.0 + " s)", d.perSecond(), true));
+        for (SqlPipeline p : SqlPipeline.values()) {
+            var sqlNs = stack.namespace("bench-agg-" + p.key + "-", 4, Map.of());
+            Drain sql = drainFlinkSql(p, flink, rest, config, sqlNs.config(), events);
+            long sqlRows;
+            try (StackProbe probe = new StackProbe(sqlNs.config())) {
+                sqlRows = windowRows(probe);
+            }
+            long sqlWrites = BenchSupport.rowsWritten(sqlNs.config(), "user_event_counts");
+            System.out.printf(Locale.ROOT, "[1/2 drain] row writes for %,d windows: Sluice %,d, %s %,d%n", sqlRows, sluiceWrites, p.label, sqlWrites);
+            check(sqlRows == rows, p.label + " wrote " + sqlRows + " window rows, Sluice " + rows);
+            result.put(p.key + "_events_per_s", fmt(sql.perSecond()));
+            result.put(p.key + "_row_writes", String.valueOf(sqlWrites));
+            result.put("vs_" + p.key, String.format(Locale.ROOT, "%.2f", d.perSecond() / sql.perSecond()));
+            bars.add(new Plot.Bar(p.label, sql.perSecond(), false));
         }
-        System.out.printf(Locale.ROOT, "[1/2 drain] row writes for %,d windows: Sluice %,d, Flink SQL %,d%n", sqlRows,
-                BenchSupport.rowsWritten(config, "user_event_counts"), BenchSupport.rowsWritten(sqlNs.config(), "user_event_counts"));
-        check(sqlRows == rows, "Flink SQL wrote " + sqlRows + " window rows, Sluice " + rows);
-        result.put("flink_sql_window_events_per_s", fmt(sql.perSecond()));
-        result.put("vs_flink_sql_window", String.format(Locale.ROOT, "%.2f", d.perSecond() / sql.perSecond()));
+        BenchSupport.plot("aggregation", "drain of " + String.format(Locale.ROOT, "%,d", events) + " user events, events/s", bars);
     }
 
-    /** The same aggregation as a Flink SQL window TVF, one {@code INSERT INTO} a JDBC table per shard, one job. */
-    private Drain drainFlinkSqlWindow(LocalFlink flink, FlinkRest rest, SluiceConfig source, SluiceConfig target, long events) throws Exception {
+    /**
+     * The Flink SQL pipelines the drain is compared with, each one {@code INSERT INTO} a {@code 'connector' = 'jdbc'} table per
+     * shard, in one job.
+     */
+    enum SqlPipeline {
+        /** A window TVF: each window written once, when the watermark passes its end (less work than Sluice does). */
+        FLINK_SQL_WINDOW("flink_sql_window", "Flink SQL window TVF (final results only)"),
+        /**
+         * The same work as Sluice: a legacy {@code GROUP BY TUMBLE} with early firing at the job's emit interval (running
+         * results of the windows that changed) and late firing within its allowed lateness.
+         */
+        FLINK_SQL_SAME_WORK("flink_sql_same_work", "Flink SQL GROUP BY TUMBLE, early/late fire (same work)");
+
+        final String key;
+        final String label;
+
+        SqlPipeline(String key, String label) {
+            this.key = key;
+            this.label = label;
+        }
+    }
+
+    private Drain drainFlinkSql(SqlPipeline pipeline, LocalFlink flink, FlinkRest rest, SluiceConfig source, SluiceConfig target, long events)
+            throws Exception {
         StreamExecutionEnvironment env = flink.environment();
         env.setParallelism(parallelism);
         StreamTableEnvironment t = StreamTableEnvironment.create(env);
+        long windowS = source.aggregation().windowMs() / 1000;
+        if (pipeline == SqlPipeline.FLINK_SQL_SAME_WORK) {
+            var c = t.getConfig();
+            c.set("table.exec.emit.early-fire.enabled", "true");
+            c.set("table.exec.emit.early-fire.delay", source.aggregation().emitIntervalMs() + " ms");
+            c.set("table.exec.emit.late-fire.enabled", "true");
+            c.set("table.exec.emit.late-fire.delay", source.aggregation().emitIntervalMs() + " ms");
+            c.set("table.exec.emit.allow-lateness", source.aggregation().allowedLatenessMs() + " ms");
+        }
         t.createTemporarySystemFunction("SHARD_OF", ShardOf.class);
         t.executeSql("""
                 CREATE TABLE events (
@@ -155,10 +197,10 @@ final class AggregationBench implements Bench.Scenario {
                   WATERMARK FOR occurred_at AS occurred_at - INTERVAL '%d' SECOND
                 ) WITH (
                   'connector' = 'kafka', 'topic' = '%s', 'properties.bootstrap.servers' = '%s',
-                  'properties.group.id' = 'bench-flink-sql-window', 'scan.startup.mode' = 'earliest-offset',
+                  'properties.group.id' = 'bench-%s', 'scan.startup.mode' = 'earliest-offset',
                   'scan.bounded.mode' = 'latest-offset', 'format' = 'avro-confluent', 'avro-confluent.url' = '%s'
                 )""".formatted(source.aggregation().outOfOrdernessMs() / 1000, q(source.kafka().userEventsTopic()), q(source.kafka().bootstrap()),
-                q(source.registry().url())));
+                pipeline.key, q(source.registry().url())));
         StatementSet inserts = t.createStatementSet();
         for (SluiceConfig.Shard shard : target.shards().list()) {
             t.executeSql("""
@@ -170,18 +212,25 @@ final class AggregationBench implements Bench.Scenario {
                       'sink.buffer-flush.max-rows' = '2000', 'sink.buffer-flush.interval' = '200ms'
                     )""".formatted(shard.index(), q(shard.jdbcUrl() + "?reWriteBatchedInserts=true"), q(shard.user()),
                     q(shard.password() == null ? "" : shard.password())));
-            inserts.addInsertSql("""
+            String shardFilter = "SHARD_OF(app_id, %d, %d) = %d".formatted(source.routing().buckets(), target.shards().list().size(), shard.index());
+            inserts.addInsertSql(pipeline == SqlPipeline.FLINK_SQL_WINDOW ? """
                     INSERT INTO counts_%d
                     SELECT app_id, user_id, name, window_start, window_end, COUNT(*), SUM(COALESCE(`value`, 0.0))
                     FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(occurred_at), INTERVAL '%d' SECOND))
-                    WHERE SHARD_OF(app_id, %d, %d) = %d
+                    WHERE %s
                     GROUP BY app_id, user_id, name, window_start, window_end
-                    ON CONFLICT DO DEDUPLICATE""".formatted(shard.index(), source.aggregation().windowMs() / 1000, source.routing().buckets(),
-                    target.shards().list().size(), shard.index()));
+                    ON CONFLICT DO DEDUPLICATE""".formatted(shard.index(), windowS, shardFilter) : """
+                    INSERT INTO counts_%d
+                    SELECT app_id, user_id, name, TUMBLE_START(occurred_at, INTERVAL '%d' SECOND), TUMBLE_END(occurred_at, INTERVAL '%d' SECOND),
+                      COUNT(*), SUM(COALESCE(`value`, 0.0))
+                    FROM events
+                    WHERE %s
+                    GROUP BY app_id, user_id, name, TUMBLE(occurred_at, INTERVAL '%d' SECOND)
+                    ON CONFLICT DO DEDUPLICATE""".formatted(shard.index(), windowS, windowS, shardFilter, windowS));
         }
         JobClient job = inserts.execute().getJobClient().orElseThrow();
         awaitWithProgress("1/2 drain", job, () -> -1);
-        return drain("1/2 drain", "Flink SQL window TVF + JDBC connector (2,000-row batches)", rest, job.getJobID().toString(), events);
+        return drain("1/2 drain", pipeline.label + " + JDBC connector (2,000-row batches)", rest, job.getJobID().toString(), events);
     }
 
     private void sustainedPhase(EmbeddedStack stack, LocalFlink flink, FlinkRest rest, Map<String, String> result) throws Exception {

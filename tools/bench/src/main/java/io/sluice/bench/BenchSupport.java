@@ -2,6 +2,7 @@ package io.sluice.bench;
 
 import io.sluice.testkit.EmbeddedStack;
 import io.sluice.testkit.FlinkRest;
+import io.sluice.testkit.Plot;
 import io.sluice.testkit.StackProbe;
 import io.sluice.testkit.generator.LoadGenerator;
 import org.apache.flink.core.execution.JobClient;
@@ -28,6 +29,16 @@ final class BenchSupport {
         Drain d = new Drain(seconds, events / seconds);
         System.out.printf(Locale.ROOT, "[%s] %s drained %,d records in %.1f s of task time: %,.0f records/s%n", phase, who, events, seconds, d.perSecond);
         return d;
+    }
+
+    /**
+     * Writes the run's comparison as {@code target/sluice-bench/<scenario>.png} (Sluice's bars in colour), titled with the
+     * date and this machine, and prints where.
+     */
+    static void plot(String scenario, String what, List<Plot.Bar> bars) throws java.io.IOException {
+        java.nio.file.Path png = java.nio.file.Path.of("target", "sluice-bench", scenario + ".png").toAbsolutePath();
+        Plot.bars("sluice bench " + scenario + ", " + java.time.LocalDate.now() + ", " + Bench.machine(), what, bars, png);
+        System.out.println("plot: " + png);
     }
 
     interface Count {

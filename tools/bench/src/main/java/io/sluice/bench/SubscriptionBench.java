@@ -6,6 +6,7 @@ import io.sluice.core.config.SluiceConfig;
 import io.sluice.core.model.SubscriptionUpdate;
 import io.sluice.testkit.EmbeddedStack;
 import io.sluice.testkit.FlinkRest;
+import io.sluice.testkit.Plot;
 import io.sluice.local.LocalFlink;
 import io.sluice.testkit.StackProbe;
 import io.sluice.testkit.generator.GeneratorConfig;
@@ -91,11 +92,14 @@ final class SubscriptionBench implements Bench.Scenario {
                 "subscriptions.key-by", String.valueOf(keyBy));
     }
 
+    /** The drains' rates for the run's plot, in the order they ran. */
+    private final List<Plot.Bar> bars = new ArrayList<>();
+
     @Override
     public String run(EmbeddedStack stack, LocalFlink flink) throws Exception {
         FlinkRest rest = new FlinkRest(flink.restAddress());
         Map<String, String> result = new LinkedHashMap<>();
-
+        bars.clear();
         if (phases.contains("distinct")) {
             distinctPhase(stack, flink, rest, result);
         }
@@ -114,6 +118,9 @@ final class SubscriptionBench implements Bench.Scenario {
         }
         result.put("parallelism", String.valueOf(parallelism));
         result.put("key_by", keyBy ? "1" : "0");
+        if (!bars.isEmpty()) {
+            BenchSupport.plot("subscriptions", "drains, updates/s (distinct rows, then hot keys)", bars);
+        }
         StringBuilder b = new StringBuilder();
         result.forEach((k, v) -> b.append(b.length() == 0 ? "" : " ").append(k).append('=').append(v));
         return b.toString();
@@ -154,6 +161,8 @@ final class SubscriptionBench implements Bench.Scenario {
         }
         result.put("pg_ceiling_events_per_s", fmt(ceiling));
         result.put("of_pg_ceiling", String.format(Locale.ROOT, "%.2f", d.perSecond() / ceiling));
+        bars.add(new Plot.Bar("distinct rows: Sluice", d.perSecond(), true));
+        bars.add(new Plot.Bar("distinct rows: Postgres ceiling (the sink's statement, no Kafka, no Flink)", ceiling, false));
     }
 
     /** Phase 3: skewed updates, Sluice against Flink SQL + JDBC connector on the same topic. */
@@ -181,6 +190,9 @@ final class SubscriptionBench implements Bench.Scenario {
         result.put("vs_flink_sql_jdbc", String.format(Locale.ROOT, "%.2f", s.perSecond() / sql.perSecond()));
         result.put("flink_sql_jdbc_tuned_events_per_s", fmt(tuned.perSecond()));
         result.put("vs_flink_sql_jdbc_tuned", String.format(Locale.ROOT, "%.2f", s.perSecond() / tuned.perSecond()));
+        bars.add(new Plot.Bar("hot keys: Sluice", s.perSecond(), true));
+        bars.add(new Plot.Bar("hot keys: Flink SQL + JDBC connector", sql.perSecond(), false));
+        bars.add(new Plot.Bar("hot keys: Flink SQL + JDBC connector, tuned", tuned.perSecond(), false));
 
     }
 

@@ -6,6 +6,7 @@ import io.sluice.local.LocalFlink;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
@@ -21,6 +22,8 @@ class SubscriptionBenchITCase {
     void everyPhaseRunsAndTheResultLineHasEveryFigure(@TempDir Path work) throws Exception {
         RawConfig raw = RawConfig.fromArgs(new String[] {"--bench.distinct-events", "5000", "--bench.skewed-events", "5000",
                 "--bench.sustained-rate", "1000", "--bench.sustained-seconds", "6", "--bench.outage-seconds", "4"}, Map.of(), Map.of());
+        Path plot = Path.of("target", "sluice-bench", "subscriptions.png");
+        Files.deleteIfExists(plot);
         String result;
         try (EmbeddedStack stack = EmbeddedStack.start(2, 0); LocalFlink flink = LocalFlink.start(work, 0, 8)) {
             result = new SubscriptionBench(raw).run(stack, flink);
@@ -36,6 +39,7 @@ class SubscriptionBenchITCase {
         assertThat(figures.get("events_per_s")).isPositive();
         assertThat(figures.get("coalescing_ratio")).isGreaterThan(1.0); // the skewed run has hot-key bursts
         assertThat(figures.get("p99_time_lag_ms")).isPositive();
+        assertThat(plot).as("the run's plot").isNotEmptyFile();
         assertThat(figures.get("outage_pending_rows_max")).as("rows the sink held for the locked shard").isPositive();
     }
 }
