@@ -85,7 +85,8 @@ class JobGraphTest {
 
     /**
      * The push queue's committer runs chained to its writer, in one task: the connector commits live transactions with
-     * the writer's own producer, and OrphanAbortingCommitter (not wired yet) tells restored commits from live ones by it.
+     * the writer's own producer, and OrphanAbortingCommitter tells restored commits from live ones by it and knows its
+     * restored commits are over when its task's writer is created.
      */
     @Test
     void thePushQueuesCommitterIsChainedToItsWriter() throws Exception {

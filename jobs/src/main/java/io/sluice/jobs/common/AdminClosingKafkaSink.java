@@ -23,6 +23,8 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 import java.util.Properties;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * A {@link KafkaSink} whose writers close the admin client the connector opens and never closes. With the POOLING
@@ -33,8 +35,10 @@ import java.util.Properties;
  * {@code OutOfMemoryError: Metaspace}. A writer that fails in the connector's own {@code initialize()} (a broker down at
  * start) is closed by the connector before this class sees it, and its admin client still leaks.
  *
- * <p>Everything else is the wrapped sink's: the same writer, state, committer, post-commit topology and lineage, so
- * the job graph, uids and savepoints are unchanged. If a connector version has no such field, closing it is skipped
+ * <p>Its committer is the connector's, wrapped to abort the transaction FLINK-40626 orphans at a restore
+ * ({@link OrphanAbortingCommitter}; it learns here when its task's writer has been created). Everything else is the
+ * wrapped sink's: the same writer, state, committable format, post-commit topology and lineage, so the job graph, uids and
+ * savepoints are unchanged. If a connector version has no such field, closing it is skipped
  * (and logged once); {@code KafkaSinkLeakTest} fails then, as a reminder to drop this class.
  */
 public final class AdminClosingKafkaSink<T> implements TwoPhaseCommittingStatefulSink<T, KafkaWriterState, KafkaCommittable>,
@@ -52,15 +56,40 @@ public final class AdminClosingKafkaSink<T> implements TwoPhaseCommittingStatefu
         this.producerConfig = producerConfig;
     }
 
+    /**
+     * The tasks (job, task, subtask, attempt) whose writer has been created: their committer is past its restored commits
+     * ({@link OrphanAbortingCommitter}). An entry lives as long as its writer.
+     */
+    private static final Set<String> WRITERS_CREATED = ConcurrentHashMap.newKeySet();
+
+    static String taskKey(org.apache.flink.api.connector.sink2.InitContext context) {
+        return context.getJobInfo().getJobId() + "/" + context.getTaskInfo().getTaskName() + "/" + context.getTaskInfo().getIndexOfThisSubtask()
+                + "/" + context.getTaskInfo().getAttemptNumber();
+    }
+
     @Override
     public PrecommittingStatefulSinkWriter<T, KafkaWriterState, KafkaCommittable> createWriter(WriterInitContext context) throws IOException {
-        return new Writer<>(sink.createWriter(context));
+        String task = taskKey(context); // before the connector's writer opens its first transaction
+        WRITERS_CREATED.add(task);
+        try {
+            return new Writer<>(sink.createWriter(context), task);
+        } catch (IOException | RuntimeException e) {
+            WRITERS_CREATED.remove(task);
+            throw e;
+        }
     }
 
     @Override
     public PrecommittingStatefulSinkWriter<T, KafkaWriterState, KafkaCommittable> restoreWriter(WriterInitContext context,
             Collection<KafkaWriterState> recovered) throws IOException {
-        return new Writer<>(sink.restoreWriter(context, recovered));
+        String task = taskKey(context); // before the connector's writer opens its first transaction
+        WRITERS_CREATED.add(task);
+        try {
+            return new Writer<>(sink.restoreWriter(context, recovered), task);
+        } catch (RuntimeException e) {
+            WRITERS_CREATED.remove(task);
+            throw e;
+        }
     }
 
     @Override
@@ -70,7 +99,9 @@ public final class AdminClosingKafkaSink<T> implements TwoPhaseCommittingStatefu
 
     @Override
     public Committer<KafkaCommittable> createCommitter(CommitterInitContext context) throws IOException {
-        return sink.createCommitter(context); // not OrphanAbortingCommitter: see its Javadoc for why it is not wired
+        boolean restored = context.getRestoredCheckpointId().isPresent();
+        String task = taskKey(context);
+        return new OrphanAbortingCommitter(sink.createCommitter(context), producerConfig, () -> restored && !WRITERS_CREATED.contains(task));
     }
 
     @Override
@@ -92,9 +123,11 @@ public final class AdminClosingKafkaSink<T> implements TwoPhaseCommittingStatefu
     static final class Writer<T> implements PrecommittingStatefulSinkWriter<T, KafkaWriterState, KafkaCommittable> {
         private static volatile boolean warned;
         final PrecommittingStatefulSinkWriter<T, KafkaWriterState, KafkaCommittable> writer;
+        private final String task;
 
-        Writer(PrecommittingStatefulSinkWriter<T, KafkaWriterState, KafkaCommittable> writer) {
+        Writer(PrecommittingStatefulSinkWriter<T, KafkaWriterState, KafkaCommittable> writer, String task) {
             this.writer = writer;
+            this.task = task;
         }
 
         @Override
@@ -127,6 +160,7 @@ public final class AdminClosingKafkaSink<T> implements TwoPhaseCommittingStatefu
             try {
                 writer.close();
             } finally {
+                WRITERS_CREATED.remove(task);
                 closeAdmin(writer);
             }
         }

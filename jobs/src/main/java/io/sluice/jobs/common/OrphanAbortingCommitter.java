@@ -1,7 +1,11 @@
 package io.sluice.jobs.common;
 
+import io.sluice.core.kafka.KafkaClients;
 import org.apache.flink.api.connector.sink2.Committer;
 import org.apache.flink.connector.kafka.sink.KafkaCommittable;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.TransactionDescription;
+import org.apache.kafka.clients.admin.TransactionState;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.errors.ProducerFencedException;
@@ -14,53 +18,53 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 import java.util.Properties;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
 
 /**
- * NOT WIRED INTO THE JOBS: a committer that aborts the transaction FLINK-40626 orphans, kept with its test for the next
- * attempt. Wired in (7ab0abe), AggregationJobITCase's 2 -> 3 -> 2 rescale lost 4 of 234 pushes with no transaction left
- * open, in CI. Likely cause: after a rescale the restored committable may sit in another subtask than the writer that
- * reserved its id, and a writer of another subtask may already run a live transaction on that id; the "first commit at a
- * restore" rule below does not hold across tasks, so the abort can hit live pushes. A fix needs to tell the orphan from a
- * live transaction (e.g. its start time against this attempt's, from describeTransactions) without a race.
- *
- * <p>The push queue's committer, with the abort FLINK-40626 (connector 5.0.0-2.2, POOLING transaction names) leaves out.
+ * The push queue's committer, with the abort FLINK-40626 (connector 5.0.0-2.2, POOLING transaction names) leaves out.
  *
  * <p>A restore commits the transactions its checkpoint lists as prepared. One of them may have been committed already
  * before the failure, its transactional id handed back to the writer's pool and reused for a newer transaction, which
  * was still open when the job failed (the records of a checkpoint that never completed). The broker then fences the
- * restored commit, since the id has a newer epoch, and the connector's committer logs "producer already fenced ...
- * expected in some cases" and moves on. Nobody owns the newer transaction: the restored writer keeps the id out of its
- * own lingering-transaction abort (it is listed as prepared), and nothing else aborts it. Until the broker does, at
+ * restored commit (with Kafka's transaction version 2 it fences every restored commit of a transaction committed before,
+ * since each commit bumps the epoch), and the connector's committer logs "producer already fenced ... expected in some
+ * cases" and moves on. Nobody owns the newer transaction: the restored writer keeps the id out of its own
+ * lingering-transaction abort (it is listed as prepared), and nothing else aborts it. Until the broker does, at
  * {@code kafka.transaction-timeout} (10 min by default), it holds back the last stable offset of every partition it
- * wrote, so {@code read_committed} consumers see no newer push there: the chaos run's one unexplained wait, and an
- * aggregation rescale test that waited 3 minutes for its pushes.
+ * wrote, so {@code read_committed} consumers see no newer push there.
  *
- * <p>So when a commit of a restored transaction is fenced, this committer starts a producer with that transactional id,
- * whose {@code initTransactions()} aborts the open newer transaction, and closes it. Its records were written after the
- * restored checkpoint, so the restored job writes them again. Restored means: in the first {@code commit} call of a
- * committer created at a restore, for a committable that carries no live producer. Flink's committer operator commits the
- * restored committables in that call, while it initializes its state, before the task has run and before this attempt's
- * writer can have taken any id; the transaction it aborts belongs to a checkpoint after the restored one. Any later fenced
- * commit (another deployment with the same prefix, a commit later than the transaction timeout, a restored commit that was
- * first retried) is left as the connector handles it: the broker aborts at the transaction timeout. When the restored
- * checkpoint had nothing to commit, the first call is a live one; its committables are handed over in the task with the
- * writer's producer (the committer runs chained to the writer, which JobGraphTest checks; not verified: that Flink hands
- * the same object over, which the jobs' object reuse suggests), so they are not taken for restored ones. If they were,
- * a fenced live commit would abort an open transaction of its id: a late push, as after any restore, not a lost one,
- * unless the id had already gone back to this attempt's writer.
+ * <p>So when a restored commit is fenced and a transaction is still open on its id ({@code describeTransactions}), this
+ * committer starts a producer with that id, whose {@code initTransactions()} aborts the open transaction, and closes it.
+ * Its records were written after the restored checkpoint, so the restored job writes them again. Why no live transaction
+ * can be hit:
+ * <ul>
+ * <li>Restored commits run while the committer operator initializes its state: Flink's {@code CommitterOperator} commits
+ *     the restored committables in {@code initializeState}, one call per restored checkpoint. This committer aborts only
+ *     in calls made before the writer of its own task is created ({@code restoring}); the writer is initialized after the
+ *     committer (a chain initializes from its tail), so later calls, at completed checkpoints of this attempt, never
+ *     abort.</li>
+ * <li>No writer of this attempt can hold the id yet: the restored writer state reserves every id the checkpoint lists
+ *     as prepared, wherever a rescale puts that state, until one of that writer's own commits completes, which needs a
+ *     completed checkpoint of this attempt, which needs every task (this one included) past initialization.</li>
+ * <li>Only committables without a live producer count: those of this attempt are handed over in the task with the
+ *     writer's producer (the committer runs chained to the writer, which JobGraphTest checks).</li>
+ * </ul>
+ * Any other fenced commit (another deployment with the same prefix, a commit later than the transaction timeout) is left
+ * as the connector handles it: the broker aborts at the transaction timeout.
  */
 final class OrphanAbortingCommitter implements Committer<KafkaCommittable> {
     private static final Logger LOG = LoggerFactory.getLogger(OrphanAbortingCommitter.class);
 
     private final Committer<KafkaCommittable> committer;
     private final Properties producerConfig;
-    /** Until the first commit call returns, for a committer created at a restore: that call commits the restored transactions. */
-    private boolean restoring;
+    /** True while this committer may be committing restored transactions: created at a restore, its task's writer not created yet. */
+    private final BooleanSupplier restoring;
 
-    OrphanAbortingCommitter(Committer<KafkaCommittable> committer, Properties producerConfig, boolean restored) {
+    OrphanAbortingCommitter(Committer<KafkaCommittable> committer, Properties producerConfig, BooleanSupplier restoring) {
         this.committer = committer;
         this.producerConfig = producerConfig;
-        this.restoring = restored;
+        this.restoring = restoring;
     }
 
     @Override
@@ -69,33 +73,59 @@ final class OrphanAbortingCommitter implements Committer<KafkaCommittable> {
         for (CommitRequest<KafkaCommittable> r : requests) {
             watched.add(new Watched(r));
         }
-        boolean restoredCommits = restoring;
-        restoring = false;
+        boolean restoredCommits = restoring.getAsBoolean();
         committer.commit(new ArrayList<>(watched));
         for (Watched w : watched) {
             KafkaCommittable c = w.getCommittable();
             if (restoredCommits && w.fenced && c.getProducer().isEmpty()) {
-                abortNewerTransaction(c.getTransactionalId());
+                abortOpenTransaction(c.getTransactionalId());
             }
         }
     }
 
-    /** Fences {@code transactionalId} with a producer of its own: the broker aborts the transaction open on it. */
-    void abortNewerTransaction(String transactionalId) {
-        Properties p = new Properties();
-        p.putAll(producerConfig);
-        p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, transactionalId);
-        p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "30000");
-        try (KafkaProducer<byte[], byte[]> fence = new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
-            fence.initTransactions();
+    /** If a transaction is open on {@code transactionalId}, fences the id with a producer of its own: the broker aborts it. */
+    void abortOpenTransaction(String transactionalId) {
+        try {
+            if (!isOpen(transactionalId)) {
+                LOG.debug("push queue: the restored commit of {} was fenced (committed before the failure); no transaction is open on its id",
+                        transactionalId);
+                return;
+            }
+            Properties p = new Properties();
+            p.putAll(producerConfig);
+            p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, transactionalId);
+            p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "30000");
+            try (KafkaProducer<byte[], byte[]> fence = new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
+                fence.initTransactions();
+            }
             LOG.warn("push queue: the restored commit of transaction {} was fenced: it had been committed before the failure and its id reused "
                     + "by a newer transaction that nobody owns now (FLINK-40626). Aborted that transaction, so read_committed consumers are not "
                     + "held back until kafka.transaction-timeout; the restored job writes its records again", transactionalId);
         } catch (org.apache.kafka.common.errors.InterruptException e) {
             Thread.currentThread().interrupt(); // the task is being cancelled
-        } catch (RuntimeException e) { // the broker aborts it at the transaction timeout anyway: late pushes, nothing lost
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (RuntimeException | java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            // the broker aborts it at the transaction timeout anyway: late pushes, nothing lost
             LOG.warn("push queue: could not abort the orphaned transaction {} ({}); read_committed consumers of its partitions wait until the "
                     + "brokers abort it at kafka.transaction-timeout", transactionalId, e.toString());
+        }
+    }
+
+    /** Whether the transaction coordinator has a transaction open (ongoing, or being ended) on {@code transactionalId}. */
+    private boolean isOpen(String transactionalId) throws InterruptedException, java.util.concurrent.ExecutionException,
+            java.util.concurrent.TimeoutException {
+        Properties a = new Properties();
+        a.putAll(producerConfig);
+        a.remove("transaction.timeout.ms"); // a producer setting
+        try (Admin admin = Admin.create(KafkaClients.adminProperties(a))) {
+            TransactionDescription d = admin.describeTransactions(List.of(transactionalId)).description(transactionalId).get(30, TimeUnit.SECONDS);
+            return d.state() == TransactionState.ONGOING || d.state() == TransactionState.PREPARE_ABORT || d.state() == TransactionState.PREPARE_COMMIT;
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof org.apache.kafka.common.errors.TransactionalIdNotFoundException) {
+                return false;
+            }
+            throw e;
         }
     }
 

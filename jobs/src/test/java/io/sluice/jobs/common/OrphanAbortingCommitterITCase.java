@@ -10,6 +10,7 @@ import org.apache.flink.connector.kafka.sink.KafkaCommittable;
 import org.apache.flink.connector.kafka.sink.internal.FlinkKafkaInternalProducer;
 import org.apache.flink.connector.kafka.sink.internal.KafkaCommitter;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.TransactionDescription;
 import org.apache.kafka.clients.admin.ListOffsetsOptions;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -77,18 +78,26 @@ class OrphanAbortingCommitterITCase {
 
                 // Sluice's committer outside a restore (a committer created without restored state) leaves it too
                 Request notRestoring = new Request(restored);
-                new OrphanAbortingCommitter(connector, p, false).commit(List.of(notRestoring));
+                new OrphanAbortingCommitter(connector, p, () -> false).commit(List.of(notRestoring));
                 assertThat(notRestoring.knownFailure).isInstanceOf(ProducerFencedException.class);
                 assertThat(heldBack(stack, partition)).as("a fenced commit outside a restore aborts nothing").isTrue();
 
                 // Sluice's committer at a restore: the first commit, of the restored transaction, aborts the orphan
                 Request withSluice = new Request(restored);
-                new OrphanAbortingCommitter(connector, p, true).commit(List.of(withSluice));
+                new OrphanAbortingCommitter(connector, p, () -> true).commit(List.of(withSluice));
                 assertThat(withSluice.knownFailure).isInstanceOf(ProducerFencedException.class);
                 Await.until("the partition's last stable offset at its high watermark, " + StackProbe.pushQueueState(stack.config()),
                         Duration.ofSeconds(30), () -> heldBack(stack, partition), held -> !held);
                 assertThat(stack.readAll(topic)).extracting(r -> new String(r.value(), StandardCharsets.UTF_8))
                         .containsExactly("committed before the failure");
+
+                // with nothing open on the id, a fenced restored commit (every one of a transaction committed before the failure,
+                // with transaction version 2) leaves the id alone: its epoch stays
+                int epoch = describe(stack, id).producerEpoch();
+                Request again = new Request(restored);
+                new OrphanAbortingCommitter(connector, p, () -> true).commit(List.of(again));
+                assertThat(again.knownFailure).isInstanceOf(ProducerFencedException.class);
+                assertThat(describe(stack, id).producerEpoch()).as("the epoch of an id with nothing open").isEqualTo(epoch);
             } finally {
                 connector.close();
             }
@@ -105,6 +114,12 @@ class OrphanAbortingCommitterITCase {
             long high = admin.listOffsets(Map.of(partition, OffsetSpec.latest()), new ListOffsetsOptions(IsolationLevel.READ_UNCOMMITTED))
                     .partitionResult(partition).get(10, TimeUnit.SECONDS).offset();
             return stable < high;
+        }
+    }
+
+    private static TransactionDescription describe(TestStack stack, String transactionalId) throws Exception {
+        try (Admin admin = Admin.create(KafkaClients.adminProperties(KafkaClients.clientProperties(stack.config())))) {
+            return admin.describeTransactions(List.of(transactionalId)).description(transactionalId).get(10, TimeUnit.SECONDS);
         }
     }
 
