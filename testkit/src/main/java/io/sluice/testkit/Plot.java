@@ -45,15 +45,7 @@ public final class Plot {
 
     /** Panels stacked over one shared x axis ({@code xLabel}), {@code markers} drawn across all of them, written to {@code png}. */
     public static void timeline(String title, String xLabel, List<Panel> panels, List<Marker> markers, Path png) throws IOException {
-        System.setProperty("java.awt.headless", "true");
-        int height = TOP + panels.size() * (PANEL_HEIGHT + GAP) + 30;
-        BufferedImage img = new BufferedImage(WIDTH, height, BufferedImage.TYPE_INT_RGB);
-        Graphics2D g = img.createGraphics();
-        try {
-            g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
-            g.setColor(Color.WHITE);
-            g.fillRect(0, 0, WIDTH, height);
-            g.setColor(Color.BLACK);
+        draw(TOP + panels.size() * (PANEL_HEIGHT + GAP) + 30, png, g -> {
             g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 16));
             g.drawString(title, LEFT, 20);
             double xMax = 1;
@@ -73,11 +65,7 @@ public final class Plot {
                 drawPanel(g, panels.get(i), top, plotWidth, xMax, i == panels.size() - 1 ? xLabel : null);
                 drawMarkers(g, markers, top, plotWidth, xMax, i == 0);
             }
-        } finally {
-            g.dispose();
-        }
-        Files.createDirectories(png.toAbsolutePath().getParent());
-        ImageIO.write(img, "png", png.toFile());
+        });
     }
 
     /** One bar of a comparison: {@code value} in the chart's unit; {@code sluice} bars are drawn in the first colour, the others in grey. */
@@ -86,20 +74,12 @@ public final class Plot {
 
     /** Horizontal bars, one per row, labelled with their name and value, written to {@code png}: a benchmark's comparison. */
     public static void bars(String title, String unit, List<Bar> bars, Path png) throws IOException {
-        System.setProperty("java.awt.headless", "true");
         int row = 34;
-        int labelWidth = 420;
-        int height = TOP + bars.size() * row + 50;
-        BufferedImage img = new BufferedImage(WIDTH, height, BufferedImage.TYPE_INT_RGB);
-        Graphics2D g = img.createGraphics();
-        try {
-            g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
-            g.setColor(Color.WHITE);
-            g.fillRect(0, 0, WIDTH, height);
-            g.setColor(Color.BLACK);
+        draw(TOP + bars.size() * row + 50, png, g -> {
             g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 14));
             g.drawString(title, 20, 24);
             g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 13));
+            int labelWidth = 30 + bars.stream().mapToInt(b -> g.getFontMetrics().stringWidth(b.name())).max().orElse(0);
             g.drawString(unit, labelWidth, TOP - 16);
             double max = niceCeiling(bars.stream().mapToDouble(Bar::value).filter(v -> !Double.isNaN(v)).max().orElse(1));
             int plotWidth = WIDTH - labelWidth - RIGHT - 90;
@@ -113,9 +93,23 @@ public final class Plot {
                 g.setColor(b.sluice() ? PALETTE[0] : new Color(0x999999));
                 g.fillRect(labelWidth, y + 6, w, row - 12);
                 g.setColor(Color.BLACK);
-                g.drawString(Double.isNaN(b.value()) ? "not measured" : format(b.value()), labelWidth + w + 6, y + row / 2 + 5);
+                g.drawString(Double.isNaN(b.value()) ? "not measured" : String.format(Locale.ROOT, "%,.0f", b.value()), labelWidth + w + 6, y + row / 2 + 5);
             }
             g.drawLine(labelWidth, TOP, labelWidth, TOP + bars.size() * row);
+        });
+    }
+
+    /** A white, antialiased image {@link #WIDTH} wide, drawn by {@code painter} in black to start with, written to {@code png}. */
+    private static void draw(int height, Path png, java.util.function.Consumer<Graphics2D> painter) throws IOException {
+        System.setProperty("java.awt.headless", "true");
+        BufferedImage img = new BufferedImage(WIDTH, height, BufferedImage.TYPE_INT_RGB);
+        Graphics2D g = img.createGraphics();
+        try {
+            g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
+            g.setColor(Color.WHITE);
+            g.fillRect(0, 0, WIDTH, height);
+            g.setColor(Color.BLACK);
+            painter.accept(g);
         } finally {
             g.dispose();
         }

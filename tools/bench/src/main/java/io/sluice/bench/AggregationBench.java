@@ -37,8 +37,10 @@ import static io.sluice.bench.BenchSupport.q;
  * <li>drain: pre-fill {@code bench.drain-events} user events (Zipf-skewed over
  *     {@code bench.drain-users} users, 10% out of order, generator campaigns unpaced) and drain them
  *     with the job; then the same topic with the aggregation written as a Flink SQL window TVF
- *     {@code INSERT INTO} a {@code 'connector' = 'jdbc'} table per shard. Push jobs per second are the
+ *     {@code INSERT INTO} a {@code 'connector' = 'jdbc'} table per shard (final results only). Push jobs per second are the
  *     jobs committed to {@code push-queue} over the drain time.</li>
+ * <li>same work: the same kind of events, {@code bench.same-work-events} of them, drained by the job and by the Flink SQL
+ *     pipeline that writes running results as the job does (legacy {@code GROUP BY TUMBLE} with early and late firing).</li>
  * <li>sustained: the generator at {@code bench.sustained-rate}/s for {@code bench.sustained-seconds}
  *     over {@code bench.sustained-users} users (uniform, so ~all of them have a window in state), the
  *     job running with the local stack's 1 s exactly-once checkpoints. Result latency = now − the newest
@@ -55,24 +57,35 @@ final class AggregationBench implements Bench.Scenario {
     private final int sustainedSeconds;
     private final int sustainedUsers;
     private final int parallelism;
+    private final int sameWorkEvents;
     private final List<String> phases;
+    /** The drains' rates for the run's plot, in the order they ran. */
+    private final List<Plot.Bar> bars = new ArrayList<>();
 
     AggregationBench(RawConfig raw) {
         drainEvents = raw.integer("bench.drain-events", 3_000_000, 1_000, 100_000_000);
         drainUsers = raw.integer("bench.drain-users", 200_000, 100, 100_000_000);
+        sameWorkEvents = raw.integer("bench.same-work-events", 300_000, 1_000, 100_000_000);
         sustainedRate = raw.integer("bench.sustained-rate", 20_000, 100, 1_000_000);
         sustainedSeconds = raw.integer("bench.sustained-seconds", 120, 5, 3600);
         sustainedUsers = raw.integer("bench.sustained-users", 1_000_000, 100, 100_000_000);
         parallelism = raw.integer("bench.parallelism", 2, 1, 64);
-        phases = raw.list("bench.phases").isEmpty() ? List.of("drain", "sustained") : raw.list("bench.phases");
+        phases = raw.list("bench.phases").isEmpty() ? List.of("drain", "same-work", "sustained") : raw.list("bench.phases");
     }
 
     @Override
     public String run(EmbeddedStack stack, LocalFlink flink) throws Exception {
         FlinkRest rest = new FlinkRest(flink.restAddress());
         Map<String, String> result = new LinkedHashMap<>();
+        bars.clear();
         if (phases.contains("drain")) {
             drainPhase(stack, flink, rest, result);
+        }
+        if (phases.contains("same-work")) {
+            sameWorkPhase(stack, flink, rest, result);
+        }
+        if (!bars.isEmpty()) {
+            BenchSupport.plot("aggregation", "drains, user events/s (Sluice and the Flink SQL pipeline of each phase drain the same topic)", bars);
         }
         if (phases.contains("sustained")) {
             sustainedPhase(stack, flink, rest, result);
@@ -97,59 +110,80 @@ final class AggregationBench implements Bench.Scenario {
     }
 
     private void drainPhase(EmbeddedStack stack, LocalFlink flink, FlinkRest rest, Map<String, String> result) throws Exception {
-        Map<String, String> s = settings(drainEvents, drainUsers, 1.1, 20_000);
+        Drained sluice = prefillAndDrain("1/3 drain", "bench-agg-drain-", drainEvents, stack, flink, rest);
+        result.put("events_per_s", fmt(sluice.drain().perSecond()));
+        result.put("window_rows", String.valueOf(sluice.rows()));
+        long jobs = StackProbe.readCommitted(sluice.config(), sluice.config().kafka().pushQueueTopic()).size();
+        System.out.printf(Locale.ROOT, "[1/3 drain] %,d window rows, %,d push jobs committed%n", sluice.rows(), jobs);
+        result.put("push_jobs", String.valueOf(jobs));
+        result.put("push_jobs_per_s", fmt(jobs / sluice.drain().seconds()));
+        result.put("row_writes", String.valueOf(sluice.rowWrites()));
+        bars.add(new Plot.Bar(String.format(Locale.ROOT, "%,d events: Sluice", sluice.events()), sluice.drain().perSecond(), true));
+        compare("1/3 drain", SqlPipeline.FLINK_SQL_WINDOW, sluice, stack, flink, rest, result);
+    }
+
+    /**
+     * Phase 2: Sluice and the Flink SQL pipeline that does the same work, on a topic of their own ({@code bench.same-work-events},
+     * fewer than the drain's: that pipeline drains at a few thousand events per second).
+     */
+    private void sameWorkPhase(EmbeddedStack stack, LocalFlink flink, FlinkRest rest, Map<String, String> result) throws Exception {
+        Drained sluice = prefillAndDrain("2/3 same work", "bench-agg-same-work-", sameWorkEvents, stack, flink, rest);
+        result.put("same_work_events", String.valueOf(sluice.events()));
+        result.put("same_work_events_per_s", fmt(sluice.drain().perSecond()));
+        result.put("same_work_row_writes", String.valueOf(sluice.rowWrites()));
+        bars.add(new Plot.Bar(String.format(Locale.ROOT, "%,d events: Sluice", sluice.events()), sluice.drain().perSecond(), true));
+        compare("2/3 same work", SqlPipeline.FLINK_SQL_SAME_WORK, sluice, stack, flink, rest, result);
+    }
+
+    /** What Sluice drained: the namespace's config, the events, the drain rate, the window rows and Postgres' count of row writes. */
+    private record Drained(SluiceConfig config, long events, Drain drain, long rows, long rowWrites) {
+    }
+
+    /** Pre-fills {@code count} Zipf-skewed user events (10% out of order by up to 4 s) in a new namespace and drains them with the job. */
+    private Drained prefillAndDrain(String phase, String prefix, int count, EmbeddedStack stack, LocalFlink flink, FlinkRest rest) throws Exception {
+        Map<String, String> s = settings(count, drainUsers, 1.1, 20_000);
         s.put("generator.out-of-order-fraction", "0.1");
         s.put("generator.out-of-order-max", "4s");
-        var ns = stack.namespace("bench-agg-drain-", 4, s);
+        var ns = stack.namespace(prefix, 4, s);
         SluiceConfig config = ns.config();
         long t0 = System.nanoTime();
         long events;
         // event time advances 20,000/s and ends a minute ago: plausible for the job (aggregation.max-event-age, max-event-lead)
-        long epoch = System.currentTimeMillis() - (long) drainEvents * 1000 / 20_000 - 60_000;
+        long epoch = System.currentTimeMillis() - (long) count * 1000 / 20_000 - 60_000;
         try (LoadGenerator g = new LoadGenerator(config, ns.generator(), ns.schemaIds(), 0, epoch, false).start()) {
             events = g.awaitDone().oracle().good(config.kafka().userEventsTopic());
         }
-        System.out.printf(Locale.ROOT, "[1/2 drain] pre-filled %,d events in %.1f s%n", events, (System.nanoTime() - t0) / 1e9);
+        System.out.printf(Locale.ROOT, "[%s] pre-filled %,d events in %.1f s%n", phase, events, (System.nanoTime() - t0) / 1e9);
         StreamExecutionEnvironment env = flink.environment();
         AggregationJob.defineWorkflow(env, config, AggregationJob.eventSource(config, true), AggregationJob.campaignSource(config, true),
                 AggregationJob.sink(config), AggregationJob.pushSink(config), KafkaIo.deadLetterSink(config));
-        JobClient job = env.executeAsync("bench-aggregation-drain");
-        Drain d;
-        long rows;
+        JobClient job = env.executeAsync("bench-aggregation-" + prefix);
         try (StackProbe probe = new StackProbe(config)) {
-            awaitWithProgress("1/2 drain", job, () -> BenchSupport.committed(probe, AggregationJob.NAME));
-            d = drain("1/2 drain", "Sluice", rest, job.getJobID().toString(), events);
+            awaitWithProgress(phase, job, () -> BenchSupport.committed(probe, AggregationJob.NAME));
+            Drain d = drain(phase, "Sluice", rest, job.getJobID().toString(), events);
             long committed = BenchSupport.committed(probe, AggregationJob.NAME);
-            check(committed == events, "drain: " + committed + " events committed of " + events);
-            rows = windowRows(probe);
-            result.put("events_per_s", fmt(d.perSecond()));
-            result.put("window_rows", String.valueOf(rows));
+            check(committed == events, phase + ": " + committed + " events committed of " + events);
+            return new Drained(config, events, d, windowRows(probe), BenchSupport.rowsWritten(config, "user_event_counts"));
         }
-        long jobs = StackProbe.readCommitted(config, config.kafka().pushQueueTopic()).size();
-        System.out.printf(Locale.ROOT, "[1/2 drain] %,d window rows, %,d push jobs committed%n", rows, jobs);
-        result.put("push_jobs", String.valueOf(jobs));
-        result.put("push_jobs_per_s", fmt(jobs / d.seconds()));
+    }
 
-        long sluiceWrites = BenchSupport.rowsWritten(config, "user_event_counts");
-        result.put("row_writes", String.valueOf(sluiceWrites));
-        List<Plot.Bar> bars = new ArrayList<>();
-        bars.add(new Plot.Bar("Sluice (running results every " + config.aggregation().emitIntervalMs() / 1000.0 + " s)", d.perSecond(), true));
-        for (SqlPipeline p : SqlPipeline.values()) {
-            var sqlNs = stack.namespace("bench-agg-" + p.key + "-", 4, Map.of());
-            Drain sql = drainFlinkSql(p, flink, rest, config, sqlNs.config(), events);
-            long sqlRows;
-            try (StackProbe probe = new StackProbe(sqlNs.config())) {
-                sqlRows = windowRows(probe);
-            }
-            long sqlWrites = BenchSupport.rowsWritten(sqlNs.config(), "user_event_counts");
-            System.out.printf(Locale.ROOT, "[1/2 drain] row writes for %,d windows: Sluice %,d, %s %,d%n", sqlRows, sluiceWrites, p.label, sqlWrites);
-            check(sqlRows == rows, p.label + " wrote " + sqlRows + " window rows, Sluice " + rows);
-            result.put(p.key + "_events_per_s", fmt(sql.perSecond()));
-            result.put(p.key + "_row_writes", String.valueOf(sqlWrites));
-            result.put("vs_" + p.key, String.format(Locale.ROOT, "%.2f", d.perSecond() / sql.perSecond()));
-            bars.add(new Plot.Bar(p.label, sql.perSecond(), false));
+    /** Drains Sluice's topic with {@code pipeline}, which must write the same window rows, and records the rates and row writes. */
+    private void compare(String phase, SqlPipeline pipeline, Drained sluice, EmbeddedStack stack, LocalFlink flink, FlinkRest rest,
+                         Map<String, String> result) throws Exception {
+        var sqlNs = stack.namespace("bench-agg-" + pipeline.key + "-", 4, Map.of());
+        Drain sql = drainFlinkSql(phase, pipeline, flink, rest, sluice.config(), sqlNs.config(), sluice.events());
+        long sqlRows;
+        try (StackProbe probe = new StackProbe(sqlNs.config())) {
+            sqlRows = windowRows(probe);
         }
-        BenchSupport.plot("aggregation", "drain of " + String.format(Locale.ROOT, "%,d", events) + " user events, events/s", bars);
+        long sqlWrites = BenchSupport.rowsWritten(sqlNs.config(), "user_event_counts");
+        System.out.printf(Locale.ROOT, "[%s] row writes for %,d windows: Sluice %,d, %s %,d%n", phase, sqlRows, sluice.rowWrites(), pipeline.label,
+                sqlWrites);
+        check(sqlRows == sluice.rows(), pipeline.label + " wrote " + sqlRows + " window rows, Sluice " + sluice.rows());
+        result.put(pipeline.key + "_events_per_s", fmt(sql.perSecond()));
+        result.put(pipeline.key + "_row_writes", String.valueOf(sqlWrites));
+        result.put("vs_" + pipeline.key, String.format(Locale.ROOT, "%.2f", sluice.drain().perSecond() / sql.perSecond()));
+        bars.add(new Plot.Bar(String.format(Locale.ROOT, "%,d events: %s", sluice.events(), pipeline.label), sql.perSecond(), false));
     }
 
     /**
@@ -174,7 +208,7 @@ final class AggregationBench implements Bench.Scenario {
         }
     }
 
-    private Drain drainFlinkSql(SqlPipeline pipeline, LocalFlink flink, FlinkRest rest, SluiceConfig source, SluiceConfig target, long events)
+    private Drain drainFlinkSql(String phase, SqlPipeline pipeline, LocalFlink flink, FlinkRest rest, SluiceConfig source, SluiceConfig target, long events)
             throws Exception {
         StreamExecutionEnvironment env = flink.environment();
         env.setParallelism(parallelism);
@@ -229,8 +263,8 @@ final class AggregationBench implements Bench.Scenario {
                     ON CONFLICT DO DEDUPLICATE""".formatted(shard.index(), windowS, windowS, shardFilter, windowS));
         }
         JobClient job = inserts.execute().getJobClient().orElseThrow();
-        awaitWithProgress("1/2 drain", job, () -> -1);
-        return drain("1/2 drain", pipeline.label + " + JDBC connector (2,000-row batches)", rest, job.getJobID().toString(), events);
+        awaitWithProgress(phase, job, () -> -1);
+        return drain(phase, pipeline.label + " + JDBC connector (2,000-row batches)", rest, job.getJobID().toString(), events);
     }
 
     private void sustainedPhase(EmbeddedStack stack, LocalFlink flink, FlinkRest rest, Map<String, String> result) throws Exception {
@@ -244,7 +278,7 @@ final class AggregationBench implements Bench.Scenario {
         BenchSupport.Sustained run;
         double stateKeys;
         try {
-            run = BenchSupport.sustain("2/2 sustained", rest, job, ns, AggregationJob.NAME, config.kafka().userEventsTopic(), sustainedRate, 10_000,
+            run = BenchSupport.sustain("3/3 sustained", rest, job, ns, AggregationJob.NAME, config.kafka().userEventsTopic(), sustainedRate, 10_000,
                     () -> String.format(Locale.ROOT, ", windows in state %.0f", rest.metric(jobId, "count windows", "stateWindows", "sum")));
             stateKeys = rest.metric(jobId, "count windows", "stateWindows", "sum");
         } finally {
@@ -252,7 +286,7 @@ final class AggregationBench implements Bench.Scenario {
         }
         long[] lat = run.lags();
         long[] cp = run.checkpoints();
-        System.out.printf(Locale.ROOT, "[2/2 sustained] %,d events/s for %d s over %,d users: result latency p50 %d ms, p99 %d ms (%,d samples); "
+        System.out.printf(Locale.ROOT, "[3/3 sustained] %,d events/s for %d s over %,d users: result latency p50 %d ms, p99 %d ms (%,d samples); "
                         + "checkpoints p50 %d ms, p99 %d ms (%d); %,.0f windows in state at the end%n", sustainedRate, sustainedSeconds, sustainedUsers,
                 percentile(lat, 0.5), percentile(lat, 0.99), lat.length, percentile(cp, 0.5), percentile(cp, 0.99), cp.length, stateKeys);
         result.put("sustained_rate", String.valueOf(sustainedRate));

@@ -20,7 +20,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 class AggregationBenchITCase {
     @Test
     void everyPhaseRunsAndTheResultLineHasEveryFigure(@TempDir Path work) throws Exception {
-        RawConfig raw = RawConfig.fromArgs(new String[] {"--bench.drain-events", "20000", "--bench.drain-users", "2000",
+        RawConfig raw = RawConfig.fromArgs(new String[] {"--bench.drain-events", "20000", "--bench.drain-users", "2000", "--bench.same-work-events", "5000",
                 "--bench.sustained-rate", "1000", "--bench.sustained-seconds", "14", "--bench.sustained-users", "5000"}, Map.of(), Map.of());
         Path plot = Path.of("target", "sluice-bench", "aggregation.png");
         Files.deleteIfExists(plot);
@@ -35,7 +35,7 @@ class AggregationBenchITCase {
         }
         assertThat(figures).containsKeys("events_per_s", "p99_result_latency_ms", "push_jobs_per_s", "state_keys", "checkpoint_ms_p50",
                 "checkpoint_ms_p99", "vs_flink_sql_window", "vs_flink_sql_same_work", "row_writes", "flink_sql_window_row_writes",
-                "flink_sql_same_work_row_writes");
+                "flink_sql_same_work_row_writes", "same_work_events_per_s", "same_work_row_writes");
         assertThat(figures.get("flink_sql_same_work_row_writes")).isPositive();
         assertThat(plot).as("the run's plot").isNotEmptyFile();
         assertThat(figures.get("events_per_s")).isPositive();
