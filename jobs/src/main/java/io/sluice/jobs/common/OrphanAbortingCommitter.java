@@ -87,7 +87,7 @@ final class OrphanAbortingCommitter implements Committer<KafkaCommittable> {
     void abortOpenTransaction(String transactionalId) {
         try {
             if (!isOpen(transactionalId)) {
-                LOG.debug("push queue: the restored commit of {} was fenced (committed before the failure); no transaction is open on its id",
+                LOG.info("push queue: the restored commit of {} was fenced (committed before the failure); no transaction is open on its id",
                         transactionalId);
                 return;
             }
