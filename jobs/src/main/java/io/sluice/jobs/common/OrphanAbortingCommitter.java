@@ -14,6 +14,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
@@ -44,17 +45,24 @@ import java.util.function.BooleanSupplier;
  *     in calls made before the writer of its own task is created ({@code restoring}); the writer is initialized after the
  *     committer (a chain initializes from its tail), so later calls, at completed checkpoints of this attempt, never
  *     abort.</li>
- * <li>No writer of this attempt can hold the id yet: the restored writer state reserves every id the checkpoint lists
- *     as prepared, wherever a rescale puts that state, until one of that writer's own commits completes, which needs a
- *     completed checkpoint of this attempt, which needs every task (this one included) past initialization.</li>
+ * <li>No writer of this attempt can hold the id yet (as read in the connector, 5.0.0-2.2: a connector upgrade must check
+ *     it again). New ids are named only after the writer's first owned subtask, each owned subtask belongs to one
+ *     writer wherever a rescale puts its state, and that writer keeps every id its restored state lists as prepared out
+ *     of use until it takes a snapshot after the committer reported the commit. Snapshots come with checkpoints, and a
+ *     checkpoint is triggered only when every task is running, so after every committer's restored commits.</li>
  * <li>Only committables without a live producer count: those of this attempt are handed over in the task with the
  *     writer's producer (the committer runs chained to the writer, which JobGraphTest checks).</li>
  * </ul>
- * Any other fenced commit (another deployment with the same prefix, a commit later than the transaction timeout) is left
- * as the connector handles it: the broker aborts at the transaction timeout.
+ * Fenced commits after the restore (a commit later than the transaction timeout) are left as the connector handles them.
+ * A second deployment with the same transactional-id prefix breaks these assumptions (its live transaction on a restored
+ * id would be aborted here, and its commit then fenced): {@code deployment.id} gives each deployment its own
+ * {@code push.transactional-id-prefix}, as the connector requires anyway.
  */
 final class OrphanAbortingCommitter implements Committer<KafkaCommittable> {
     private static final Logger LOG = LoggerFactory.getLogger(OrphanAbortingCommitter.class);
+
+    /** The longest each broker call of the abort may take: it runs while the task restores. */
+    private static final Duration BOUND = Duration.ofSeconds(10);
 
     private final Committer<KafkaCommittable> committer;
     private final Properties producerConfig;
@@ -75,57 +83,80 @@ final class OrphanAbortingCommitter implements Committer<KafkaCommittable> {
         }
         boolean restoredCommits = restoring.getAsBoolean();
         committer.commit(new ArrayList<>(watched));
+        List<String> fenced = new ArrayList<>();
         for (Watched w : watched) {
-            KafkaCommittable c = w.getCommittable();
-            if (restoredCommits && w.fenced && c.getProducer().isEmpty()) {
-                abortOpenTransaction(c.getTransactionalId());
+            if (restoredCommits && w.fenced && w.getCommittable().getProducer().isEmpty()) {
+                fenced.add(w.getCommittable().getTransactionalId());
             }
+        }
+        if (!fenced.isEmpty()) {
+            abortOpenTransactions(fenced);
         }
     }
 
-    /** If a transaction is open on {@code transactionalId}, fences the id with a producer of its own: the broker aborts it. */
-    void abortOpenTransaction(String transactionalId) {
-        try {
-            if (!isOpen(transactionalId)) {
-                LOG.info("push queue: the restored commit of {} was fenced (committed before the failure); no transaction is open on its id",
-                        transactionalId);
-                return;
-            }
-            Properties p = new Properties();
-            p.putAll(producerConfig);
-            p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, transactionalId);
-            p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "30000");
-            try (KafkaProducer<byte[], byte[]> fence = new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
-                fence.initTransactions();
-            }
-            LOG.warn("push queue: the restored commit of transaction {} was fenced: it had been committed before the failure and its id reused "
-                    + "by a newer transaction that nobody owns now (FLINK-40626). Aborted that transaction, so read_committed consumers are not "
-                    + "held back until kafka.transaction-timeout; the restored job writes its records again", transactionalId);
-        } catch (org.apache.kafka.common.errors.InterruptException e) {
-            Thread.currentThread().interrupt(); // the task is being cancelled
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        } catch (RuntimeException | java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
-            // the broker aborts it at the transaction timeout anyway: late pushes, nothing lost
-            LOG.warn("push queue: could not abort the orphaned transaction {} ({}); read_committed consumers of its partitions wait until the "
-                    + "brokers abort it at kafka.transaction-timeout", transactionalId, e.toString());
-        }
-    }
-
-    /** Whether the transaction coordinator has a transaction open (ongoing, or being ended) on {@code transactionalId}. */
-    private boolean isOpen(String transactionalId) throws InterruptedException, java.util.concurrent.ExecutionException,
-            java.util.concurrent.TimeoutException {
+    /**
+     * Aborts the transactions open on {@code transactionalIds} (one describe for all of them), each by fencing its id with a
+     * producer of its own. Every call is bounded (a restore waits for this), and a failure leaves the transaction to the
+     * brokers' timeout: late pushes, nothing lost.
+     */
+    private void abortOpenTransactions(List<String> transactionalIds) {
+        List<String> open = new ArrayList<>();
         Properties a = new Properties();
         a.putAll(producerConfig);
         a.remove("transaction.timeout.ms"); // a producer setting
-        try (Admin admin = Admin.create(KafkaClients.adminProperties(a))) {
-            TransactionDescription d = admin.describeTransactions(List.of(transactionalId)).description(transactionalId).get(30, TimeUnit.SECONDS);
-            return d.state() == TransactionState.ONGOING || d.state() == TransactionState.PREPARE_ABORT || d.state() == TransactionState.PREPARE_COMMIT;
-        } catch (java.util.concurrent.ExecutionException e) {
-            if (e.getCause() instanceof org.apache.kafka.common.errors.TransactionalIdNotFoundException) {
-                return false;
+        Admin admin = Admin.create(KafkaClients.adminProperties(a));
+        try {
+            var described = admin.describeTransactions(transactionalIds);
+            for (String id : transactionalIds) {
+                if (isOpen(described.description(id), id)) {
+                    open.add(id);
+                } else {
+                    LOG.info("push queue: the restored commit of {} was fenced (committed before the failure); no transaction is open on its id", id);
+                }
             }
-            throw e;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return;
+        } finally {
+            admin.close(BOUND);
+        }
+        for (String id : open) {
+            Properties p = new Properties();
+            p.putAll(producerConfig);
+            p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, id);
+            p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, String.valueOf(BOUND.toMillis()));
+            KafkaProducer<byte[], byte[]> fence = null;
+            try {
+                fence = new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
+                fence.initTransactions();
+                LOG.warn("push queue: the restored commit of transaction {} was fenced: it had been committed before the failure and its id reused "
+                        + "by a newer transaction that nobody owns now (FLINK-40626). Aborted that transaction, so read_committed consumers are not "
+                        + "held back until kafka.transaction-timeout; the restored job writes its records again", id);
+            } catch (org.apache.kafka.common.errors.InterruptException e) {
+                Thread.currentThread().interrupt(); // the task is being cancelled
+                return;
+            } catch (RuntimeException e) {
+                LOG.warn("push queue: could not abort the orphaned transaction {} ({}); read_committed consumers of its partitions wait until the "
+                        + "brokers abort it at kafka.transaction-timeout", id, e.toString());
+            } finally {
+                if (fence != null) {
+                    fence.close(BOUND);
+                }
+            }
+        }
+    }
+
+    /** Whether the coordinator has a transaction open (ongoing, or being ended) on the id; false if it cannot tell within {@link #BOUND}. */
+    private static boolean isOpen(org.apache.kafka.common.KafkaFuture<TransactionDescription> description, String id) throws InterruptedException {
+        try {
+            TransactionState state = description.get(BOUND.toMillis(), TimeUnit.MILLISECONDS).state();
+            return state == TransactionState.ONGOING || state == TransactionState.PREPARE_ABORT || state == TransactionState.PREPARE_COMMIT;
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            if (!(e.getCause() instanceof org.apache.kafka.common.errors.TransactionalIdNotFoundException)) {
+                LOG.warn("push queue: could not tell whether a transaction is open on {} ({}); if one is, read_committed consumers of its "
+                        + "partitions wait until the brokers abort it at kafka.transaction-timeout", id, e.toString());
+            }
+            return false;
         }
     }
 

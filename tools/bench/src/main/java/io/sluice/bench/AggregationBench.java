@@ -180,6 +180,9 @@ final class AggregationBench implements Bench.Scenario {
         System.out.printf(Locale.ROOT, "[%s] row writes for %,d windows: Sluice %,d, %s %,d%n", phase, sqlRows, sluice.rowWrites(), pipeline.label,
                 sqlWrites);
         check(sqlRows == sluice.rows(), pipeline.label + " wrote " + sqlRows + " window rows, Sluice " + sluice.rows());
+        long sqlCounted = countedEvents(sqlNs.config());
+        long sluiceCounted = countedEvents(sluice.config());
+        check(sqlCounted == sluiceCounted, pipeline.label + "'s windows count " + sqlCounted + " events, Sluice's " + sluiceCounted);
         result.put(pipeline.key + "_events_per_s", fmt(sql.perSecond()));
         result.put(pipeline.key + "_row_writes", String.valueOf(sqlWrites));
         result.put("vs_" + pipeline.key, String.format(Locale.ROOT, "%.2f", sluice.drain().perSecond() / sql.perSecond()));
@@ -294,6 +297,19 @@ final class AggregationBench implements Bench.Scenario {
         result.put("state_keys", fmt(stateKeys));
         result.put("checkpoint_ms_p50", String.valueOf(percentile(cp, 0.5)));
         result.put("checkpoint_ms_p99", String.valueOf(percentile(cp, 0.99)));
+    }
+
+    /** The events the shards' window rows count, summed: two pipelines that agree on it counted the same events. */
+    private static long countedEvents(SluiceConfig config) throws Exception {
+        long sum = 0;
+        for (SluiceConfig.Shard shard : config.shards().list()) {
+            try (java.sql.Connection c = shard.connect(); var st = c.createStatement();
+                 var rs = st.executeQuery("SELECT coalesce(sum(count), 0) FROM user_event_counts")) {
+                rs.next();
+                sum += rs.getLong(1);
+            }
+        }
+        return sum;
     }
 
     private static long windowRows(StackProbe probe) throws Exception {
