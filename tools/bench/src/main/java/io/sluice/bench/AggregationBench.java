@@ -195,12 +195,40 @@ final class AggregationBench implements Bench.Scenario {
      */
     enum SqlPipeline {
         /** A window TVF: each window written once, when the watermark passes its end (less work than Sluice does). */
-        FLINK_SQL_WINDOW("flink_sql_window", "Flink SQL window TVF (final results only)"),
+        FLINK_SQL_WINDOW("flink_sql_window", "Flink SQL window TVF (final results only)") {
+            @Override
+            String select(long windowS, String shardFilter) {
+                return """
+                        SELECT app_id, user_id, name, window_start, window_end, COUNT(*), SUM(COALESCE(`value`, 0.0))
+                        FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(occurred_at), INTERVAL '%d' SECOND))
+                        WHERE %s
+                        GROUP BY app_id, user_id, name, window_start, window_end""".formatted(windowS, shardFilter);
+            }
+        },
         /**
          * The same work as Sluice: a legacy {@code GROUP BY TUMBLE} with early firing at the job's emit interval (running
          * results of the windows that changed) and late firing within its allowed lateness.
          */
-        FLINK_SQL_SAME_WORK("flink_sql_same_work", "Flink SQL GROUP BY TUMBLE, early/late fire (same work)");
+        FLINK_SQL_SAME_WORK("flink_sql_same_work", "Flink SQL GROUP BY TUMBLE, early/late fire (same work)") {
+            @Override
+            void configure(org.apache.flink.table.api.TableConfig c, SluiceConfig.Aggregation a) {
+                c.set("table.exec.emit.early-fire.enabled", "true");
+                c.set("table.exec.emit.early-fire.delay", a.emitIntervalMs() + " ms");
+                c.set("table.exec.emit.late-fire.enabled", "true");
+                c.set("table.exec.emit.late-fire.delay", a.emitIntervalMs() + " ms");
+                c.set("table.exec.emit.allow-lateness", a.allowedLatenessMs() + " ms");
+            }
+
+            @Override
+            String select(long windowS, String shardFilter) {
+                return """
+                        SELECT app_id, user_id, name, TUMBLE_START(occurred_at, INTERVAL '%1$d' SECOND), TUMBLE_END(occurred_at, INTERVAL '%1$d' SECOND),
+                          COUNT(*), SUM(COALESCE(`value`, 0.0))
+                        FROM events
+                        WHERE %2$s
+                        GROUP BY app_id, user_id, name, TUMBLE(occurred_at, INTERVAL '%1$d' SECOND)""".formatted(windowS, shardFilter);
+            }
+        };
 
         final String key;
         final String label;
@@ -209,6 +237,13 @@ final class AggregationBench implements Bench.Scenario {
             this.key = key;
             this.label = label;
         }
+
+        /** The table settings the pipeline needs beyond the defaults. */
+        void configure(org.apache.flink.table.api.TableConfig c, SluiceConfig.Aggregation a) {
+        }
+
+        /** The query over table {@code events} whose rows go to one shard's {@code user_event_counts}. */
+        abstract String select(long windowS, String shardFilter);
     }
 
     private Drain drainFlinkSql(String phase, SqlPipeline pipeline, LocalFlink flink, FlinkRest rest, SluiceConfig source, SluiceConfig target, long events)
@@ -216,15 +251,7 @@ final class AggregationBench implements Bench.Scenario {
         StreamExecutionEnvironment env = flink.environment();
         env.setParallelism(parallelism);
         StreamTableEnvironment t = StreamTableEnvironment.create(env);
-        long windowS = source.aggregation().windowMs() / 1000;
-        if (pipeline == SqlPipeline.FLINK_SQL_SAME_WORK) {
-            var c = t.getConfig();
-            c.set("table.exec.emit.early-fire.enabled", "true");
-            c.set("table.exec.emit.early-fire.delay", source.aggregation().emitIntervalMs() + " ms");
-            c.set("table.exec.emit.late-fire.enabled", "true");
-            c.set("table.exec.emit.late-fire.delay", source.aggregation().emitIntervalMs() + " ms");
-            c.set("table.exec.emit.allow-lateness", source.aggregation().allowedLatenessMs() + " ms");
-        }
+        pipeline.configure(t.getConfig(), source.aggregation());
         t.createTemporarySystemFunction("SHARD_OF", ShardOf.class);
         t.executeSql("""
                 CREATE TABLE events (
@@ -250,20 +277,8 @@ final class AggregationBench implements Bench.Scenario {
                     )""".formatted(shard.index(), q(shard.jdbcUrl() + "?reWriteBatchedInserts=true"), q(shard.user()),
                     q(shard.password() == null ? "" : shard.password())));
             String shardFilter = "SHARD_OF(app_id, %d, %d) = %d".formatted(source.routing().buckets(), target.shards().list().size(), shard.index());
-            inserts.addInsertSql(pipeline == SqlPipeline.FLINK_SQL_WINDOW ? """
-                    INSERT INTO counts_%d
-                    SELECT app_id, user_id, name, window_start, window_end, COUNT(*), SUM(COALESCE(`value`, 0.0))
-                    FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(occurred_at), INTERVAL '%d' SECOND))
-                    WHERE %s
-                    GROUP BY app_id, user_id, name, window_start, window_end
-                    ON CONFLICT DO DEDUPLICATE""".formatted(shard.index(), windowS, shardFilter) : """
-                    INSERT INTO counts_%d
-                    SELECT app_id, user_id, name, TUMBLE_START(occurred_at, INTERVAL '%d' SECOND), TUMBLE_END(occurred_at, INTERVAL '%d' SECOND),
-                      COUNT(*), SUM(COALESCE(`value`, 0.0))
-                    FROM events
-                    WHERE %s
-                    GROUP BY app_id, user_id, name, TUMBLE(occurred_at, INTERVAL '%d' SECOND)
-                    ON CONFLICT DO DEDUPLICATE""".formatted(shard.index(), windowS, windowS, shardFilter, windowS));
+            inserts.addInsertSql("INSERT INTO counts_" + shard.index() + "\n" + pipeline.select(source.aggregation().windowMs() / 1000, shardFilter)
+                    + "\nON CONFLICT DO DEDUPLICATE");
         }
         JobClient job = inserts.execute().getJobClient().orElseThrow();
         awaitWithProgress(phase, job, () -> -1);
@@ -301,15 +316,7 @@ final class AggregationBench implements Bench.Scenario {
 
     /** The events the shards' window rows count, summed: two pipelines that agree on it counted the same events. */
     private static long countedEvents(SluiceConfig config) throws Exception {
-        long sum = 0;
-        for (SluiceConfig.Shard shard : config.shards().list()) {
-            try (java.sql.Connection c = shard.connect(); var st = c.createStatement();
-                 var rs = st.executeQuery("SELECT coalesce(sum(count), 0) FROM user_event_counts")) {
-                rs.next();
-                sum += rs.getLong(1);
-            }
-        }
-        return sum;
+        return BenchSupport.sumOverShards(config, "SELECT coalesce(sum(count), 0) FROM user_event_counts");
     }
 
     private static long windowRows(StackProbe probe) throws Exception {

@@ -146,28 +146,26 @@ final class BenchSupport {
     /** Row inserts + updates Postgres itself counted on {@code table} over all shards, after its statistics settle. */
     static long rowsWritten(io.sluice.core.config.SluiceConfig config, String table) throws Exception {
         Thread.sleep(1500);
-        long sum = 0;
-        for (io.sluice.core.config.SluiceConfig.Shard s : config.shards().list()) {
-            try (java.sql.Connection c = s.connect(); var st = c.prepareStatement(
-                    "SELECT coalesce(sum(n_tup_ins + n_tup_upd), 0) FROM pg_stat_user_tables WHERE relname = ?")) {
-                st.setString(1, table);
-                try (var rs = st.executeQuery()) {
-                    rs.next();
-                    sum += rs.getLong(1);
-                }
-            }
-        }
-        return sum;
+        return sumOverShards(config, "SELECT coalesce(sum(n_tup_ins + n_tup_upd), 0) FROM pg_stat_user_tables WHERE relname = ?", table);
     }
 
     /** Transactions committed in the namespace's databases over all shards (Postgres' {@code xact_commit}, the probes' own included). */
     static long transactions(io.sluice.core.config.SluiceConfig config) throws Exception {
+        return sumOverShards(config, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()");
+    }
+
+    /** The one number {@code sql} (with {@code params}) returns on each shard of the namespace, summed over the shards. */
+    static long sumOverShards(io.sluice.core.config.SluiceConfig config, String sql, Object... params) throws SQLException {
         long sum = 0;
         for (io.sluice.core.config.SluiceConfig.Shard s : config.shards().list()) {
-            try (java.sql.Connection c = s.connect(); var st = c.createStatement();
-                 var rs = st.executeQuery("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")) {
-                rs.next();
-                sum += rs.getLong(1);
+            try (java.sql.Connection c = s.connect(); var st = c.prepareStatement(sql)) {
+                for (int i = 0; i < params.length; i++) {
+                    st.setObject(i + 1, params[i]);
+                }
+                try (var rs = st.executeQuery()) {
+                    rs.next();
+                    sum += rs.getLong(1);
+                }
             }
         }
         return sum;
