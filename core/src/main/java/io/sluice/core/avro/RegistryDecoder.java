@@ -6,6 +6,7 @@ import org.apache.flink.avro.shaded.org.apache.avro.generic.GenericDatumReader;
 import org.apache.flink.avro.shaded.org.apache.avro.generic.GenericRecord;
 import org.apache.flink.avro.shaded.org.apache.avro.io.BinaryDecoder;
 import org.apache.flink.avro.shaded.org.apache.avro.io.DecoderFactory;
+import org.apache.flink.avro.shaded.org.apache.avro.io.ResolvingDecoder;
 import org.apache.flink.formats.avro.registry.confluent.ConfluentSchemaRegistryCoder;
 
 import java.io.ByteArrayInputStream;
@@ -20,7 +21,9 @@ import java.util.Map;
  * the registry with the Confluent client Flink bundles (the same calls as Flink's
  * {@code ConfluentRegistryAvroDeserializationSchema}), once per id, and a resolving reader from that
  * writer schema to the repo's reader schema is kept per id, so a record costs one map lookup and the
- * Avro decode, with allocations bounded by the record's size ({@link BoundedDecoder}). Bad records come back as a {@link Failure} with a reason for the dead-letter topic
+ * Avro decode, with allocations bounded by the record's size ({@link BoundedDecoder}). A topic with a
+ * {@link SluiceAvro.DirectReader} is read straight into its Java record through that resolving decoder; the
+ * others through a {@link GenericRecord}. Bad records come back as a {@link Failure} with a reason for the dead-letter topic
  * instead of an exception, so one bad record never fails a job. A registry that cannot be reached is
  * asked again in place (no connection, a timeout, HTTP 5xx or 429; each call times out after 5 s to connect and
  * 10 s to read), backing off from 100 ms to 2 s, for up to {@link #REGISTRY_PATIENCE_MS}: a registry restart or a
@@ -37,6 +40,8 @@ public final class RegistryDecoder<T> implements Serializable {
     private final String registryUrl;
     private transient ConfluentSchemaRegistryCoder registry;
     private transient Map<Integer, GenericDatumReader<GenericRecord>> readers;
+    /** Per schema id, for a topic with a direct reader: the resolving decoder from that writer schema to the reader schema. */
+    private transient Map<Integer, ResolvingDecoder> resolvers;
     private transient BinaryDecoder decoder;
 
     public RegistryDecoder(SluiceAvro<T> avro, String registryUrl) {
@@ -59,9 +64,24 @@ public final class RegistryDecoder<T> implements Serializable {
             throw new Failure("not-wire-format", "value does not start with the Confluent magic byte 0 and a 4-byte schema id");
         }
         GenericDatumReader<GenericRecord> reader = reader(id, bytes);
+        decoder = DecoderFactory.get().binaryDecoder(bytes, 5, bytes.length - 5, decoder);
+        if (avro != null && avro.direct() != null) {
+            ResolvingDecoder resolver = resolvers.get(id);
+            try {
+                if (resolver == null) {
+                    resolver = DecoderFactory.get().resolvingDecoder(Schema.applyAliases(reader.getSchema(), avro.schema()), avro.schema(), null);
+                    resolvers.put(id, resolver);
+                }
+                resolver.configure(new BoundedDecoder(decoder, bytes.length - 5));
+                T value = avro.direct().read(resolver);
+                resolver.drain();
+                return value;
+            } catch (IOException | RuntimeException e) {
+                throw new Failure("undecodable", "schema id " + id + ": " + e.getClass().getSimpleName() + ": " + e.getMessage());
+            }
+        }
         GenericRecord record;
         try {
-            decoder = DecoderFactory.get().binaryDecoder(bytes, 5, bytes.length - 5, decoder);
             record = reader.read(null, new BoundedDecoder(decoder, bytes.length - 5));
         } catch (IOException | RuntimeException e) {
             throw new Failure("undecodable", "schema id " + id + ": " + e.getClass().getSimpleName() + ": " + e.getMessage());
@@ -81,6 +101,7 @@ public final class RegistryDecoder<T> implements Serializable {
     private GenericDatumReader<GenericRecord> reader(int id, byte[] bytes) throws Failure {
         if (readers == null) {
             readers = new HashMap<>();
+            resolvers = new HashMap<>();
             // without a configuration map the client never sets its HTTP timeouts: a registry that accepts and never
             // answers would hold the task for ever
             registry = new ConfluentSchemaRegistryCoder(new CachedSchemaRegistryClient(registryUrl, 1000,

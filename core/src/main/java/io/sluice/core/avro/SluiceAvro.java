@@ -7,6 +7,7 @@ import io.sluice.core.model.UserEvent;
 import org.apache.flink.avro.shaded.org.apache.avro.Schema;
 import org.apache.flink.avro.shaded.org.apache.avro.generic.GenericData;
 import org.apache.flink.avro.shaded.org.apache.avro.generic.GenericRecord;
+import org.apache.flink.avro.shaded.org.apache.avro.io.ResolvingDecoder;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -24,7 +25,9 @@ import java.util.function.Function;
  * ({@code org.apache.flink.avro.shaded.org.apache.avro}), so Sluice keeps Avro at the edge: the
  * {@code .avsc} files under {@code avro/} are the source of truth, records are decoded to and from
  * {@link GenericRecord} of that relocated Avro here, and everything else works with the plain Java
- * records of {@code io.sluice.core.model}.
+ * records of {@code io.sluice.core.model}. A topic on the hot path may also have a {@link DirectReader}, which
+ * reads the reader schema's fields straight into the Java record, skipping the {@link GenericRecord} (see
+ * {@link RegistryDecoder}); it must give what {@link #fromAvro} gives for the same bytes.
  *
  * @param <T> the Java record the topic carries
  */
@@ -33,19 +36,43 @@ public final class SluiceAvro<T> implements Serializable {
 
     public static final SluiceAvro<UserEvent> USER_EVENT = new SluiceAvro<>("user_event.avsc", SluiceAvro::userEventOf, SluiceAvro::userEventTo);
     public static final SluiceAvro<SubscriptionUpdate> SUBSCRIPTION_UPDATE =
-            new SluiceAvro<>("subscription_update.avsc", SluiceAvro::subscriptionUpdateOf, SluiceAvro::subscriptionUpdateTo);
+            new SluiceAvro<>("subscription_update.avsc", SluiceAvro::subscriptionUpdateOf, SluiceAvro::subscriptionUpdateTo,
+                    SluiceAvro::readSubscriptionUpdate);
     public static final SluiceAvro<Campaign> CAMPAIGN = new SluiceAvro<>("campaign.avsc", SluiceAvro::campaignOf, SluiceAvro::campaignTo);
     public static final SluiceAvro<PushJob> PUSH_JOB = new SluiceAvro<>("push_job.avsc", SluiceAvro::pushJobOf, SluiceAvro::pushJobTo);
 
     private final String resource;
     private final SerializableFunction<GenericRecord, T> fromAvro;
     private final SerializableBiFunction<T, Schema, GenericRecord> toAvro;
+    private final DirectReader<T> direct;
     private transient Schema schema;
 
     private SluiceAvro(String resource, SerializableFunction<GenericRecord, T> fromAvro, SerializableBiFunction<T, Schema, GenericRecord> toAvro) {
+        this(resource, fromAvro, toAvro, null);
+    }
+
+    private SluiceAvro(String resource, SerializableFunction<GenericRecord, T> fromAvro, SerializableBiFunction<T, Schema, GenericRecord> toAvro,
+                       DirectReader<T> direct) {
         this.resource = resource;
         this.fromAvro = fromAvro;
         this.toAvro = toAvro;
+        this.direct = direct;
+    }
+
+    /**
+     * Reads one record's fields, in the order {@link ResolvingDecoder#readFieldOrder} gives, straight into the Java
+     * record. The resolving decoder turns any compatible writer schema into the reader schema's fields: it skips
+     * fields the reader does not have, supplies defaults for those the writer lacks, promotes types and resolves
+     * writer unions.
+     */
+    @FunctionalInterface
+    public interface DirectReader<T> extends Serializable {
+        T read(ResolvingDecoder in) throws IOException;
+    }
+
+    /** The topic's direct reader, or null if its records go through a {@link GenericRecord}. */
+    public DirectReader<T> direct() {
+        return direct;
     }
 
     /** The schema text exactly as in the repo's {@code .avsc} file. */
@@ -107,6 +134,41 @@ public final class SluiceAvro<T> implements Serializable {
             }
         }
         return new SubscriptionUpdate(str(r, "app_id"), str(r, "subscription_id"), stringMap(r.get("set")), unset, (Long) r.get("sent_at"));
+    }
+
+    /** {@link #subscriptionUpdateOf} without the {@link GenericRecord}: the same record for the same bytes. */
+    private static SubscriptionUpdate readSubscriptionUpdate(ResolvingDecoder in) throws IOException {
+        String appId = null;
+        String subscriptionId = null;
+        Map<String, String> set = null;
+        List<String> unset = null;
+        long sentAt = 0;
+        for (Schema.Field f : in.readFieldOrder()) {
+            switch (f.name()) {
+                case "app_id" -> appId = in.readString();
+                case "subscription_id" -> subscriptionId = in.readString();
+                case "set" -> {
+                    set = new LinkedHashMap<>();
+                    for (long n = in.readMapStart(); n != 0; n = in.mapNext()) {
+                        for (long i = 0; i < n; i++) {
+                            String key = in.readString();
+                            set.put(key, in.readString());
+                        }
+                    }
+                }
+                case "unset" -> {
+                    unset = new ArrayList<>();
+                    for (long n = in.readArrayStart(); n != 0; n = in.arrayNext()) {
+                        for (long i = 0; i < n; i++) {
+                            unset.add(in.readString());
+                        }
+                    }
+                }
+                case "sent_at" -> sentAt = in.readLong();
+                default -> throw new IllegalStateException("subscription_update.avsc has a field " + f.name() + " the direct reader does not know");
+            }
+        }
+        return new SubscriptionUpdate(appId, subscriptionId, set, unset, sentAt);
     }
 
     private static GenericRecord subscriptionUpdateTo(SubscriptionUpdate u, Schema s) {

@@ -91,10 +91,11 @@ public final class SubscriptionJob implements SluiceJob {
                 .uid("subscription-updates-source")
                 .process(new ValidateUpdates(config.kafka().subscriptionUpdatesTopic(), s,
                         new SourceGuard(config, NAME, config.kafka().subscriptionUpdatesTopic(), s.sourceEpoch()), config.kafka().partitionDiscoveryMs()))
+                .returns(SubscriptionDelta.TYPE)
                 .uid("validate-updates").name("validate updates");
         DataStream<SubscriptionDelta> updates = valid;
         if (s.keyBy()) { // a small bundle per source subtask first, so a hot key's burst crosses the network once per bundle
-            updates = valid.transform("pre-coalesce before shuffle", TypeInformation.of(SubscriptionDelta.class),
+            updates = valid.transform("pre-coalesce before shuffle", SubscriptionDelta.TYPE,
                             new Coalescer(s.flushIntervalMs(), Math.min(1000, s.flushMaxRows()), false))
                     .uid("pre-coalesce").name("pre-coalesce before shuffle")
                     .keyBy(SubscriptionDelta::key);
@@ -102,7 +103,7 @@ public final class SubscriptionJob implements SluiceJob {
             LOG.warn("subscriptions.parallelism {} is more than kafka.partitions {}: subtasks without a partition will idle; "
                     + "set subscriptions.key-by: true to spread coalescing and writes over all of them", s.parallelism(), config.kafka().partitions());
         }
-        updates.transform("coalesce per subscription", TypeInformation.of(SubscriptionDelta.class),
+        updates.transform("coalesce per subscription", SubscriptionDelta.TYPE,
                         new Coalescer(s.flushIntervalMs(), s.flushMaxRows(), true))
                 .uid("coalesce-per-subscription")
                 .sinkTo(rows).uid("upsert-into-shards").name("upsert into shards").disableChaining();

@@ -6,7 +6,6 @@ import io.sluice.jobs.shards.ShardTable;
 
 import org.apache.flink.core.memory.DataInputView;
 import org.apache.flink.core.memory.DataOutputView;
-import org.apache.flink.types.StringValue;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -246,42 +245,11 @@ public final class SubscriptionTable implements ShardTable<SubscriptionDelta> {
 
     @Override
     public void writeRow(DataOutputView out, SubscriptionDelta row) throws IOException {
-        StringValue.writeString(row.appId, out);
-        StringValue.writeString(row.subscriptionId, out);
-        out.writeInt(row.set.size());
-        for (java.util.Map.Entry<String, String> e : row.set.entrySet()) {
-            StringValue.writeString(e.getKey(), out);
-            StringValue.writeString(e.getValue(), out);
-        }
-        out.writeInt(row.unset.size());
-        for (String k : row.unset) {
-            StringValue.writeString(k, out);
-        }
-        out.writeLong(row.version);
-        out.writeLong(row.firstVersion);
-        out.writeLong(row.newestSentAt);
-        out.writeInt(row.epoch);
-        out.writeInt(row.partition);
-        out.writeLong(row.updates);
+        SubscriptionDelta.write(row, out);
     }
 
     @Override
     public SubscriptionDelta readRow(DataInputView in) throws IOException {
-        SubscriptionDelta d = new SubscriptionDelta();
-        d.appId = StringValue.readString(in);
-        d.subscriptionId = StringValue.readString(in);
-        for (int i = in.readInt(); i > 0; i--) {
-            d.set.put(StringValue.readString(in), StringValue.readString(in));
-        }
-        for (int i = in.readInt(); i > 0; i--) {
-            d.unset.add(StringValue.readString(in));
-        }
-        d.version = in.readLong();
-        d.firstVersion = in.readLong();
-        d.newestSentAt = in.readLong();
-        d.epoch = in.readInt();
-        d.partition = in.readInt();
-        d.updates = in.readLong();
-        return d;
+        return SubscriptionDelta.read(in);
     }
 }

@@ -7,6 +7,9 @@ import io.sluice.core.model.SubscriptionUpdate;
 import io.sluice.core.model.UserEvent;
 import io.sluice.core.setup.StackSetup;
 import io.sluice.testkit.SchemaRegistryStandIn;
+import org.apache.flink.avro.shaded.org.apache.avro.Schema;
+import org.apache.flink.avro.shaded.org.apache.avro.generic.GenericData;
+import org.apache.flink.avro.shaded.org.apache.avro.generic.GenericRecord;
 import org.apache.flink.util.Collector;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.AfterAll;
@@ -20,6 +23,7 @@ import java.util.List;
 import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * Which bytes become which decode dead letter, without a job around them: {@link RegistryDecoder} against the
@@ -109,5 +113,52 @@ class DecodingDeserializerTest {
         System.arraycopy(varint, 0, claim, 5, varint.length);
         assertDeadLetter(decode(claim), claim, "undecodable: schema id " + eventSchemaId
                 + ": EOFException: a string claims 1073741824 but the record has 2 bytes left (of 7)");
+    }
+
+    /**
+     * Subscription updates are read straight into the Java record ({@link SluiceAvro#direct}); whatever compatible
+     * schema a producer wrote with, that must give the record the {@link org.apache.flink.avro.shaded.org.apache.avro.generic.GenericRecord}
+     * path gives: fields in another order, fields the reader does not have, a field the writer lacks (its default),
+     * a writer union, a promoted type.
+     */
+    @Test
+    void subscriptionUpdatesReadStraightIntoTheRecordFromEveryCompatibleWriterSchema() throws Exception {
+        RegistryDecoder<SubscriptionUpdate> decoder = new RegistryDecoder<>(SluiceAvro.SUBSCRIPTION_UPDATE, registry.url());
+        assertThat(SluiceAvro.SUBSCRIPTION_UPDATE.direct()).as("the path this test is about").isNotNull();
+        SubscriptionUpdate u = new SubscriptionUpdate("app-ü", "sub-1", Map.of("a", "b", "c", ""), List.of("x", "y"), 1_700_000_000_123L);
+        byte[] asWritten = new ConfluentWire(updateSchemaId, SluiceAvro.SUBSCRIPTION_UPDATE.schema()).encode(SluiceAvro.SUBSCRIPTION_UPDATE.toAvro(u));
+        assertThat(decoder.decode(asWritten)).isEqualTo(u);
+        assertThat(decoder.decode(asWritten)).as("the resolver kept for the schema id reads the next record too").isEqualTo(u);
+
+        Schema evolved = new Schema.Parser().parse("""
+                {"type": "record", "name": "SubscriptionUpdate", "namespace": "io.sluice.avro", "fields": [
+                  {"name": "sent_at", "type": "int"},
+                  {"name": "origin", "type": "string"},
+                  {"name": "set", "type": {"type": "map", "values": "string"}},
+                  {"name": "app_id", "type": ["null", "string"]},
+                  {"name": "tags", "type": {"type": "array", "items": "long"}},
+                  {"name": "subscription_id", "type": "string"}
+                ]}""");
+        int evolvedId = StackSetup.register(registry.url(), "evolved-subscription-updates-value", evolved.toString());
+        GenericRecord r = new GenericData.Record(evolved);
+        r.put("sent_at", 1_234);
+        r.put("origin", "ruby");
+        r.put("set", Map.of("k", "v"));
+        r.put("app_id", "app");
+        r.put("tags", List.of(1L, 2L, 3L));
+        r.put("subscription_id", "sub-2");
+        assertThat(decoder.decode(new ConfluentWire(evolvedId, evolved).encode(r)))
+                .as("reordered, two fields the reader skips, unset from its default, a union, int promoted to long")
+                .isEqualTo(new SubscriptionUpdate("app", "sub-2", Map.of("k", "v"), List.of(), 1_234L));
+        assertThat(decoder.decode(asWritten)).as("records of the first schema id still read after another").isEqualTo(u);
+
+        r.put("app_id", null);
+        byte[] nullAppId = new ConfluentWire(evolvedId, evolved).encode(r);
+        assertThatThrownBy(() -> decoder.decode(nullAppId)).isInstanceOf(RegistryDecoder.Failure.class)
+                .hasMessageStartingWith("schema id " + evolvedId + ": AvroTypeException");
+        byte[] truncated = Arrays.copyOf(asWritten, asWritten.length - 3);
+        assertThatThrownBy(() -> decoder.decode(truncated)).isInstanceOf(RegistryDecoder.Failure.class)
+                .hasMessageStartingWith("schema id " + updateSchemaId + ": ");
+        assertThat(decoder.decode(asWritten)).as("a failed record leaves the resolver usable").isEqualTo(u);
     }
 }
