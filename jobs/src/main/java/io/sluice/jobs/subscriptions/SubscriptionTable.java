@@ -55,6 +55,7 @@ public final class SubscriptionTable implements ShardTable<SubscriptionDelta> {
             ), inserted AS (
                 INSERT INTO subscriptions (app_id, subscription_id, properties, updated_at, source_epoch, source_partition, version)
                 SELECT d.app_id, d.subscription_id, d.set_json::jsonb, to_timestamp(d.sent_ms / 1000.0), d.epoch, d.part, d.version FROM d
+                 WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.ord = d.ord)
                 ON CONFLICT (app_id, subscription_id) DO NOTHING
                 RETURNING app_id, subscription_id
             ), rest AS MATERIALIZED (
