@@ -41,6 +41,59 @@ final class BenchSupport {
         System.out.println("plot: " + png);
     }
 
+    /**
+     * Drops the databases of namespaces whose phase is over, on every shard, then checkpoints each server: otherwise
+     * autovacuum of the tables they filled and the flushing of their dirty buffers run during the next phase, and
+     * charge Postgres work to whichever pipeline is measured then.
+     */
+    static void settle(io.sluice.core.config.SluiceConfig... done) throws SQLException {
+        Map<String, io.sluice.core.config.SluiceConfig.Shard> servers = new LinkedHashMap<>();
+        for (io.sluice.core.config.SluiceConfig config : done) {
+            for (io.sluice.core.config.SluiceConfig.Shard shard : config.shards().list()) {
+                String database;
+                try (java.sql.Connection c = shard.connect("sluice-bench-settle"); java.sql.Statement st = c.createStatement();
+                     java.sql.ResultSet r = st.executeQuery("SELECT current_database()")) {
+                    r.next();
+                    database = r.getString(1);
+                }
+                var maintenance = new io.sluice.core.config.SluiceConfig.Shard(shard.index(),
+                        shard.jdbcUrl().replaceFirst("^(jdbc:postgresql://[^/]+/)[^?]*", "$1postgres"), shard.user(), shard.password(), shard.timeouts());
+                servers.putIfAbsent(maintenance.jdbcUrl(), maintenance);
+                try (java.sql.Connection c = maintenance.connect("sluice-bench-settle"); java.sql.Statement st = c.createStatement()) {
+                    st.execute("DROP DATABASE IF EXISTS \"" + database.replace("\"", "\"\"") + "\" WITH (FORCE)");
+                }
+            }
+        }
+        for (io.sluice.core.config.SluiceConfig.Shard server : servers.values()) {
+            try (java.sql.Connection c = server.connect("sluice-bench-settle"); java.sql.Statement st = c.createStatement()) {
+                st.execute("CHECKPOINT");
+            }
+        }
+    }
+
+    /**
+     * Waits, at most 30 s, until the JIT has compiled nothing for half a second: on 2 cores its compiler threads fall behind
+     * during a warm-up drain and would otherwise go on compiling into the next, measured one.
+     */
+    static void awaitJitIdle(String phase) throws InterruptedException {
+        var jit = java.lang.management.ManagementFactory.getCompilationMXBean();
+        if (jit == null || !jit.isCompilationTimeMonitoringSupported()) {
+            return;
+        }
+        long t0 = System.nanoTime();
+        long before = jit.getTotalCompilationTime();
+        while (System.nanoTime() - t0 < 30_000_000_000L) {
+            Thread.sleep(500);
+            long now = jit.getTotalCompilationTime();
+            if (now - before < 10) {
+                System.out.printf(Locale.ROOT, "[%s] the JIT was idle after %.1f s%n", phase, (System.nanoTime() - t0) / 1e9);
+                return;
+            }
+            before = now;
+        }
+        System.out.printf(Locale.ROOT, "[%s] the JIT was still compiling after 30 s; measuring anyway%n", phase);
+    }
+
     interface Count {
         long get() throws Exception;
     }
