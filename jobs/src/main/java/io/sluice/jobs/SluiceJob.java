@@ -3,6 +3,7 @@ package io.sluice.jobs;
 import io.sluice.core.config.ConfigException;
 import io.sluice.core.config.SluiceConfig;
 import io.sluice.jobs.common.SavepointCheck;
+import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.configuration.StateRecoveryOptions;
@@ -45,6 +46,10 @@ public interface SluiceJob {
      *   where it would also refuse the SQL jobs, which have no uids;</li>
      *   <li>object reuse: every operator emits fresh records and none changes its input, so chained operators can
      *   skip Flink's copies;</li>
+     *   <li>aligned checkpoints, whatever the cluster's configuration says: the records between operators cross with
+     *   hand-written serializers whose formats a build may change, and only unaligned checkpoints would store such
+     *   records, restored with the new build's serializer without any check (the sinks also rely on the flush before
+     *   each barrier);</li>
      *   <li>max parallelism {@code deployment.max-parallelism}, the same on every launcher, so state taken on one restores
      *   on another; a savepoint or checkpoint to restore ({@code execution.state-recovery.path}) taken with another value
      *   is refused here, naming the key ({@link SavepointCheck}).</li>
@@ -66,6 +71,7 @@ public interface SluiceJob {
     static void configure(StreamExecutionEnvironment env) {
         env.configure(new Configuration()
                 .set(PipelineOptions.OBJECT_REUSE, true)
-                .set(PipelineOptions.AUTO_GENERATE_UIDS, false));
+                .set(PipelineOptions.AUTO_GENERATE_UIDS, false)
+                .set(CheckpointingOptions.ENABLE_UNALIGNED, false));
     }
 }

@@ -205,7 +205,11 @@ public class SubscriptionDelta {
             return new Snapshot();
         }
 
-        /** Format 1. Network-only: the job takes aligned checkpoints, which hold no records in flight; versioned in case that changes. */
+        /**
+         * Format 1. Network-only: the jobs take aligned checkpoints ({@code SluiceJob.configure} turns unaligned ones off),
+         * which hold no records in flight, so no checkpoint holds this format; the pending rows the sink checkpoints have
+         * their own versioned format ({@code ShardedSink.PendingSerializer}).
+         */
         public static final class Snapshot extends FormatVersionedSnapshot<SubscriptionDelta> {
             public static final int FORMAT = 1;
 
