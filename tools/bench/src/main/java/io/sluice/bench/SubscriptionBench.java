@@ -78,11 +78,11 @@ final class SubscriptionBench implements Bench.Scenario {
     private final boolean keyBy;
     private final int warmUpEvents;
     /**
-     * Every compared figure (Sluice's drains, the ceiling, both Flink SQL pipelines) is the best of this many runs, in
+     * {@code bench.runs}: every compared figure (Sluice's drains, the ceiling, both Flink SQL pipelines) is the best of this many runs, in
      * turns: on a shared 2-core machine one run of the ceiling varied from 57,000 to 108,000 updates/s between neighbouring
      * runs, and the tuned SQL pipeline's busiest thread used 1.8 CPU-s in one run and 4.9 in another for the same work.
      */
-    private static final int RUNS = 2;
+    private final int runs;
 
     SubscriptionBench(RawConfig raw) {
         distinctEvents = raw.integer("bench.distinct-events", 600_000, 1_000, 50_000_000);
@@ -93,6 +93,7 @@ final class SubscriptionBench implements Bench.Scenario {
         outageSeconds = raw.integer("bench.outage-seconds", 30, 1, 3600);
         keyBy = raw.bool("bench.key-by", false);
         warmUpEvents = raw.integer("bench.warm-up-events", 200_000, 0, 50_000_000);
+        runs = raw.integer("bench.runs", 2, 1, 5);
         phases = raw.list("bench.phases").isEmpty() ? List.of("distinct", "skewed", "sustained", "outage") : raw.list("bench.phases");
     }
 
@@ -175,8 +176,8 @@ final class SubscriptionBench implements Bench.Scenario {
         Drain d = null;
         long bestRows = 0;
         double ceiling = 0;
-        for (int run = 1; run <= RUNS; run++) { // Sluice and the ceiling in turns, so a slow stretch of the machine hits both
-            String phase = "1/5 distinct, run " + run + " of " + RUNS;
+        for (int run = 1; run <= runs; run++) { // Sluice and the ceiling in turns, so a slow stretch of the machine hits both
+            String phase = "1/5 distinct, run " + run + " of " + runs;
             var ns = run == 1 ? first : stack.namespace("bench-distinct-" + run + "-", 4, sameTopic(first, distinct(distinctEvents)));
             Drain r;
             long actualRows;
@@ -204,7 +205,7 @@ final class SubscriptionBench implements Bench.Scenario {
             // 2: the Postgres ceiling for the same rows, into empty tables
             var ceilingNs = stack.namespace("bench-ceiling-" + run + "-", 4, distinct(distinctEvents));
             try (CpuProfile profile = new CpuProfile(stack)) {
-                ceiling = Math.max(ceiling, pgCeiling("2/5 ceiling, run " + run + " of " + RUNS, ceilingNs.config(), ceilingNs.generator(),
+                ceiling = Math.max(ceiling, pgCeiling("2/5 ceiling, run " + run + " of " + runs, ceilingNs.config(), ceilingNs.generator(),
                         ceilingNs.schemaIds(), distinctUpdates));
                 System.out.printf(Locale.ROOT, "[2/5 ceiling] CPU by thread group, generating the rows included: %s%n",
                         CpuProfile.perThousand(profile.stop(), rowsWritten(ceilingNs.config())));
@@ -231,12 +232,12 @@ final class SubscriptionBench implements Bench.Scenario {
         Drain sql = null;
         long skewedRows = 0;
         long[] sqlRows = new long[2];
-        for (int run = 1; run <= RUNS; run++) { // Sluice and both SQL pipelines in turns
+        for (int run = 1; run <= runs; run++) { // Sluice and both SQL pipelines in turns
             var ns = run == 1 ? skewed : stack.namespace("bench-skewed-" + run + "-", 4, sameTopic(skewed, Map.of("subscriptions.parallelism",
                     String.valueOf(parallelism), "subscriptions.key-by", String.valueOf(keyBy))));
             Drain r;
             try (StackProbe probe = new StackProbe(ns.config()); CpuProfile profile = new CpuProfile(stack)) {
-                r = drainSluice("3/5 skewed, run " + run + " of " + RUNS, flink, rest, ns.config(), probe, skewedUpdates);
+                r = drainSluice("3/5 skewed, run " + run + " of " + runs, flink, rest, ns.config(), probe, skewedUpdates);
                 printCpu("Sluice", profile, skewedUpdates);
                 check(rowCount(probe) == skewedOracle.subscriptions().size(), "skewed run " + run + ": row count differs from the oracle");
             }

@@ -20,7 +20,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 class SubscriptionBenchITCase {
     @Test
     void everyPhaseRunsAndTheResultLineHasEveryFigure(@TempDir Path work) throws Exception {
-        RawConfig raw = RawConfig.fromArgs(new String[] {"--bench.distinct-events", "5000", "--bench.skewed-events", "5000", "--bench.warm-up-events", "2000",
+        RawConfig raw = RawConfig.fromArgs(new String[] {"--bench.distinct-events", "5000", "--bench.skewed-events", "5000", "--bench.warm-up-events", "2000", "--bench.runs", "1",
                 "--bench.sustained-rate", "1000", "--bench.sustained-seconds", "6", "--bench.outage-seconds", "4"}, Map.of(), Map.of());
         Path plot = Path.of("target", "sluice-bench", "subscriptions.png");
         Files.deleteIfExists(plot);
