@@ -140,7 +140,7 @@ final class CpuProfile implements AutoCloseable {
         }
     }
 
-    /** What a thread does, from its name. */
+    /** What a Java thread does, from its name (the JIT's and the collector's threads are not Java threads: {@link #nativeGroup}). */
     static String group(String name) {
         if (name.startsWith("Source Data Fetcher")) {
             return "kafka_fetch";
@@ -150,12 +150,6 @@ final class CpuProfile implements AutoCloseable {
         }
         if (name.startsWith("sluice-shard-writer")) {
             return "shard_writers";
-        }
-        if (name.contains("CompilerThread")) {
-            return "jit";
-        }
-        if (name.startsWith("GC Thread") || name.startsWith("G1 ") || name.contains("Refine") || name.startsWith("VM Thread")) {
-            return "gc_vm";
         }
         if (name.contains("kafka") || name.contains("data-plane") || name.contains("broker") || name.contains("raft")
                 || name.contains("controller") || name.contains("Log") || name.contains("Replica") || name.contains("ExpirationReaper")) {

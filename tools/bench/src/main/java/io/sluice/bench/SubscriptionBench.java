@@ -190,8 +190,8 @@ final class SubscriptionBench implements Bench.Scenario {
             }
             long rows = rowsWritten(ns.config());
             System.out.printf(Locale.ROOT, "[%s] CPU by thread group, from job submission to its end: %s%n", phase, CpuProfile.perThousand(cpu, rows));
-            System.out.printf(Locale.ROOT, "[%s] %,d transactions on the shards, %.0f rows each%n", phase, BenchSupport.transactions(ns.config()),
-                    (double) rows / BenchSupport.transactions(ns.config()));
+            long transactions = BenchSupport.transactions(ns.config());
+            System.out.printf(Locale.ROOT, "[%s] %,d transactions on the shards, %.0f rows each%n", phase, transactions, (double) rows / transactions);
             long expectedRows = oracle.subscriptions().size();
             check(actualRows == expectedRows, "distinct run " + run + ": " + actualRows + " rows in the shards, the oracle has " + expectedRows);
             System.out.printf(Locale.ROOT, "[%s] %,d rows written by Postgres' count (%,.0f rows/s); %,d rows in the shards = oracle%n",
