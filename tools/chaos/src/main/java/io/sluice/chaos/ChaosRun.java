@@ -40,6 +40,7 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.time.LocalDate;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -49,6 +50,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.regex.Matcher;
@@ -149,6 +151,20 @@ public final class ChaosRun {
         this.classpath = clusterModule.resolve("classes").toAbsolutePath() + java.io.File.pathSeparator
                 + Files.readString(clusterModule.resolve("cluster-classpath.txt")).strip();
         this.common = new String[] {"--work-dir", o.workDir().resolve("cluster").toString(), "--conf-dir", o.root().resolve("flink-conf").toString()};
+    }
+
+    /**
+     * The three late dead letters with the smallest {@code late by N ms}: the generator's late events are
+     * {@code generator.late-by} (10 min) behind, so any much less late one is an on-time event the job judged late.
+     */
+    static List<String> leastLate(Map<String, String> reasons) {
+        Pattern by = Pattern.compile("late by (-?\\d+) ms");
+        return reasons.entrySet().stream()
+                .sorted(Comparator.comparingLong(e -> {
+                    Matcher m = by.matcher(e.getValue());
+                    return m.find() ? Long.parseLong(m.group(1)) : Long.MAX_VALUE;
+                }))
+                .limit(3).map(e -> e.getKey() + ": " + e.getValue()).toList();
     }
 
     public Outcome run() throws Exception {
@@ -767,17 +783,22 @@ public final class ChaosRun {
         }
         // dead letters: every malformed record (decode) and every late event (late), counted by distinct source offset
         Map<String, Set<String>> deadByStage = new HashMap<>();
+        Map<String, String> lateReasons = new TreeMap<>(); // source position -> reason, to show which events were late if too many were
         for (ConsumerRecord<byte[], byte[]> d : stack.readAll(config.kafka().deadLettersTopic())) {
-            deadByStage.computeIfAbsent(TestStack.header(d, DeadLetterSerializer.STAGE), k -> new HashSet<>())
-                    .add(TestStack.header(d, DeadLetterSerializer.TOPIC) + "/" + TestStack.header(d, DeadLetterSerializer.PARTITION) + "/"
-                            + TestStack.header(d, DeadLetterSerializer.OFFSET));
+            String stage = TestStack.header(d, DeadLetterSerializer.STAGE);
+            String position = TestStack.header(d, DeadLetterSerializer.TOPIC) + "/" + TestStack.header(d, DeadLetterSerializer.PARTITION) + "/"
+                    + TestStack.header(d, DeadLetterSerializer.OFFSET);
+            deadByStage.computeIfAbsent(stage, k -> new HashSet<>()).add(position);
+            if ("late".equals(stage)) {
+                lateReasons.put(position, TestStack.header(d, DeadLetterSerializer.REASON) + " (dead letter at offset " + d.offset() + ")");
+            }
         }
         long decode = deadByStage.getOrDefault("decode", Set.of()).size();
         long late = deadByStage.getOrDefault("late", Set.of()).size();
         long missingDead = Math.max(0, oracle.malformedTotal() - decode) + Math.max(0, oracle.lateEvents() - late);
         if (decode != oracle.malformedTotal() || late != oracle.lateEvents()) {
             problems.add("dead letters by distinct source offset: decode " + decode + " of " + oracle.malformedTotal() + " malformed, late " + late + " of "
-                    + oracle.lateEvents() + " late events; all stages " + deadByStage.keySet());
+                    + oracle.lateEvents() + " late events; all stages " + deadByStage.keySet() + "; the least late of them: " + leastLate(lateReasons));
         }
         if (expectedSubscriptions.isEmpty() || expectedWindows.isEmpty() || expectedPushes.isEmpty() || oracle.malformedTotal() == 0
                 || oracle.lateEvents() == 0) {

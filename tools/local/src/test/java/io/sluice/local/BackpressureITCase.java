@@ -171,9 +171,16 @@ class BackpressureITCase {
         Await.until("both shards committing before the lock", Duration.ofMinutes(1), () -> committed(stack, 0) > 0 && committed(stack, 1) > 0, ok -> ok);
     }
 
-    /** A transaction holding an exclusive lock on shard 0's {@code subscriptions} until it is rolled back or closed. */
+    /**
+     * A transaction holding an exclusive lock on shard 0's {@code subscriptions} until it is rolled back or closed. Its
+     * session has no idle-in-transaction limit: the shard sessions' 1 min default would end the lock (and fail the
+     * rollback) when the waits for the web UI take longer on a slow machine.
+     */
     private static Connection lock(TestStack stack) throws Exception {
         Connection lock = stack.shard(0);
+        try (Statement st = lock.createStatement()) {
+            st.execute("SET idle_in_transaction_session_timeout = 0");
+        }
         lock.setAutoCommit(false);
         try (Statement st = lock.createStatement()) {
             st.execute("LOCK TABLE subscriptions IN ACCESS EXCLUSIVE MODE");
