@@ -51,6 +51,20 @@ public final class FlinkRest {
     }
 
     /**
+     * The latest time (epoch ms) any subtask of the job switched to RUNNING: its tasks had all deployed and initialized
+     * (state restored, connections opened) by then. 0 if none reports it.
+     */
+    public long lastRunning(String jobId) throws IOException, InterruptedException {
+        long last = 0;
+        for (JsonNode v : get("/jobs/" + jobId).path("vertices")) {
+            for (JsonNode s : get("/jobs/" + jobId + "/vertices/" + v.path("id").asText() + "/subtasktimes").path("subtasks")) {
+                last = Math.max(last, s.path("timestamps").path("RUNNING").asLong());
+            }
+        }
+        return last;
+    }
+
+    /**
      * An operator metric of a running job, aggregated over its subtasks ({@code agg}: min, max, sum,
      * avg); {@code vertexName} is a substring of the vertex name (chained operators share a vertex),
      * {@code metric} the name the operator registered (REST prefixes it with the operator's name).

@@ -25,10 +25,12 @@ import org.apache.flink.api.common.typeinfo.TypeHint;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.connector.sink2.Sink;
 import org.apache.flink.api.connector.source.Source;
+import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
 import java.time.Duration;
+import java.util.Map;
 
 /**
  * Per-user window counts, campaign segments and the push queue. In: {@code user-events} (key
@@ -87,7 +89,20 @@ public final class AggregationJob implements SluiceJob {
     }
 
     public static Source<Decoded<UserEvent>, ?, ?> eventSource(SluiceConfig config, boolean bounded) {
-        return KafkaIo.source(config, NAME, config.kafka().userEventsTopic(), eventDeserializer(config), bounded);
+        return eventSource(config, eventDeserializer(config), bounded);
+    }
+
+    /**
+     * The {@code user-events} source with {@code deserializer}. It fetches at most {@code aggregation.partition-fetch-bytes}
+     * (64 KiB) of a partition at a time, not the consumer's 1 MiB: one consumer hands a subtask its partitions a fetch at a
+     * time, and with 1 MiB a busy subtask reading a backlog (after a restart) could spend longer than
+     * {@code aggregation.idleness} on one partition. The others then went idle, the watermark followed the partition being
+     * read, and their own backlog came in behind it as late dead letters (docs/aggregation.md, "Event time and lateness").
+     */
+    public static Source<Decoded<UserEvent>, ?, ?> eventSource(SluiceConfig config, KafkaRecordDeserializationSchema<Decoded<UserEvent>> deserializer,
+                                                               boolean bounded) {
+        return KafkaIo.source(config, NAME, config.kafka().userEventsTopic(), deserializer, KafkaIo.committedOrEarliest(), bounded,
+                Map.of("max.partition.fetch.bytes", String.valueOf(config.aggregation().partitionFetchBytes())));
     }
 
     /** {@code user-events} records decoded, or their dead letters (undecodable, or an implausible {@code occurred_at}). */

@@ -22,6 +22,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
@@ -42,12 +43,23 @@ public final class KafkaIo {
      * {@code bounded} stops at the offsets that exist at start (tests, benchmarks).
      */
     public static <T> KafkaSource<T> source(SluiceConfig config, String job, String topic, KafkaRecordDeserializationSchema<T> deserializer, boolean bounded) {
-        return source(config, job, topic, deserializer, OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST), bounded);
+        return source(config, job, topic, deserializer, committedOrEarliest(), bounded);
+    }
+
+    /** Where a job without state starts: its consumer group's committed offsets, the earliest where there are none. */
+    public static OffsetsInitializer committedOrEarliest() {
+        return OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST);
     }
 
     /** As {@link #source(SluiceConfig, String, String, KafkaRecordDeserializationSchema, boolean)}, from {@code starting}. */
     public static <T> KafkaSource<T> source(SluiceConfig config, String job, String topic, KafkaRecordDeserializationSchema<T> deserializer,
                                             OffsetsInitializer starting, boolean bounded) {
+        return source(config, job, topic, deserializer, starting, bounded, Map.of());
+    }
+
+    /** As {@link #source(SluiceConfig, String, String, KafkaRecordDeserializationSchema, OffsetsInitializer, boolean)}, with consumer properties of its own. */
+    public static <T> KafkaSource<T> source(SluiceConfig config, String job, String topic, KafkaRecordDeserializationSchema<T> deserializer,
+                                            OffsetsInitializer starting, boolean bounded, Map<String, String> consumer) {
         KafkaSourceBuilder<T> b = KafkaSource.<T>builder()
                 .setBootstrapServers(config.kafka().bootstrap())
                 .setTopics(topic)
@@ -57,6 +69,7 @@ public final class KafkaIo {
                 .setProperties(KafkaClients.clientProperties(config))
                 .setProperty("isolation.level", "read_committed")
                 .setProperty("partition.discovery.interval.ms", String.valueOf(config.kafka().partitionDiscoveryMs()));
+        consumer.forEach(b::setProperty);
         if (bounded) {
             b.setBounded(OffsetsInitializer.latest());
         }

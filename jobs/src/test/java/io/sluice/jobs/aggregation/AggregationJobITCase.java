@@ -19,8 +19,12 @@ import io.sluice.jobs.aggregation.AggregationJob;
 import io.sluice.jobs.aggregation.WindowCount;
 import io.sluice.jobs.campaigns.PushJobSerializer;
 import io.sluice.jobs.common.DeadLetterSerializer;
+import io.sluice.jobs.common.Decoded;
 import io.sluice.jobs.common.KafkaIo;
+import org.apache.flink.api.common.serialization.DeserializationSchema;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.connector.sink2.Sink;
+import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.core.execution.JobClient;
@@ -31,6 +35,7 @@ import org.apache.flink.test.junit5.InjectMiniCluster;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.flink.testutils.junit.SharedObjectsExtension;
 import org.apache.flink.testutils.junit.SharedReference;
+import org.apache.flink.util.Collector;
 import io.sluice.core.avro.ConfluentWire;
 import io.sluice.core.avro.SluiceAvro;
 import io.sluice.core.kafka.KafkaClients;
@@ -46,6 +51,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -823,6 +829,81 @@ class AggregationJobITCase {
             assertThat(most).as("jobs in any second, the lock included").isLessThanOrEqualTo(50 + 25 + 50);
         } finally {
             job.cancel().get();
+        }
+    }
+
+    /**
+     * A backlog, as after a restart: one source subtask reads two partitions, each 150 s of event time (6,000 events)
+     * behind, and decoding is slowed to ~0.5 ms a record, so the task is busy, not backpressured (Flink's idleness clock
+     * runs). One Kafka consumer hands the subtask a fetch of one partition at a time. With the consumer's default 1 MiB a
+     * fetch is a partition's whole backlog: the other partition delivers nothing for ~3 s, longer than
+     * {@code aggregation.idleness} (1 s), goes idle, the watermark follows the partition being read to +145 s, and the
+     * other partition's first window is dead-lettered as late. With {@code aggregation.partition-fetch-bytes} small enough
+     * (32 KiB here, ~0.3 s of this slow decoding) both partitions take turns within the idleness: nothing is late.
+     */
+    @Test
+    void aPartitionWaitingForItsTurnInABacklogDoesNotGoIdleSoNoneOfItsEventsAreLate(TestStack base) throws Exception {
+        for (String fetchBytes : List.of("1048576", "32768")) {
+            TestStack stack = base.fresh(Map.of("kafka.partitions", "2", "aggregation.parallelism", "1", "aggregation.idleness", "1s",
+                    "aggregation.partition-fetch-bytes", fetchBytes, "aggregation.out-of-orderness", "5s"));
+            String first = "u0";
+            String second = userInOtherPartition(first, 2);
+            List<UserEvent> events = new ArrayList<>();
+            for (int i = 0; i < 6_000; i++) { // 150 s of event time in each partition, 25 ms apart
+                events.add(new UserEvent("app", first, "view", EPOCH + i * 25L, 1.0, null));
+                events.add(new UserEvent("app", second, "view", EPOCH + i * 25L, 1.0, null));
+            }
+            stack.send(events.toArray(new UserEvent[0]));
+
+            StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+            env.enableCheckpointing(500);
+            AggregationJob.defineWorkflow(env, stack.config(), AggregationJob.eventSource(stack.config(),
+                            new SlowDeserializer(AggregationJob.eventDeserializer(stack.config())), true),
+                    AggregationJob.campaignSource(stack.config(), true), AggregationJob.sink(stack.config()), AggregationJob.pushSink(stack.config()),
+                    KafkaIo.deadLetterSink(stack.config()));
+            env.execute("aggregation-backlog-" + fetchBytes);
+
+            long late = stack.readAll(stack.config().kafka().deadLettersTopic()).stream()
+                    .filter(d -> "late".equals(header(d, DeadLetterSerializer.STAGE))).count();
+            Map<String, Oracle.WindowRow> rows = stack.windowRows();
+            System.out.printf("partition fetch bytes %s: %d late dead letters, window rows %s%n", fetchBytes, late, new java.util.TreeMap<>(rows));
+            if (fetchBytes.equals("1048576")) {
+                assertThat(late).as("late dead letters with the consumer's 1 MiB fetches: the scenario reproduces the loss").isPositive();
+                continue;
+            }
+            assertThat(late).as("late dead letters of a backlog read in 32 KiB turns").isZero();
+            Map<String, Oracle.WindowRow> expected = new HashMap<>();
+            for (String user : List.of(first, second)) {
+                expected.put(key("app", user, "view", EPOCH), new Oracle.WindowRow(2_400, 2_400.0));
+                expected.put(key("app", user, "view", EPOCH + MINUTE), new Oracle.WindowRow(2_400, 2_400.0));
+                expected.put(key("app", user, "view", EPOCH + 2 * MINUTE), new Oracle.WindowRow(1_200, 1_200.0));
+            }
+            TestStack.assertWindowRows(rows, expected, "a backlog read in 32 KiB turns");
+        }
+    }
+
+    /** The job's own deserializer, ~0.5 ms slower a record: a source task that is busy, not backpressured. */
+    private static final class SlowDeserializer implements KafkaRecordDeserializationSchema<Decoded<UserEvent>> {
+        private final KafkaRecordDeserializationSchema<Decoded<UserEvent>> inner;
+
+        SlowDeserializer(KafkaRecordDeserializationSchema<Decoded<UserEvent>> inner) {
+            this.inner = inner;
+        }
+
+        @Override
+        public void open(DeserializationSchema.InitializationContext context) throws Exception {
+            inner.open(context);
+        }
+
+        @Override
+        public void deserialize(ConsumerRecord<byte[], byte[]> record, Collector<Decoded<UserEvent>> out) throws IOException {
+            java.util.concurrent.locks.LockSupport.parkNanos(500_000);
+            inner.deserialize(record, out);
+        }
+
+        @Override
+        public TypeInformation<Decoded<UserEvent>> getProducedType() {
+            return inner.getProducedType();
         }
     }
 
