@@ -324,7 +324,7 @@ public record SluiceConfig(
      * the row, later ones are dead letters. Watermarks trail the newest event time by
      * {@code outOfOrdernessMs}; a partition silent for {@code idlenessMs} stops holding them back. The event source
      * fetches at most {@code partitionFetchBytes} of one partition at a time, so a busy subtask hands each of its
-     * partitions records far more often than that (a partition waiting its turn must not look idle).
+     * partitions records far more often than every {@code idlenessMs} (a partition waiting its turn must not look idle).
      * An {@code occurred_at} more than {@code maxEventAgeMs} behind or {@code maxEventLeadMs} ahead of
      * the wall clock is implausible (a dead letter before it can move a watermark); 0 turns a bound off.
      */
@@ -348,7 +348,7 @@ public record SluiceConfig(
                     raw.durationMs("aggregation.emit-interval", 1_000, 10, 3_600_000),
                     raw.durationMs("aggregation.out-of-orderness", 5_000, 0, 86_400_000),
                     raw.durationMs("aggregation.idleness", 10_000, 0, 86_400_000),
-                    raw.integer("aggregation.partition-fetch-bytes", 65_536, 1_024, 64 * 1_048_576),
+                    raw.integer("aggregation.partition-fetch-bytes", 65_536, 16_384, 1_048_576),
                     raw.durationMs("aggregation.allowed-lateness", 60_000, 0, 31L * 86_400_000),
                     raw.integer("aggregation.buffer-max-entries", 100_000, 1, 10_000_000),
                     raw.durationMs("aggregation.flush-interval", 200, 10, 600_000),

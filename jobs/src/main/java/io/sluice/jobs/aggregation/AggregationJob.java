@@ -30,7 +30,6 @@ import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
 import java.time.Duration;
-import java.util.Map;
 
 /**
  * Per-user window counts, campaign segments and the push queue. In: {@code user-events} (key
@@ -97,12 +96,13 @@ public final class AggregationJob implements SluiceJob {
      * (64 KiB) of a partition at a time, not the consumer's 1 MiB: one consumer hands a subtask its partitions a fetch at a
      * time, and with 1 MiB a busy subtask reading a backlog (after a restart) could spend longer than
      * {@code aggregation.idleness} on one partition. The others then went idle, the watermark followed the partition being
-     * read, and their own backlog came in behind it as late dead letters (docs/aggregation.md, "Event time and lateness").
+     * read, and the others' backlog, once more than the allowed lateness behind it, came in as late dead letters
+     * (docs/aggregation.md, "Event time and lateness").
      */
     public static Source<Decoded<UserEvent>, ?, ?> eventSource(SluiceConfig config, KafkaRecordDeserializationSchema<Decoded<UserEvent>> deserializer,
                                                                boolean bounded) {
         return KafkaIo.source(config, NAME, config.kafka().userEventsTopic(), deserializer, KafkaIo.committedOrEarliest(), bounded,
-                Map.of("max.partition.fetch.bytes", String.valueOf(config.aggregation().partitionFetchBytes())));
+                config.aggregation().partitionFetchBytes());
     }
 
     /** {@code user-events} records decoded, or their dead letters (undecodable, or an implausible {@code occurred_at}). */

@@ -22,7 +22,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
@@ -54,12 +53,16 @@ public final class KafkaIo {
     /** As {@link #source(SluiceConfig, String, String, KafkaRecordDeserializationSchema, boolean)}, from {@code starting}. */
     public static <T> KafkaSource<T> source(SluiceConfig config, String job, String topic, KafkaRecordDeserializationSchema<T> deserializer,
                                             OffsetsInitializer starting, boolean bounded) {
-        return source(config, job, topic, deserializer, starting, bounded, Map.of());
+        return source(config, job, topic, deserializer, starting, bounded, 0);
     }
 
-    /** As {@link #source(SluiceConfig, String, String, KafkaRecordDeserializationSchema, OffsetsInitializer, boolean)}, with consumer properties of its own. */
+    /**
+     * As {@link #source(SluiceConfig, String, String, KafkaRecordDeserializationSchema, OffsetsInitializer, boolean)}, fetching at
+     * most {@code maxPartitionFetchBytes} of a partition at a time ({@code max.partition.fetch.bytes}, over
+     * {@code kafka.properties.*}); 0 leaves it to the consumer (1 MiB).
+     */
     public static <T> KafkaSource<T> source(SluiceConfig config, String job, String topic, KafkaRecordDeserializationSchema<T> deserializer,
-                                            OffsetsInitializer starting, boolean bounded, Map<String, String> consumer) {
+                                            OffsetsInitializer starting, boolean bounded, int maxPartitionFetchBytes) {
         KafkaSourceBuilder<T> b = KafkaSource.<T>builder()
                 .setBootstrapServers(config.kafka().bootstrap())
                 .setTopics(topic)
@@ -69,7 +72,9 @@ public final class KafkaIo {
                 .setProperties(KafkaClients.clientProperties(config))
                 .setProperty("isolation.level", "read_committed")
                 .setProperty("partition.discovery.interval.ms", String.valueOf(config.kafka().partitionDiscoveryMs()));
-        consumer.forEach(b::setProperty);
+        if (maxPartitionFetchBytes > 0) {
+            b.setProperty("max.partition.fetch.bytes", String.valueOf(maxPartitionFetchBytes));
+        }
         if (bounded) {
             b.setBounded(OffsetsInitializer.latest());
         }

@@ -27,8 +27,9 @@ final class BenchSupport {
         long[] w = rest.activeWindow(jobId);
         double seconds = (w[1] - w[0]) / 1000.0;
         Drain d = new Drain(seconds, events / seconds);
-        System.out.printf(Locale.ROOT, "[%s] %s drained %,d records in %.1f s of task time (%.1f s of it deploying and initializing): %,.0f records/s%n",
-                phase, who, events, seconds, (rest.lastRunning(jobId) - w[0]) / 1000.0, d.perSecond);
+        long lastRunning = rest.lastRunning(jobId);
+        System.out.printf(Locale.ROOT, "[%s] %s drained %,d records in %.1f s of task time (the last task was running after %s): %,.0f records/s%n",
+                phase, who, events, seconds, lastRunning == 0 ? "n/a" : String.format(Locale.ROOT, "%.1f s", (lastRunning - w[0]) / 1000.0), d.perSecond);
         return d;
     }
 
