@@ -348,7 +348,7 @@ public record SluiceConfig(
                     raw.durationMs("aggregation.emit-interval", 1_000, 10, 3_600_000),
                     raw.durationMs("aggregation.out-of-orderness", 5_000, 0, 86_400_000),
                     raw.durationMs("aggregation.idleness", 10_000, 0, 86_400_000),
-                    raw.integer("aggregation.partition-fetch-bytes", 65_536, 16_384, 1_048_576),
+                    raw.integer("aggregation.partition-fetch-bytes", 262_144, 16_384, 1_048_576),
                     raw.durationMs("aggregation.allowed-lateness", 60_000, 0, 31L * 86_400_000),
                     raw.integer("aggregation.buffer-max-entries", 100_000, 1, 10_000_000),
                     raw.durationMs("aggregation.flush-interval", 200, 10, 600_000),

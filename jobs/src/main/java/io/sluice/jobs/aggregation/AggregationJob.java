@@ -93,7 +93,7 @@ public final class AggregationJob implements SluiceJob {
 
     /**
      * The {@code user-events} source with {@code deserializer}. It fetches at most {@code aggregation.partition-fetch-bytes}
-     * (64 KiB) of a partition at a time, not the consumer's 1 MiB: one consumer hands a subtask its partitions a fetch at a
+     * (256 KiB) of a partition at a time, not the consumer's 1 MiB: one consumer hands a subtask its partitions a fetch at a
      * time, and with 1 MiB a busy subtask reading a backlog (after a restart) could spend longer than
      * {@code aggregation.idleness} on one partition. The others then went idle, the watermark followed the partition being
      * read, and the others' backlog, once more than the allowed lateness behind it, came in as late dead letters
