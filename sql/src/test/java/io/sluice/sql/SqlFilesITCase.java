@@ -15,7 +15,6 @@ import io.sluice.jobs.aggregation.AggregationJob;
 import io.sluice.jobs.common.DeadLetterSerializer;
 import io.sluice.jobs.common.KafkaIo;
 import io.sluice.jobs.subscriptions.SubscriptionJob;
-import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.util.TestStreamEnvironment;
@@ -25,7 +24,6 @@ import org.apache.flink.test.junit5.InjectMiniCluster;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.flink.types.Row;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.OffsetResetStrategy;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -111,8 +109,8 @@ class SqlFilesITCase {
         env.enableCheckpointing(500);
         String held = "sql-files-events-" + System.nanoTime();
         AggregationJob.defineWorkflow(env, stack.config(),
-                KafkaIo.source(stack.config(), AggregationJob.NAME, stack.config().kafka().userEventsTopic(), AggregationJob.eventDeserializer(stack.config()),
-                        HeldOffsets.hold(held, OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST)), true),
+                AggregationJob.eventSource(stack.config(), AggregationJob.eventDeserializer(stack.config()), HeldOffsets.hold(held, KafkaIo.committedOrEarliest()),
+                        true),
                 AggregationJob.campaignSource(stack.config(), true), AggregationJob.sink(stack.config()), AggregationJob.pushSink(stack.config()),
                 KafkaIo.deadLetterSink(stack.config()));
         JobClient aggregation = env.executeAsync("aggregation-for-sql");

@@ -12,6 +12,7 @@ import java.io.Serializable;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.util.Collection;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -57,6 +58,26 @@ public final class Faults {
 
         long rows() {
             return throwAt.get();
+        }
+    }
+
+    /**
+     * Readies {@code c} to hold a table lock for as long as its caller needs: autocommit off, and no
+     * idle-in-transaction limit (the shard sessions' 1 min would end a longer lock, and fail the rollback). Returns it;
+     * closes it if it cannot.
+     */
+    public static Connection lockSession(Connection c) throws SQLException {
+        try (Statement st = c.createStatement()) {
+            st.execute("SET idle_in_transaction_session_timeout = 0");
+            c.setAutoCommit(false);
+            return c;
+        } catch (SQLException e) {
+            try {
+                c.close();
+            } catch (SQLException closing) {
+                e.addSuppressed(closing);
+            }
+            throw e;
         }
     }
 

@@ -25,6 +25,7 @@ import org.apache.flink.api.common.typeinfo.TypeHint;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.connector.sink2.Sink;
 import org.apache.flink.api.connector.source.Source;
+import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
 import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
@@ -88,11 +89,11 @@ public final class AggregationJob implements SluiceJob {
     }
 
     public static Source<Decoded<UserEvent>, ?, ?> eventSource(SluiceConfig config, boolean bounded) {
-        return eventSource(config, eventDeserializer(config), bounded);
+        return eventSource(config, eventDeserializer(config), KafkaIo.committedOrEarliest(), bounded);
     }
 
     /**
-     * The {@code user-events} source with {@code deserializer}. It fetches at most {@code aggregation.partition-fetch-bytes}
+     * The {@code user-events} source with {@code deserializer}, from {@code starting}. It fetches at most {@code aggregation.partition-fetch-bytes}
      * (256 KiB) of a partition at a time, not the consumer's 1 MiB: one consumer hands a subtask its partitions a fetch at a
      * time, and with 1 MiB a busy subtask reading a backlog (after a restart) could spend longer than
      * {@code aggregation.idleness} on one partition. The others then went idle, the watermark followed the partition being
@@ -100,9 +101,8 @@ public final class AggregationJob implements SluiceJob {
      * (docs/aggregation.md, "Event time and lateness").
      */
     public static Source<Decoded<UserEvent>, ?, ?> eventSource(SluiceConfig config, KafkaRecordDeserializationSchema<Decoded<UserEvent>> deserializer,
-                                                               boolean bounded) {
-        return KafkaIo.source(config, NAME, config.kafka().userEventsTopic(), deserializer, KafkaIo.committedOrEarliest(), bounded,
-                config.aggregation().partitionFetchBytes());
+                                                               OffsetsInitializer starting, boolean bounded) {
+        return KafkaIo.source(config, NAME, config.kafka().userEventsTopic(), deserializer, starting, bounded, config.aggregation().partitionFetchBytes());
     }
 
     /** {@code user-events} records decoded, or their dead letters (undecodable, or an implausible {@code occurred_at}). */

@@ -860,7 +860,7 @@ class AggregationJobITCase {
             StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
             env.enableCheckpointing(500);
             AggregationJob.defineWorkflow(env, stack.config(), AggregationJob.eventSource(stack.config(),
-                            new SlowDeserializer(AggregationJob.eventDeserializer(stack.config())), true),
+                            new SlowDeserializer(AggregationJob.eventDeserializer(stack.config())), KafkaIo.committedOrEarliest(), true),
                     AggregationJob.campaignSource(stack.config(), true), AggregationJob.sink(stack.config()), AggregationJob.pushSink(stack.config()),
                     KafkaIo.deadLetterSink(stack.config()));
             env.execute("aggregation-backlog-" + fetchBytes);

@@ -5,6 +5,7 @@ import io.sluice.core.config.RawConfig;
 import io.sluice.core.config.SluiceConfig;
 import io.sluice.core.model.SubscriptionUpdate;
 import io.sluice.testkit.EmbeddedStack;
+import io.sluice.testkit.Faults;
 import io.sluice.testkit.FlinkRest;
 import io.sluice.testkit.Plot;
 import io.sluice.local.LocalFlink;
@@ -487,11 +488,7 @@ final class SubscriptionBench implements Bench.Scenario {
         double[] pendingMax = {0};
         long[] checkpointMax = {0, 0}; // the largest checkpoint taken during the lock: bytes, ms
         long[] lastPendingRead = {0};
-        try (Connection lock = config.shards().list().get(0).connect("sluice-bench-outage")) {
-            try (var st = lock.createStatement()) { // the shard sessions' 1 min idle-in-transaction limit would end a longer lock
-                st.execute("SET idle_in_transaction_session_timeout = 0");
-            }
-            lock.setAutoCommit(false);
+        try (Connection lock = Faults.lockSession(config.shards().list().get(0).connect("sluice-bench-outage"))) {
             BenchSupport.sustain("5/5 outage", rest, job, ns, SubscriptionJob.NAME, config.kafka().subscriptionUpdatesTopic(), sustainedRate, 0,
                     () -> t[1] == 0 ? ", shard 0 not locked yet" : t[2] == 0 ? String.format(Locale.ROOT, ", shard 0 locked, %,.0f rows pending for it",
                             pendingMax[0]) : t[3] == 0 ? ", shard 0 released, catching up" : ", shard 0 caught up",

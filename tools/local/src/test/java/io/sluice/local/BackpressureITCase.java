@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.sluice.testkit.generator.LoadGenerator;
 import io.sluice.testkit.Await;
 import io.sluice.testkit.FlinkRest;
+import io.sluice.testkit.Faults;
 import io.sluice.testkit.SluiceStackExtension;
 import io.sluice.testkit.TestStack;
 import io.sluice.testkit.generator.Oracle;
@@ -172,16 +173,11 @@ class BackpressureITCase {
     }
 
     /**
-     * A transaction holding an exclusive lock on shard 0's {@code subscriptions} until it is rolled back or closed. Its
-     * session has no idle-in-transaction limit: the shard sessions' 1 min default would end the lock (and fail the
-     * rollback) when the waits for the web UI take longer on a slow machine.
+     * A transaction holding an exclusive lock on shard 0's {@code subscriptions} until it is rolled back or closed, however
+     * long the waits for the web UI take on a slow machine ({@link Faults#lockSession}).
      */
     private static Connection lock(TestStack stack) throws Exception {
-        Connection lock = stack.shard(0);
-        try (Statement st = lock.createStatement()) {
-            st.execute("SET idle_in_transaction_session_timeout = 0");
-        }
-        lock.setAutoCommit(false);
+        Connection lock = Faults.lockSession(stack.shard(0));
         try (Statement st = lock.createStatement()) {
             st.execute("LOCK TABLE subscriptions IN ACCESS EXCLUSIVE MODE");
         }
