@@ -12,7 +12,6 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.net.http.WebSocket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -28,8 +27,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Debian's headless Chromium (installed by {@code .ci/run}, or {@code bash .ci/install-packages}) with the flags this machine's
- * closed network needs. {@link #render} prints a page once; {@link #open} keeps a page open and drives it over the DevTools
- * protocol, for what a user does by hand: pick a metric in Flink's web UI and watch its value.
+ * closed network needs. {@link #open} keeps a page open and drives it over the DevTools protocol, for what a user does by
+ * hand: watch the job graph, pick a metric in Flink's web UI and watch its value. (One-shot {@code --dump-dom} and
+ * {@code --screenshot} runs were dropped: now and then such a process never exited, three times in a row in one CI run.)
  */
 final class HeadlessChromium implements AutoCloseable {
     private static final File BINARY = new File("/usr/bin/chromium");
@@ -57,35 +57,6 @@ final class HeadlessChromium implements AutoCloseable {
                 "--disable-dev-shm-usage", "--user-data-dir=" + profile, "--window-size=1600,1000"));
         cmd.addAll(List.of(args));
         return cmd;
-    }
-
-    /**
-     * Renders {@code url} with 6 s of virtual time for the Angular app to fetch and render, and returns what Chromium
-     * printed for {@code action} ({@code --dump-dom}, {@code --screenshot=FILE}).
-     */
-    static String render(String action, String url) throws Exception {
-        // headless chromium now and then never exits (seen with --screenshot and with --dump-dom): each attempt
-        // has its own deadline and its process tree is killed when it passes, then it is tried again
-        for (int attempt = 1; ; attempt++) {
-            Path profile = Files.createTempDirectory("sluice-chromium");
-            Path out = Files.createTempFile("sluice-chromium", ".out");
-            List<String> cmd = command(profile, "--virtual-time-budget=6000", action, url);
-            Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).redirectOutput(out.toFile()).start();
-            boolean exited = p.waitFor(30, TimeUnit.SECONDS); // a good run takes a few seconds
-            if (!exited) {
-                destroy(p);
-            }
-            String output = Files.readString(out, StandardCharsets.UTF_8);
-            Files.delete(out);
-            LocalMachine.deleteRecursively(profile);
-            if (exited) {
-                return output;
-            }
-            System.out.printf("chromium did not finish within 30 s (attempt %d of 3): %s%n", attempt, cmd);
-            if (attempt == 3) {
-                throw new AssertionError("chromium did not finish within 30 s, 3 times: " + cmd);
-            }
-        }
     }
 
     /** Starts Chromium on {@code url} and connects to the page over the DevTools protocol. */
