@@ -115,11 +115,11 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
 
     static final String PROGRESS = """
             INSERT INTO sluice_progress (job, topic, source_epoch, source_partition, writer, committed_offset, newest_event_at, committed_at)
-            SELECT ?, ?, e, p, ?, o, to_timestamp(n / 1000.0), now() FROM unnest(?::int[], ?::int[], ?::bigint[], ?::bigint[]) AS x(e, p, o, n)
+            SELECT ?, ?, e, p, ?, o, to_timestamp(n / 1000.0), clock_timestamp() FROM unnest(?::int[], ?::int[], ?::bigint[], ?::bigint[]) AS x(e, p, o, n)
             ON CONFLICT (job, topic, source_epoch, source_partition, writer) DO UPDATE
                SET committed_offset = greatest(sluice_progress.committed_offset, EXCLUDED.committed_offset),
                    newest_event_at = greatest(sluice_progress.newest_event_at, EXCLUDED.newest_event_at),
-                   committed_at = now()
+                   committed_at = EXCLUDED.committed_at
             """;
 
     private final SluiceConfig config;
