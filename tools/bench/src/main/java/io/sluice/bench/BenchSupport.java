@@ -211,6 +211,12 @@ final class BenchSupport {
 
     /** The one number {@code sql} (with {@code params}) returns on each shard of the namespace, summed over the shards. */
     static long sumOverShards(io.sluice.core.config.SluiceConfig config, String sql, Object... params) throws SQLException {
+        return overShards(config, Long::sum, sql, params);
+    }
+
+    /** The one number {@code sql} (with {@code params}) returns on each shard of the namespace, combined by {@code reduce} (from 0). */
+    static long overShards(io.sluice.core.config.SluiceConfig config, java.util.function.LongBinaryOperator reduce, String sql, Object... params)
+            throws SQLException {
         long sum = 0;
         for (io.sluice.core.config.SluiceConfig.Shard s : config.shards().list()) {
             try (java.sql.Connection c = s.connect(); var st = c.prepareStatement(sql)) {
@@ -219,7 +225,7 @@ final class BenchSupport {
                 }
                 try (var rs = st.executeQuery()) {
                     rs.next();
-                    sum += rs.getLong(1);
+                    sum = reduce.applyAsLong(sum, rs.getLong(1));
                 }
             }
         }

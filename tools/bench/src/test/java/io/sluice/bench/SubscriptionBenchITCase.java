@@ -33,7 +33,7 @@ class SubscriptionBenchITCase {
             String[] p = kv.split("=", 2);
             figures.put(p[0], Double.parseDouble(p[1]));
         }
-        assertThat(figures).containsKeys("events_per_s", "rows_written_per_s", "coalescing_ratio", "p99_time_lag_ms", "checkpoint_ms_p50",
+        assertThat(figures).containsKeys("events_per_s", "to_last_commit_events_per_s", "rows_written_per_s", "coalescing_ratio", "p99_time_lag_ms", "checkpoint_ms_p50",
                 "vs_flink_sql_jdbc", "vs_flink_sql_jdbc_tuned", "of_pg_ceiling", "outage_healthy_p99_time_lag_ms", "outage_catch_up_s",
                 "outage_pending_rows_max", "outage_checkpoint_max_bytes", "outage_checkpoint_max_ms");
         assertThat(figures.get("events_per_s")).isPositive();
