@@ -59,8 +59,21 @@ final class HeadlessChromium implements AutoCloseable {
         return cmd;
     }
 
-    /** Starts Chromium on {@code url} and connects to the page over the DevTools protocol. */
+    /** Starts Chromium on {@code url} and connects to the page over the DevTools protocol; a start that fails is tried again, 3 times in all. */
     static HeadlessChromium open(String url) throws Exception {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return openOnce(url);
+            } catch (Exception | AssertionError e) {
+                if (attempt == 3) {
+                    throw e;
+                }
+                System.out.printf("chromium did not start on %s (attempt %d of 3): %s%n", url, attempt, e);
+            }
+        }
+    }
+
+    private static HeadlessChromium openOnce(String url) throws Exception {
         Path profile = Files.createTempDirectory("sluice-chromium");
         Process p = new ProcessBuilder(command(profile, "--remote-debugging-port=0", "--remote-allow-origins=*", url))
                 .redirectError(ProcessBuilder.Redirect.DISCARD).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
@@ -97,12 +110,16 @@ final class HeadlessChromium implements AutoCloseable {
         }
     }
 
-    /** Evaluates a JavaScript expression in the page (awaiting a promise) and returns its value as JSON (null for undefined). */
+    /**
+     * Evaluates a JavaScript expression in the page (awaiting a promise) and returns its value as JSON (null for undefined).
+     * A page that throws (as one does while it reloads) or a call Chromium refuses is an {@link IllegalStateException}, so
+     * {@code Await.until} reads again.
+     */
     JsonNode evaluate(String expression) throws Exception {
         ObjectNode params = JSON.createObjectNode().put("expression", expression).put("returnByValue", true).put("awaitPromise", true);
         JsonNode reply = call("Runtime.evaluate", params);
         if (reply.has("exceptionDetails")) {
-            throw new AssertionError("the page threw on " + expression + ": " + reply.path("exceptionDetails"));
+            throw new IllegalStateException("the page threw on " + expression + ": " + reply.path("exceptionDetails"));
         }
         return reply.path("result").path("value");
     }
@@ -118,9 +135,14 @@ final class HeadlessChromium implements AutoCloseable {
         CompletableFuture<JsonNode> reply = new CompletableFuture<>();
         replies.put(id, reply);
         socket.sendText(JSON.createObjectNode().put("id", id).put("method", method).set("params", params).toString(), true).get(10, TimeUnit.SECONDS);
-        JsonNode answer = reply.get(30, TimeUnit.SECONDS);
+        JsonNode answer;
+        try {
+            answer = reply.get(30, TimeUnit.SECONDS);
+        } finally {
+            replies.remove(id);
+        }
         if (answer.has("error")) {
-            throw new AssertionError("chromium refused " + method + ": " + answer.path("error"));
+            throw new IllegalStateException("chromium refused " + method + ": " + answer.path("error"));
         }
         return answer.path("result");
     }
