@@ -246,6 +246,11 @@ public final class ChaosRun {
         for (String job : JOBS) {
             jobIds.putAll(jobIdsIn(sluiceCluster("submit", job, "--jar", jar()), job));
         }
+        // campaigns apply to events processed after their definitions arrive: the oracle expects a push for every segment
+        // member, so the load starts once the aggregation job has them all
+        io.sluice.testkit.Await.until(campaigns.size() + " campaigns active in the aggregation job", java.time.Duration.ofMinutes(2),
+                java.time.Duration.ofMillis(500), () -> rest.metric(jobIds.get("aggregation"), "detect segment entries", "activeCampaigns", "min"),
+                v -> v == campaigns.size());
         List<Injected> injected = new ArrayList<>();
         AtomicBoolean monitoring = new AtomicBoolean(true);
         Oracle oracle;
