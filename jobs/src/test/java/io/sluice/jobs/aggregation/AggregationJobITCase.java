@@ -701,9 +701,14 @@ class AggregationJobITCase {
         two.send(campaigns.toArray(new Campaign[0]));
         JobClient job = startUnbounded(two, AggregationJob.sink(two.config()));
         List<String> steps = new ArrayList<>();
-        // campaigns apply to events processed after their definitions arrive (docs/aggregation.md): the oracle expects a
-        // push for every segment member, so no event may be sent before both campaigns are active
-        awaitMetric(new FlinkRest(cluster.getRestAddress().get()), job, "activeCampaigns", 2);
+        try {
+            // campaigns apply to events processed after their definitions arrive (docs/aggregation.md): the oracle expects a
+            // push for every segment member, so no event may be sent before both campaigns are active
+            awaitMetric(new FlinkRest(cluster.getRestAddress().get()), job, "activeCampaigns", 2);
+        } catch (AssertionError | RuntimeException e) {
+            TestFlink.cancelIfRunning(job);
+            throw e;
+        }
         try (LoadGenerator g = new LoadGenerator(two.config(), two.generator(), two.schemaIds(), 5_000, EPOCH, true).start()) {
             for (TestStack next : List.of(three, two)) {
                 long at = g.acked() + 15_000;

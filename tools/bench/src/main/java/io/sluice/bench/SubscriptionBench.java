@@ -183,8 +183,8 @@ final class SubscriptionBench implements Bench.Scenario {
         var first = stack.namespace("bench-distinct-", 4, distinct(distinctEvents));
         Oracle oracle = prefill("1/5 distinct", first);
         long distinctUpdates = oracle.good(first.config().kafka().subscriptionUpdatesTopic());
-        Drain d = null; // the better run by task time, and by the time to its last commit
-        Drain toCommit = null;
+        Drain d = null; // the better run by task time
+        Drain toCommit = null; // the better run by the time to its last commit (perhaps the other run)
         long bestRows = 0;
         double ceiling = 0;
         for (int run = 1; run <= runs; run++) { // Sluice and the ceiling in turns, so a slow stretch of the machine hits both

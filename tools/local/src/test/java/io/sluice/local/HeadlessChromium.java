@@ -47,11 +47,15 @@ final class HeadlessChromium implements AutoCloseable {
         this.socket = socket;
     }
 
-    private static List<String> command(Path profile, String... args) {
+    private static void requireBinary() {
         if (!BINARY.canExecute()) { // tests install nothing; .ci/run does, and so does this one command
             throw new AssertionError("/usr/bin/chromium is missing: this test renders Flink's web UI with Debian's headless Chromium."
                     + " Install it once with: bash .ci/install-packages (needs root or sudo)");
         }
+    }
+
+    private static List<String> command(Path profile, String... args) {
+        requireBinary();
         List<String> cmd = new ArrayList<>(List.of(BINARY.getPath(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--disable-dev-shm-usage", "--user-data-dir=" + profile, "--window-size=1600,1000"));
@@ -61,9 +65,12 @@ final class HeadlessChromium implements AutoCloseable {
 
     /** Starts Chromium on {@code url} and connects to the page over the DevTools protocol; a start that fails is tried again, 3 times in all. */
     static HeadlessChromium open(String url) throws Exception {
+        requireBinary(); // a missing program is not worth a second try
         for (int attempt = 1; ; attempt++) {
             try {
                 return openOnce(url);
+            } catch (InterruptedException e) {
+                throw e;
             } catch (Exception | AssertionError e) {
                 if (attempt == 3) {
                     throw e;
@@ -75,8 +82,14 @@ final class HeadlessChromium implements AutoCloseable {
 
     private static HeadlessChromium openOnce(String url) throws Exception {
         Path profile = Files.createTempDirectory("sluice-chromium");
-        Process p = new ProcessBuilder(command(profile, "--remote-debugging-port=0", "--remote-allow-origins=*", url))
-                .redirectError(ProcessBuilder.Redirect.DISCARD).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        Process p;
+        try {
+            p = new ProcessBuilder(command(profile, "--remote-debugging-port=0", "--remote-allow-origins=*", url))
+                    .redirectError(ProcessBuilder.Redirect.DISCARD).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        } catch (java.io.IOException | RuntimeException | AssertionError e) {
+            LocalMachine.deleteRecursively(profile);
+            throw e;
+        }
         try {
             Path portFile = profile.resolve("DevToolsActivePort"); // Chromium writes the port it chose here
             List<String> written = Await.until("chromium to write its DevTools port to " + portFile, Duration.ofSeconds(30), Duration.ofMillis(100), () -> {
