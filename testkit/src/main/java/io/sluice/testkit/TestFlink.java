@@ -23,7 +23,13 @@ public final class TestFlink {
      * value satisfies {@code ok}, for up to 60 s; fails with the last value seen and the job's vertices.
      */
     public static void awaitMetric(FlinkRest rest, String jobId, String vertex, String metric, String agg, DoublePredicate ok) throws Exception {
-        long deadline = System.currentTimeMillis() + 60_000;
+        awaitMetric(rest, jobId, vertex, metric, agg, ok, java.time.Duration.ofSeconds(60));
+    }
+
+    /** {@link #awaitMetric(FlinkRest, String, String, String, String, DoublePredicate)}, for up to {@code timeout}. */
+    public static void awaitMetric(FlinkRest rest, String jobId, String vertex, String metric, String agg, DoublePredicate ok,
+                                   java.time.Duration timeout) throws Exception {
+        long deadline = System.currentTimeMillis() + timeout.toMillis();
         double seen = Double.NaN;
         while (System.currentTimeMillis() < deadline) {
             try {

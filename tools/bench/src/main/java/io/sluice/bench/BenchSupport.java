@@ -20,16 +20,22 @@ final class BenchSupport {
     }
 
     record Drain(double seconds, double perSecond) {
+        static Drain of(long events, double seconds) {
+            return new Drain(seconds, events / seconds);
+        }
     }
 
     /** The drain rate of a finished job: {@code events} over its task time (first task start to last task end, from REST). */
     static Drain drain(String phase, String who, FlinkRest rest, String jobId, long events) throws Exception {
-        long[] w = rest.activeWindow(jobId);
-        double seconds = (w[1] - w[0]) / 1000.0;
-        Drain d = new Drain(seconds, events / seconds);
+        return drain(phase, who, rest, jobId, events, rest.activeWindow(jobId));
+    }
+
+    /** As {@link #drain(String, String, FlinkRest, String, long)}, with the job's task time {@code w} already read ({@link FlinkRest#activeWindow}). */
+    static Drain drain(String phase, String who, FlinkRest rest, String jobId, long events, long[] w) throws Exception {
+        Drain d = Drain.of(events, (w[1] - w[0]) / 1000.0);
         long lastRunning = rest.lastRunning(jobId);
         System.out.printf(Locale.ROOT, "[%s] %s drained %,d records in %.1f s of task time (the last task was running after %s): %,.0f records/s%n",
-                phase, who, events, seconds, lastRunning == 0 ? "n/a" : String.format(Locale.ROOT, "%.1f s", (lastRunning - w[0]) / 1000.0), d.perSecond);
+                phase, who, events, d.seconds(), lastRunning == 0 ? "n/a" : String.format(Locale.ROOT, "%.1f s", (lastRunning - w[0]) / 1000.0), d.perSecond);
         return d;
     }
 

@@ -330,15 +330,15 @@ final class SubscriptionBench implements Bench.Scenario {
         JobClient job = env.executeAsync("bench-subscriptions-" + phase.replaceAll("\\W+", "-"));
         awaitWithProgress(phase, job, () -> committed(probe));
         String jobId = job.getJobID().toString();
-        Drain byTaskTime = drain(phase, "Sluice", rest, jobId, events);
         long[] window = rest.activeWindow(jobId);
+        Drain byTaskTime = drain(phase, "Sluice", rest, jobId, events, window);
         long start = window[0];
         // the sink writes sluice_progress last in each transaction, stamped clock_timestamp(): its newest stamp is the last commit
         long lastCommit = BenchSupport.overShards(config, Math::max,
                 "SELECT coalesce((extract(epoch FROM max(committed_at)) * 1000)::bigint, 0) FROM sluice_progress WHERE job = ?", SubscriptionJob.NAME);
         check(lastCommit > start && lastCommit <= window[1], phase + ": the last commit (" + lastCommit + ") is not between the job's start ("
                 + start + ") and end (" + window[1] + "), epoch ms");
-        Drain toLastCommit = new Drain((lastCommit - start) / 1000.0, events / ((lastCommit - start) / 1000.0));
+        Drain toLastCommit = Drain.of(events, (lastCommit - start) / 1000.0);
         System.out.printf(Locale.ROOT, "[%s] its last transaction committed %.2f s after the first task started (%,.0f records/s); the job ended %.2f s "
                 + "later, after its final checkpoint%n", phase, toLastCommit.seconds(), toLastCommit.perSecond(), byTaskTime.seconds() - toLastCommit.seconds());
         return new SluiceDrain(byTaskTime, toLastCommit);

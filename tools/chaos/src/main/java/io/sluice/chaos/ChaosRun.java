@@ -248,9 +248,8 @@ public final class ChaosRun {
         }
         // campaigns apply to events processed after their definitions arrive: the oracle expects a push for every segment
         // member, so the load starts once the aggregation job has them all
-        io.sluice.testkit.Await.until(campaigns.size() + " campaigns active in the aggregation job (logs: " + cluster.logDir() + ")", java.time.Duration.ofMinutes(2),
-                java.time.Duration.ofMillis(500), () -> rest.metric(jobIds.get("aggregation"), "detect segment entries", "activeCampaigns", "min"),
-                v -> v == campaigns.size());
+        io.sluice.testkit.TestFlink.awaitMetric(rest, jobIds.get("aggregation"), "detect segment entries", "activeCampaigns", "min",
+                v -> v == campaigns.size(), java.time.Duration.ofMinutes(2));
         List<Injected> injected = new ArrayList<>();
         AtomicBoolean monitoring = new AtomicBoolean(true);
         Oracle oracle;

@@ -55,7 +55,6 @@ final class HeadlessChromium implements AutoCloseable {
     }
 
     private static List<String> command(Path profile, String... args) {
-        requireBinary();
         List<String> cmd = new ArrayList<>(List.of(BINARY.getPath(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--disable-dev-shm-usage", "--user-data-dir=" + profile, "--window-size=1600,1000"));
@@ -86,7 +85,7 @@ final class HeadlessChromium implements AutoCloseable {
         try {
             p = new ProcessBuilder(command(profile, "--remote-debugging-port=0", "--remote-allow-origins=*", url))
                     .redirectError(ProcessBuilder.Redirect.DISCARD).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        } catch (java.io.IOException | RuntimeException | AssertionError e) {
+        } catch (java.io.IOException | RuntimeException e) {
             LocalMachine.deleteRecursively(profile);
             throw e;
         }
