@@ -322,9 +322,9 @@ public record SluiceConfig(
      * (app, user, event name); running results every {@code emitIntervalMs}, the final one when the
      * watermark passes the window's end; events up to {@code allowedLatenessMs} after that still update
      * the row, later ones are dead letters. Watermarks trail the newest event time by
-     * {@code outOfOrdernessMs}; a partition silent for {@code idlenessMs} stops holding them back. The event source
-     * fetches at most {@code partitionFetchBytes} of one partition at a time, so a busy subtask hands each of its
-     * partitions records far more often than every {@code idlenessMs} (a partition waiting its turn must not look idle).
+     * {@code outOfOrdernessMs}; a partition silent for {@code idlenessMs} stops holding them back once its source subtask
+     * has nothing left to read (a partition waiting its turn must not look idle). The event source fetches at most
+     * {@code partitionFetchBytes} of one partition at a time, so a busy subtask's partitions take turns in small steps.
      * An {@code occurred_at} more than {@code maxEventAgeMs} behind or {@code maxEventLeadMs} ahead of
      * the wall clock is implausible (a dead letter before it can move a watermark); 0 turns a bound off.
      */

@@ -12,6 +12,9 @@ import io.sluice.jobs.campaigns.Pacer;
 import io.sluice.jobs.campaigns.PendingPush;
 import io.sluice.jobs.campaigns.PushJobSerializer;
 import io.sluice.jobs.campaigns.ValidateCampaigns;
+import io.sluice.core.kafka.KafkaClients;
+import io.sluice.jobs.common.BacklogAwareIdleness;
+import io.sluice.jobs.common.BacklogAwareSource;
 import io.sluice.jobs.common.BroadcastWatermarks;
 import io.sluice.jobs.common.CountDeadLetters;
 import io.sluice.jobs.common.DeadLetter;
@@ -93,16 +96,17 @@ public final class AggregationJob implements SluiceJob {
     }
 
     /**
-     * The {@code user-events} source with {@code deserializer}, from {@code starting}. It fetches at most {@code aggregation.partition-fetch-bytes}
-     * (256 KiB) of a partition at a time, not the consumer's 1 MiB: one consumer hands a subtask its partitions a fetch at a
-     * time, and with 1 MiB a busy subtask reading a backlog (after a restart) could spend longer than
-     * {@code aggregation.idleness} on one partition. The others then went idle, the watermark followed the partition being
-     * read, and the others' backlog, once more than the allowed lateness behind it, came in as late dead letters
-     * (docs/aggregation.md, "Event time and lateness").
+     * The {@code user-events} source with {@code deserializer}, from {@code starting}. It tells the watermark generators
+     * whether its subtask still has records to read ({@link BacklogAwareSource}): a partition waiting its turn in a
+     * backlog must not go idle, or the watermark follows the partitions being read and the waiting one's events come in
+     * as late dead letters (docs/aggregation.md, "Event time and lateness"). It fetches at most
+     * {@code aggregation.partition-fetch-bytes} (256 KiB) of a partition at a time, not the consumer's 1 MiB, so the
+     * partitions of a subtask reading a backlog take turns in small steps.
      */
     public static Source<Decoded<UserEvent>, ?, ?> eventSource(SluiceConfig config, KafkaRecordDeserializationSchema<Decoded<UserEvent>> deserializer,
                                                                OffsetsInitializer starting, boolean bounded) {
-        return KafkaIo.source(config, NAME, config.kafka().userEventsTopic(), deserializer, starting, bounded, config.aggregation().partitionFetchBytes());
+        return BacklogAwareSource.of(KafkaIo.source(config, NAME, config.kafka().userEventsTopic(), deserializer, starting, bounded,
+                config.aggregation().partitionFetchBytes()), KafkaClients.clientProperties(config), KafkaClients.groupId(config, NAME));
     }
 
     /** {@code user-events} records decoded, or their dead letters (undecodable, or an implausible {@code occurred_at}). */
@@ -120,12 +124,19 @@ public final class AggregationJob implements SluiceJob {
         return KafkaIo.source(config, NAME, config.kafka().campaignsTopic(), deserializer, bounded);
     }
 
-    /** Event time from {@code occurred_at}, bounded out-of-orderness, idle partitions ignored after {@code aggregation.idleness}. */
-    static WatermarkStrategy<Decoded<UserEvent>> watermarks(SluiceConfig.Aggregation a) {
+    /**
+     * Event time from {@code occurred_at}, bounded out-of-orderness; a partition silent for {@code aggregation.idleness}
+     * is ignored, but only while its subtask has no records pending when {@code events} says so ({@link BacklogAwareIdleness}).
+     */
+    static WatermarkStrategy<Decoded<UserEvent>> watermarks(SluiceConfig.Aggregation a, Source<Decoded<UserEvent>, ?, ?> events) {
         WatermarkStrategy<Decoded<UserEvent>> w = WatermarkStrategy
                 .<Decoded<UserEvent>>forBoundedOutOfOrderness(Duration.ofMillis(a.outOfOrdernessMs()))
                 .withTimestampAssigner((d, kafkaTimestamp) -> d.value == null ? Long.MIN_VALUE : d.value.occurredAt());
-        return a.idlenessMs() > 0 ? w.withIdleness(Duration.ofMillis(a.idlenessMs())) : w;
+        if (a.idlenessMs() <= 0) {
+            return w;
+        }
+        Duration idleness = Duration.ofMillis(a.idlenessMs());
+        return events instanceof BacklogAwareSource<?, ?> b ? new BacklogAwareIdleness<>(w, idleness, b.gate()) : w.withIdleness(idleness);
     }
 
     /** The pipeline, apart from the real sources and sinks so tests can pass their own. */
@@ -138,7 +149,7 @@ public final class AggregationJob implements SluiceJob {
             env.setParallelism(a.parallelism());
         }
         SingleOutputStreamOperator<CountedEvent> valid = env
-                .fromSource(events, watermarks(a), "user-events").uid("user-events-source")
+                .fromSource(events, watermarks(a, events), "user-events").uid("user-events-source")
                 .process(new ValidateEvents(config.kafka().userEventsTopic(), a.windowMs(), a.allowedLatenessMs(), new StatelessStartGuard(
                         config, NAME, config.kafka().userEventsTopic(), a.allowStatelessStart(), "aggregation.allow-stateless-start",
                         "pushes already sent in open campaign windows would go out again, open windows would be counted from zero and queued pushes lost")))

@@ -1,17 +1,13 @@
 package io.sluice.jobs.sidekiq;
 
 import io.sluice.core.config.SluiceConfig;
-import org.apache.flink.api.connector.source.Boundedness;
+import io.sluice.jobs.common.ForwardingSource;
 import org.apache.flink.api.connector.source.ReaderOutput;
 import org.apache.flink.api.connector.source.Source;
-import org.apache.flink.api.connector.source.SourceEvent;
 import org.apache.flink.api.connector.source.SourceReader;
 import org.apache.flink.api.connector.source.SourceReaderContext;
 import org.apache.flink.api.connector.source.SourceSplit;
-import org.apache.flink.api.connector.source.SplitEnumerator;
-import org.apache.flink.api.connector.source.SplitEnumeratorContext;
 import org.apache.flink.core.io.InputStatus;
-import org.apache.flink.core.io.SimpleVersionedSerializer;
 import org.apache.flink.metrics.MetricGroup;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -37,47 +33,21 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>Metrics: {@code sidekiq.queueLength} (the last reading, −1 while Redis does not answer), {@code sidekiq.waitingMs}
  * (time spent with nothing allowed, the current wait included), {@code sidekiq.limited} (1 while waiting).
  */
-public final class QueueLimitedSource<T, S extends SourceSplit, E> implements Source<T, S, E> {
+public final class QueueLimitedSource<T, S extends SourceSplit, E> extends ForwardingSource<T, S, E> {
     private static final long serialVersionUID = 1L;
     static final long POLL_MS = 100;
 
-    private final Source<T, S, E> source;
     private final SluiceConfig.Sidekiq config;
 
     public QueueLimitedSource(Source<T, S, E> source, SluiceConfig.Sidekiq config) {
-        this.source = source;
+        super(source);
         this.config = config;
-    }
-
-    @Override
-    public Boundedness getBoundedness() {
-        return source.getBoundedness();
     }
 
     @Override
     public SourceReader<T, S> createReader(SourceReaderContext context) throws Exception {
         MetricGroup metrics = context.metricGroup().addGroup("sidekiq");
         return new Reader<>(source.createReader(context), new Gate(config, context.currentParallelism(), metrics), metrics);
-    }
-
-    @Override
-    public SplitEnumerator<S, E> createEnumerator(SplitEnumeratorContext<S> context) throws Exception {
-        return source.createEnumerator(context);
-    }
-
-    @Override
-    public SplitEnumerator<S, E> restoreEnumerator(SplitEnumeratorContext<S> context, E checkpoint) throws Exception {
-        return source.restoreEnumerator(context, checkpoint);
-    }
-
-    @Override
-    public SimpleVersionedSerializer<S> getSplitSerializer() {
-        return source.getSplitSerializer();
-    }
-
-    @Override
-    public SimpleVersionedSerializer<E> getEnumeratorCheckpointSerializer() {
-        return source.getEnumeratorCheckpointSerializer();
     }
 
     /** How many records the reader may take, from the queue lengths a thread of its own reads. */
@@ -220,15 +190,14 @@ public final class QueueLimitedSource<T, S extends SourceSplit, E> implements So
         }
     }
 
-    static final class Reader<T, S extends SourceSplit> implements SourceReader<T, S> {
-        private final SourceReader<T, S> reader;
+    static final class Reader<T, S extends SourceSplit> extends ForwardingSource.Reader<T, S> {
         private final Gate gate;
         /** Time spent waiting before the current wait, and when the current one began (0: not waiting). */
         private volatile long waitedMs;
         private volatile long waitingSince;
 
         Reader(SourceReader<T, S> reader, Gate gate, MetricGroup metrics) {
-            this.reader = reader;
+            super(reader);
             this.gate = gate;
             metrics.gauge("waitingMs", () -> {
                 long since = waitingSince;
@@ -262,41 +231,6 @@ public final class QueueLimitedSource<T, S extends SourceSplit, E> implements So
         @Override
         public CompletableFuture<Void> isAvailable() {
             return gate.open() ? reader.isAvailable() : gate.whenOpen();
-        }
-
-        @Override
-        public List<S> snapshotState(long checkpointId) {
-            return reader.snapshotState(checkpointId);
-        }
-
-        @Override
-        public void addSplits(List<S> splits) {
-            reader.addSplits(splits);
-        }
-
-        @Override
-        public void notifyNoMoreSplits() {
-            reader.notifyNoMoreSplits();
-        }
-
-        @Override
-        public void handleSourceEvents(SourceEvent event) {
-            reader.handleSourceEvents(event);
-        }
-
-        @Override
-        public void pauseOrResumeSplits(Collection<String> toPause, Collection<String> toResume) {
-            reader.pauseOrResumeSplits(toPause, toResume);
-        }
-
-        @Override
-        public void notifyCheckpointComplete(long checkpointId) throws Exception {
-            reader.notifyCheckpointComplete(checkpointId);
-        }
-
-        @Override
-        public void notifyCheckpointAborted(long checkpointId) throws Exception {
-            reader.notifyCheckpointAborted(checkpointId);
         }
 
         @Override
