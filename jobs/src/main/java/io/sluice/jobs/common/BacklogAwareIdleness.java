@@ -16,13 +16,13 @@ import java.time.Duration;
  * subtask catching up on a backlog (after a restart or an outage) may not get to one of its partitions for that long,
  * the watermark then follows the partitions being read, and the waiting partition's events, once the watermark is
  * more than the allowed lateness past them, are {@code late} dead letters although they were on time. Here a silent
- * partition goes idle only while the subtask's Kafka consumer reports no records pending, or, before the subtask's
- * first record, once its partitions were found to hold nothing to read ({@link BacklogGate}): a partition that is
- * silent because it has nothing to deliver. While the subtask is behind, a silent partition keeps its
- * last watermark (or the minimum, before its first record), and holds the subtask's watermark there.
+ * partition goes idle only once its subtask has nothing left to read ({@link BacklogGate}): every split that had records
+ * at the start has delivered, and the Kafka consumer reports no records pending. Until then a silent partition keeps its
+ * last watermark (the minimum before its first record) and holds the subtask's watermark there. Once idle, it stays idle
+ * until its next record, as with {@code withIdleness}.
  *
- * <p>The cost: a partition that goes quiet while another partition of its subtask never catches up (its lag never reads 0)
- * holds the watermark until one of them changes, so windows are finalized late, never wrongly. The idleness clock is
+ * <p>The cost: while any partition of the subtask has records pending (a catch-up, or a subtask running at its limit), its
+ * quiet partitions hold its watermark, so windows are finalized late, never wrongly. The idleness clock is
  * Flink's input activity clock, which stops while the source is backpressured, as {@code withIdleness}'s does.
  */
 public final class BacklogAwareIdleness<T> implements WatermarkStrategy<T> {
@@ -82,14 +82,14 @@ public final class BacklogAwareIdleness<T> implements WatermarkStrategy<T> {
                 silentSince = now;
                 idle = false;
             }
+            if (idle) {
+                return; // until its next event, as withIdleness: a record it has not fetched yet is not pending anywhere else
+            }
             if (now - silentSince >= idleNanos && gate.idleAllowed()) {
-                if (!idle) {
-                    output.markIdle();
-                    idle = true;
-                }
+                output.markIdle();
+                idle = true;
                 return;
             }
-            idle = false; // behind again, or active: the emitted watermark makes the partition active again
             watermarks.onPeriodicEmit(output);
         }
     }

@@ -3,12 +3,15 @@ package io.sluice.jobs.common;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.watermark.Watermark;
 import org.apache.flink.api.connector.source.Source;
+import org.apache.flink.api.connector.source.ReaderOutput;
 import org.apache.flink.api.connector.source.SourceEvent;
+import org.apache.flink.api.connector.source.SourceOutput;
 import org.apache.flink.api.connector.source.SourceReader;
 import org.apache.flink.api.connector.source.SourceReaderContext;
 import org.apache.flink.api.java.typeutils.ResultTypeQueryable;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.connector.kafka.source.split.KafkaPartitionSplit;
+import org.apache.flink.core.io.InputStatus;
 import org.apache.flink.events.EventBuilder;
 import org.apache.flink.metrics.CharacterFilter;
 import org.apache.flink.metrics.Counter;
@@ -29,12 +32,13 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.Set;
 
 /**
  * A source that tells its subtask's watermark generators whether the reader is behind: it hands the reader's
  * {@code pendingRecords} gauge (which the Kafka source reader sets from its consumer's {@code records-lag}) to a
- * {@link BacklogGate}, which {@link BacklogAwareIdleness} reads; until the reader's first record, a {@link StartBacklogProbe}
- * tells the gate whether there is anything to read. Everything else is the wrapped source's: its splits, enumerator,
+ * {@link BacklogGate}, which {@link BacklogAwareIdleness} reads, with which splits had records to read at the start
+ * ({@link StartBacklogProbe}) and which have delivered since. Everything else is the wrapped source's: its splits, enumerator,
  * checkpoint formats and reader (only the reader's context is wrapped), so savepoints of a job reading the plain source
  * restore into one reading this, and the other way round ({@link ForwardingSource}).
  */
@@ -214,8 +218,10 @@ public final class BacklogAwareSource<T, E> extends ForwardingSource<T, KafkaPar
     }
 
     /**
-     * The wrapped reader; on every split assignment before its first record it has the {@link StartBacklogProbe} find
-     * out, on a thread of its own, whether its partitions hold anything to read, retrying until the broker answers.
+     * The wrapped reader. On every split assignment it has the {@link StartBacklogProbe} find out, on a thread of its
+     * own, which of its splits hold records to read from where they start, retrying until the broker answers; it tells
+     * the gate each split's first record through the outputs it hands the Kafka reader. A reader without splits has
+     * nothing to read.
      */
     private static final class Reader<T> extends ForwardingSource.Reader<T, KafkaPartitionSplit> {
         private final BacklogAwareSource<T, ?> source;
@@ -223,6 +229,9 @@ public final class BacklogAwareSource<T, E> extends ForwardingSource<T, KafkaPar
         private final List<KafkaPartitionSplit> splits = new ArrayList<>();
         /** The probe whose answer counts; the older ones are interrupted and their answers dropped. */
         private volatile Thread probe;
+        private volatile boolean closed;
+        private ReaderOutput<T> output;
+        private Outputs<T> outputs;
 
         Reader(SourceReader<T, KafkaPartitionSplit> reader, BacklogAwareSource<T, ?> source, int subtask) {
             super(reader);
@@ -231,33 +240,52 @@ public final class BacklogAwareSource<T, E> extends ForwardingSource<T, KafkaPar
         }
 
         @Override
+        public void start() {
+            reader.start();
+            synchronized (source.gate) {
+                if (splits.isEmpty()) {
+                    source.gate.backlogAtStart(Set.of());
+                }
+            }
+        }
+
+        @Override
+        public InputStatus pollNext(ReaderOutput<T> output) throws Exception {
+            if (output != this.output) {
+                this.output = output;
+                this.outputs = new Outputs<>(output, source.gate);
+            }
+            return reader.pollNext(outputs);
+        }
+
+        @Override
         public void addSplits(List<KafkaPartitionSplit> added) {
             splits.addAll(added);
             reader.addSplits(added);
-            if (!source.gate.delivered()) {
-                probe(List.copyOf(splits));
-            }
+            probe(List.copyOf(splits));
         }
 
         private void probe(List<KafkaPartitionSplit> all) {
             BacklogGate gate = source.gate;
             Thread next = new Thread(() -> {
-                for (int attempt = 1; !Thread.currentThread().isInterrupted() && !gate.delivered(); attempt++) {
+                for (int attempt = 1; !closed && !Thread.currentThread().isInterrupted(); attempt++) {
                     try {
-                        boolean backlog = StartBacklogProbe.hasRecordsToRead(source.client, source.groupId,
+                        Set<String> backlog = StartBacklogProbe.splitsWithRecordsToRead(source.client, source.groupId,
                                 source.groupId + "-start-backlog-probe-" + subtask, all, PROBE_TIMEOUT);
                         synchronized (gate) {
                             if (probe == Thread.currentThread()) {
                                 gate.backlogAtStart(backlog);
-                                LOG.info("Source subtask {}: {} from where it starts in {}; its silent partitions {}", subtask,
-                                        backlog ? "records to read" : "nothing to read", all,
-                                        backlog ? "hold the watermark until it reads them" : "may go idle");
+                                LOG.info("Source subtask {}: records to read from where they start in {} of {}; until each has delivered, "
+                                        + "its silent partitions hold the watermark", subtask, backlog, all);
                             }
                         }
                         return;
                     } catch (org.apache.kafka.common.errors.InterruptException e) {
                         return;
                     } catch (RuntimeException e) {
+                        if (closed) {
+                            return;
+                        }
                         LOG.warn("Source subtask {}: could not find out whether {} hold records to read (attempt {}), so its silent partitions hold "
                                 + "the watermark; trying again in 1 s", subtask, all, attempt, e);
                         try {
@@ -282,11 +310,98 @@ public final class BacklogAwareSource<T, E> extends ForwardingSource<T, KafkaPar
 
         @Override
         public void close() throws Exception {
+            closed = true;
             Thread last = probe;
             if (last != null) {
                 last.interrupt();
             }
             reader.close();
+        }
+    }
+
+    /** The reader's output, whose split outputs tell the gate each split's first record. */
+    private record Outputs<T>(ReaderOutput<T> output, BacklogGate gate) implements ReaderOutput<T> {
+        @Override
+        public void collect(T record) {
+            output.collect(record);
+        }
+
+        @Override
+        public void collect(T record, long timestamp) {
+            output.collect(record, timestamp);
+        }
+
+        @Override
+        public void emitWatermark(org.apache.flink.api.common.eventtime.Watermark watermark) {
+            output.emitWatermark(watermark);
+        }
+
+        @Override
+        public void markIdle() {
+            output.markIdle();
+        }
+
+        @Override
+        public void markActive() {
+            output.markActive();
+        }
+
+        @Override
+        public SourceOutput<T> createOutputForSplit(String splitId) {
+            return new FirstRecordOutput<>(output.createOutputForSplit(splitId), splitId, gate);
+        }
+
+        @Override
+        public void releaseOutputForSplit(String splitId) {
+            output.releaseOutputForSplit(splitId);
+        }
+    }
+
+    /** A split's output that tells the gate its first record. */
+    private static final class FirstRecordOutput<T> implements SourceOutput<T> {
+        private final SourceOutput<T> output;
+        private final String split;
+        private final BacklogGate gate;
+        private boolean delivered;
+
+        FirstRecordOutput(SourceOutput<T> output, String split, BacklogGate gate) {
+            this.output = output;
+            this.split = split;
+            this.gate = gate;
+        }
+
+        @Override
+        public void collect(T record) {
+            first();
+            output.collect(record);
+        }
+
+        @Override
+        public void collect(T record, long timestamp) {
+            first();
+            output.collect(record, timestamp);
+        }
+
+        private void first() {
+            if (!delivered) {
+                delivered = true;
+                gate.delivered(split);
+            }
+        }
+
+        @Override
+        public void emitWatermark(org.apache.flink.api.common.eventtime.Watermark watermark) {
+            output.emitWatermark(watermark);
+        }
+
+        @Override
+        public void markIdle() {
+            output.markIdle();
+        }
+
+        @Override
+        public void markActive() {
+            output.markActive();
         }
     }
 }

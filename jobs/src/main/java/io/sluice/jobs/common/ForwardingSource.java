@@ -10,6 +10,8 @@ import org.apache.flink.api.connector.source.SplitEnumerator;
 import org.apache.flink.api.connector.source.SplitEnumeratorContext;
 import org.apache.flink.core.io.InputStatus;
 import org.apache.flink.core.io.SimpleVersionedSerializer;
+import org.apache.flink.streaming.api.lineage.LineageVertex;
+import org.apache.flink.streaming.api.lineage.LineageVertexProvider;
 
 import java.util.Collection;
 import java.util.List;
@@ -17,10 +19,11 @@ import java.util.concurrent.CompletableFuture;
 
 /**
  * A source that is another one, apart from its reader: the splits, the enumerator and both checkpoint formats are
- * {@code source}'s, so savepoints of a job reading {@code source} restore into one reading the wrapper, and back.
+ * {@code source}'s, so savepoints of a job reading {@code source} restore into one reading the wrapper, and back, and
+ * so is its lineage (the topics it reads, for lineage listeners).
  * Subclasses wrap the reader, usually in a {@link Reader}.
  */
-public abstract class ForwardingSource<T, S extends SourceSplit, E> implements Source<T, S, E> {
+public abstract class ForwardingSource<T, S extends SourceSplit, E> implements Source<T, S, E>, LineageVertexProvider {
     private static final long serialVersionUID = 1L;
 
     protected final Source<T, S, E> source;
@@ -52,6 +55,11 @@ public abstract class ForwardingSource<T, S extends SourceSplit, E> implements S
     @Override
     public SimpleVersionedSerializer<E> getEnumeratorCheckpointSerializer() {
         return source.getEnumeratorCheckpointSerializer();
+    }
+
+    @Override
+    public LineageVertex getLineageVertex() {
+        return source instanceof LineageVertexProvider p ? p.getLineageVertex() : null;
     }
 
     /** A reader that passes every call to {@code reader}; subclasses override what they change. */

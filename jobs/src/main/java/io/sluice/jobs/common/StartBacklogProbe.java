@@ -1,55 +1,62 @@
 package io.sluice.jobs.common;
 
 import org.apache.flink.connector.kafka.source.split.KafkaPartitionSplit;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.Set;
 
 /**
- * Whether a source reader's partitions hold records it can read from where it starts: the answer a reader that has
- * delivered nothing yet cannot give itself. One {@code read_committed} consumer, assigned (it joins no group and commits
- * nothing), seeks each partition to the split's starting offset and reads until it either gets a record (there is a
- * backlog) or every position reaches the partition's last stable offset as of the start (there is none: transaction
- * markers and aborted records, which a reader never delivers, do not count).
+ * Which of a source reader's splits hold records it can read from where they start: the answer a reader cannot give
+ * for a partition it has not fetched yet. One {@code read_committed} consumer, assigned (it joins no group and commits
+ * nothing), seeks each partition to its split's starting offset as the Kafka source does (committed offsets, else the
+ * earliest; an offset out of range, or past the last stable offset, resets to the earliest, as the source's consumer
+ * does on a truncated log) and reads until each
+ * partition either gives a record (it has a backlog; it is paused then) or reaches its last stable offset as of the
+ * start (it has none: transaction markers and aborted records, which a reader never delivers, do not count).
  */
 final class StartBacklogProbe {
     private StartBacklogProbe() {
     }
 
     /**
-     * True if a record is readable in any of {@code splits} from its starting offset; fails after {@code timeout}. The
+     * The ids of {@code splits} with a record readable from the split's starting offset; fails after {@code timeout}. The
      * consumer reads committed offsets as group {@code groupId} (for splits starting from them) as client {@code clientId}.
      */
-    static boolean hasRecordsToRead(Properties client, String groupId, String clientId, List<KafkaPartitionSplit> splits, Duration timeout) {
+    static Set<String> splitsWithRecordsToRead(Properties client, String groupId, String clientId, List<KafkaPartitionSplit> splits,
+                                               Duration timeout) {
         Properties p = new Properties();
         p.putAll(client);
         p.put("group.id", groupId);
         p.put("client.id", clientId);
         p.put("isolation.level", "read_committed");
         p.put("enable.auto.commit", "false");
-        p.put("max.poll.records", "1");
+        p.put("auto.offset.reset", "earliest");
         p.putIfAbsent("default.api.timeout.ms", "15000");
         try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
-            List<TopicPartition> partitions = new ArrayList<>();
+            Map<TopicPartition, KafkaPartitionSplit> byPartition = new HashMap<>();
             for (KafkaPartitionSplit s : splits) {
-                partitions.add(s.getTopicPartition());
+                byPartition.put(s.getTopicPartition(), s);
             }
-            consumer.assign(partitions);
-            Map<TopicPartition, OffsetAndMetadata> committed = consumer.committed(new java.util.HashSet<>(partitions));
-            Map<TopicPartition, Long> end = new HashMap<>(consumer.endOffsets(partitions));
+            consumer.assign(byPartition.keySet());
+            Map<TopicPartition, OffsetAndMetadata> committed = consumer.committed(byPartition.keySet());
+            Map<TopicPartition, Long> end = new HashMap<>(consumer.endOffsets(byPartition.keySet()));
             for (KafkaPartitionSplit s : splits) {
                 TopicPartition tp = s.getTopicPartition();
                 long start = s.getStartingOffset();
                 OffsetAndMetadata c = committed.get(tp);
-                if (start >= 0) {
+                if (start > end.getOrDefault(tp, 0L)) { // past the last stable offset: a truncated log; the source's consumer resets
+                    consumer.seekToBeginning(List.of(tp));
+                } else if (start >= 0) {
                     consumer.seek(tp, start);
                 } else if (start == KafkaPartitionSplit.LATEST_OFFSET) {
                     consumer.seekToEnd(List.of(tp));
@@ -60,20 +67,26 @@ final class StartBacklogProbe {
                 }
                 s.getStoppingOffset().filter(o -> o >= 0).ifPresent(o -> end.merge(tp, o, Math::min));
             }
+            Set<String> backlog = new HashSet<>();
             long deadline = System.nanoTime() + timeout.toNanos();
             while (true) {
-                boolean read = true;
-                for (TopicPartition tp : partitions) {
-                    read &= consumer.position(tp) >= end.getOrDefault(tp, 0L);
+                Set<TopicPartition> open = new HashSet<>();
+                for (var e : byPartition.entrySet()) {
+                    if (!backlog.contains(e.getValue().splitId()) && consumer.position(e.getKey()) < end.getOrDefault(e.getKey(), 0L)) {
+                        open.add(e.getKey());
+                    }
                 }
-                if (read) {
-                    return false;
-                }
-                if (!consumer.poll(Duration.ofMillis(200)).isEmpty()) {
-                    return true;
+                if (open.isEmpty()) {
+                    return backlog;
                 }
                 if (System.nanoTime() > deadline) {
-                    throw new IllegalStateException("no answer within " + timeout + " on whether " + partitions + " hold records past " + splits);
+                    throw new IllegalStateException("no answer within " + timeout + " on whether " + open + " hold records past " + splits);
+                }
+                for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+                    TopicPartition tp = new TopicPartition(r.topic(), r.partition());
+                    if (backlog.add(byPartition.get(tp).splitId())) {
+                        consumer.pause(List.of(tp));
+                    }
                 }
             }
         }

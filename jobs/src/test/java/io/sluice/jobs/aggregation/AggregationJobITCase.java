@@ -894,6 +894,33 @@ class AggregationJobITCase {
         }
     }
 
+    /**
+     * The other side of the backlog rule: a partition that has nothing to read still goes idle, so the watermark moves.
+     * Two partitions, one of them never written; events in the other for three minutes. With one source subtask the
+     * empty partition goes idle once the other has delivered and the consumer reports nothing pending; with three, one
+     * subtask has no partition at all and must not hold the window operator's watermark either. Each run waits until
+     * every window-operator subtask has finalized event time to the last event.
+     */
+    @Test
+    void aPartitionWithNothingToReadAndASubtaskWithoutPartitionsDoNotHoldTheWatermark(TestStack base, @InjectMiniCluster MiniCluster cluster)
+            throws Exception {
+        for (String parallelism : List.of("1", "3")) {
+            TestStack stack = base.fresh(Map.of("kafka.partitions", "2", "aggregation.parallelism", parallelism, "aggregation.out-of-orderness", "0s",
+                    "aggregation.idleness", "1s", "aggregation.emit-interval", "100ms"));
+            List<UserEvent> events = new ArrayList<>();
+            for (int i = 0; i < 180; i++) {
+                events.add(new UserEvent("app", "u0", "view", EPOCH + i * 1_000L, 1.0, null));
+            }
+            stack.send(events.toArray(new UserEvent[0]));
+            JobClient job = startUnbounded(stack, AggregationJob.sink(stack.config()));
+            try {
+                awaitFloor(new FlinkRest(cluster.getRestAddress().get()), job, EPOCH + 179_000 - 1);
+            } finally {
+                job.cancel().get();
+            }
+        }
+    }
+
     /** The job's own deserializer, ~0.5 ms slower a record: a source task that is busy, not backpressured. */
     private static final class SlowDeserializer implements KafkaRecordDeserializationSchema<Decoded<UserEvent>> {
         private final KafkaRecordDeserializationSchema<Decoded<UserEvent>> inner;

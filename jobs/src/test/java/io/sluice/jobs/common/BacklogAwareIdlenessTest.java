@@ -7,11 +7,12 @@ import org.apache.flink.util.clock.ManualClock;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-/** The idleness rule of {@link BacklogAwareIdleness}: silent for the idleness, and nothing left to read. */
+/** The idleness rule of {@link BacklogAwareIdleness} and {@link BacklogGate}: silent for the idleness, and nothing left to read. */
 class BacklogAwareIdlenessTest {
     private static final long IDLE_NANOS = Duration.ofSeconds(10).toNanos();
 
@@ -22,40 +23,55 @@ class BacklogAwareIdlenessTest {
             new BacklogAwareIdleness.Generator<>(new BoundedOutOfOrdernessWatermarks<>(Duration.ofSeconds(5)), clock, IDLE_NANOS, gate);
 
     @Test
-    void beforeTheFirstRecordAPartitionGoesIdleOnlyOnceTheReaderIsKnownToHaveNothingToRead() {
+    void aSilentPartitionHoldsUntilEverySplitWithABacklogAtTheStartHasDelivered() {
         silentFor(Duration.ofSeconds(30));
-        assertThat(out.idle).as("idle while it is not yet known whether there is a backlog").isZero();
-        gate.backlogAtStart(true);
+        assertThat(out.idle).as("idle while the start has not been probed").isZero();
+        gate.backlogAtStart(Set.of("t-0", "t-1"));
+        gate.delivered("t-0");
         silentFor(Duration.ofSeconds(30));
-        assertThat(out.idle).as("idle with a backlog at the start").isZero();
-        gate.backlogAtStart(false);
+        assertThat(out.idle).as("idle while t-1, which had records at the start, has not delivered").isZero();
+        assertThat(out.last).as("the silent partition holds the minimum meanwhile").isEqualTo(Long.MIN_VALUE);
+        gate.delivered("t-1");
         generator.onPeriodicEmit(out);
-        assertThat(out.idle).as("idle once there is nothing to read").isEqualTo(1);
-        generator.onPeriodicEmit(out);
+        assertThat(out.idle).as("idle once both delivered and no gauge reports anything pending").isEqualTo(1);
+    }
+
+    @Test
+    void aReaderThatHadNothingAtTheStartLetsItsSilentPartitionsGoIdleAfterTheIdleness() {
+        gate.backlogAtStart(Set.of());
+        silentFor(Duration.ofSeconds(9));
+        assertThat(out.idle).as("idle before the idleness").isZero();
+        silentFor(Duration.ofSeconds(2));
+        assertThat(out.idle).as("idle after it, once").isEqualTo(1);
+        silentFor(Duration.ofSeconds(10));
         assertThat(out.idle).as("marked idle once, not every period").isEqualTo(1);
     }
 
     @Test
-    void afterTheFirstRecordTheConsumersPendingRecordsDecide() {
+    void afterTheStartTheConsumersPendingRecordsDecideAndAnIdlePartitionStaysIdleUntilItsNextEvent() {
         AtomicLong pending = new AtomicLong(1_000);
-        gate.backlogAtStart(false);
+        gate.backlogAtStart(Set.of("t-0"));
+        gate.delivered("t-0");
         gate.pendingRecords(pending::get);
         generator.onEvent(1L, 60_000, out);
-        silentFor(Duration.ofSeconds(9));
-        assertThat(out.idle).as("idle before the idleness").isZero();
         silentFor(Duration.ofSeconds(30));
         assertThat(out.idle).as("idle while the subtask has records pending").isZero();
         assertThat(out.last).as("the partition keeps its watermark meanwhile").isEqualTo(60_000 - 5_000 - 1);
         pending.set(0);
         generator.onPeriodicEmit(out);
         assertThat(out.idle).as("idle once nothing is pending").isEqualTo(1);
+        int emitted = out.emitted;
         pending.set(10);
-        generator.onPeriodicEmit(out);
-        assertThat(out.emitted).as("behind again: the partition emits its watermark, which makes it active").isGreaterThan(0);
+        silentFor(Duration.ofSeconds(5));
+        assertThat(out.emitted).as("an idle partition emits nothing (which would make it active) until its next event").isEqualTo(emitted);
         generator.onEvent(2L, 70_000, out);
+        generator.onPeriodicEmit(out);
+        assertThat(out.last).as("its next event makes it active with its watermark").isEqualTo(70_000 - 5_000 - 1);
         pending.set(0);
         silentFor(Duration.ofSeconds(9));
-        assertThat(out.idle).as("an event restarts the idleness").isEqualTo(1);
+        assertThat(out.idle).as("the event restarted the idleness").isEqualTo(1);
+        silentFor(Duration.ofSeconds(2));
+        assertThat(out.idle).as("idle again after it").isEqualTo(2);
     }
 
     private void silentFor(Duration d) {
