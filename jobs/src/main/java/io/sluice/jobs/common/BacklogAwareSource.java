@@ -319,8 +319,14 @@ public final class BacklogAwareSource<T, E> extends ForwardingSource<T, KafkaPar
         }
     }
 
-    /** The reader's output, whose split outputs tell the gate each split's first record. */
-    private record Outputs<T>(ReaderOutput<T> output, BacklogGate gate) implements ReaderOutput<T> {
+    /** An output that passes everything to {@code output}. */
+    private abstract static class Forwarding<T, O extends SourceOutput<T>> implements SourceOutput<T> {
+        protected final O output;
+
+        Forwarding(O output) {
+            this.output = output;
+        }
+
         @Override
         public void collect(T record) {
             output.collect(record);
@@ -345,6 +351,16 @@ public final class BacklogAwareSource<T, E> extends ForwardingSource<T, KafkaPar
         public void markActive() {
             output.markActive();
         }
+    }
+
+    /** The reader's output, whose split outputs tell the gate each split's first record. */
+    private static final class Outputs<T> extends Forwarding<T, ReaderOutput<T>> implements ReaderOutput<T> {
+        private final BacklogGate gate;
+
+        Outputs(ReaderOutput<T> output, BacklogGate gate) {
+            super(output);
+            this.gate = gate;
+        }
 
         @Override
         public SourceOutput<T> createOutputForSplit(String splitId) {
@@ -358,14 +374,13 @@ public final class BacklogAwareSource<T, E> extends ForwardingSource<T, KafkaPar
     }
 
     /** A split's output that tells the gate its first record. */
-    private static final class FirstRecordOutput<T> implements SourceOutput<T> {
-        private final SourceOutput<T> output;
+    private static final class FirstRecordOutput<T> extends Forwarding<T, SourceOutput<T>> {
         private final String split;
         private final BacklogGate gate;
         private boolean delivered;
 
         FirstRecordOutput(SourceOutput<T> output, String split, BacklogGate gate) {
-            this.output = output;
+            super(output);
             this.split = split;
             this.gate = gate;
         }
@@ -387,21 +402,6 @@ public final class BacklogAwareSource<T, E> extends ForwardingSource<T, KafkaPar
                 delivered = true;
                 gate.delivered(split);
             }
-        }
-
-        @Override
-        public void emitWatermark(org.apache.flink.api.common.eventtime.Watermark watermark) {
-            output.emitWatermark(watermark);
-        }
-
-        @Override
-        public void markIdle() {
-            output.markIdle();
-        }
-
-        @Override
-        public void markActive() {
-            output.markActive();
         }
     }
 }
