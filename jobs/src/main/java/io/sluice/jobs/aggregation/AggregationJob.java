@@ -106,7 +106,7 @@ public final class AggregationJob implements SluiceJob {
     public static Source<Decoded<UserEvent>, ?, ?> eventSource(SluiceConfig config, KafkaRecordDeserializationSchema<Decoded<UserEvent>> deserializer,
                                                                OffsetsInitializer starting, boolean bounded) {
         return BacklogAwareSource.of(KafkaIo.source(config, NAME, config.kafka().userEventsTopic(), deserializer, starting, bounded,
-                config.aggregation().partitionFetchBytes()), KafkaClients.clientProperties(config), KafkaClients.groupId(config, NAME));
+                config.aggregation().partitionFetchBytes()), starting, KafkaClients.clientProperties(config), KafkaClients.groupId(config, NAME));
     }
 
     /** {@code user-events} records decoded, or their dead letters (undecodable, or an implausible {@code occurred_at}). */

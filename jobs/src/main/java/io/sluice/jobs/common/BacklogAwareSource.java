@@ -10,6 +10,7 @@ import org.apache.flink.api.connector.source.SourceReader;
 import org.apache.flink.api.connector.source.SourceReaderContext;
 import org.apache.flink.api.java.typeutils.ResultTypeQueryable;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
 import org.apache.flink.connector.kafka.source.split.KafkaPartitionSplit;
 import org.apache.flink.core.io.InputStatus;
 import org.apache.flink.events.EventBuilder;
@@ -24,6 +25,7 @@ import org.apache.flink.metrics.groups.SourceReaderMetricGroup;
 import org.apache.flink.traces.SpanBuilder;
 import org.apache.flink.util.UserCodeClassLoader;
 
+import org.apache.kafka.clients.consumer.OffsetResetStrategy;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -51,19 +53,26 @@ public final class BacklogAwareSource<T, E> extends ForwardingSource<T, KafkaPar
     private final TypeInformation<T> type;
     private final Properties client;
     private final String groupId;
+    private final boolean resetToLatest;
     private final BacklogGate gate = new BacklogGate();
 
-    /** {@code source} read with consumer settings {@code client} (the bootstrap servers and security) by group {@code groupId}. */
-    public static <T, E, W extends Source<T, KafkaPartitionSplit, E> & ResultTypeQueryable<T>> BacklogAwareSource<T, E> of(W source, Properties client,
-                                                                                                                         String groupId) {
-        return new BacklogAwareSource<>(source, source.getProducedType(), client, groupId);
+    /**
+     * {@code source}, started from {@code starting}, read with consumer settings {@code client} (the bootstrap servers and
+     * security) by group {@code groupId}.
+     */
+    public static <T, E, W extends Source<T, KafkaPartitionSplit, E> & ResultTypeQueryable<T>> BacklogAwareSource<T, E> of(
+            W source, OffsetsInitializer starting, Properties client, String groupId) {
+        return new BacklogAwareSource<>(source, source.getProducedType(), client, groupId,
+                starting.getAutoOffsetResetStrategy() == OffsetResetStrategy.LATEST);
     }
 
-    private BacklogAwareSource(Source<T, KafkaPartitionSplit, E> source, TypeInformation<T> type, Properties client, String groupId) {
+    private BacklogAwareSource(Source<T, KafkaPartitionSplit, E> source, TypeInformation<T> type, Properties client, String groupId,
+                               boolean resetToLatest) {
         super(source);
         this.type = type;
         this.client = client;
         this.groupId = groupId;
+        this.resetToLatest = resetToLatest;
     }
 
     /** The gate to give this source's watermark strategy ({@link BacklogAwareIdleness}); it must go into the same job graph. */
@@ -268,10 +277,10 @@ public final class BacklogAwareSource<T, E> extends ForwardingSource<T, KafkaPar
         private void probe(List<KafkaPartitionSplit> all) {
             BacklogGate gate = source.gate;
             Thread next = new Thread(() -> {
-                for (int attempt = 1; !closed && !Thread.currentThread().isInterrupted(); attempt++) {
+                for (int attempt = 1; !closed && probe == Thread.currentThread() && !Thread.currentThread().isInterrupted(); attempt++) {
                     try {
                         Set<String> backlog = StartBacklogProbe.splitsWithRecordsToRead(source.client, source.groupId,
-                                source.groupId + "-start-backlog-probe-" + subtask, all, PROBE_TIMEOUT);
+                                source.groupId + "-start-backlog-probe-" + subtask, all, source.resetToLatest, PROBE_TIMEOUT);
                         synchronized (gate) {
                             if (probe == Thread.currentThread()) {
                                 gate.backlogAtStart(backlog);
@@ -282,7 +291,7 @@ public final class BacklogAwareSource<T, E> extends ForwardingSource<T, KafkaPar
                         return;
                     } catch (org.apache.kafka.common.errors.InterruptException e) {
                         return;
-                    } catch (RuntimeException e) {
+                    } catch (RuntimeException | LinkageError e) {
                         if (closed) {
                             return;
                         }

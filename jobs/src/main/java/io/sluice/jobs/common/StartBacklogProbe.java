@@ -19,8 +19,8 @@ import java.util.Set;
  * Which of a source reader's splits hold records it can read from where they start: the answer a reader cannot give
  * for a partition it has not fetched yet. One {@code read_committed} consumer, assigned (it joins no group and commits
  * nothing), seeks each partition to its split's starting offset as the Kafka source does (committed offsets, else the
- * earliest; an offset out of range, or past the last stable offset, resets to the earliest, as the source's consumer
- * does on a truncated log) and reads until each
+ * source's reset, earliest or latest; an offset out of range, or past the last stable offset, resets the same way, as
+ * the source's consumer does on a truncated log) and reads until each
  * partition either gives a record (it has a backlog; it is paused then) or reaches its last stable offset as of the
  * start (it has none: transaction markers and aborted records, which a reader never delivers, do not count).
  */
@@ -30,17 +30,18 @@ final class StartBacklogProbe {
 
     /**
      * The ids of {@code splits} with a record readable from the split's starting offset; fails after {@code timeout}. The
-     * consumer reads committed offsets as group {@code groupId} (for splits starting from them) as client {@code clientId}.
+     * consumer reads committed offsets as group {@code groupId} (for splits starting from them) as client {@code clientId};
+     * {@code resetToLatest}: the source's reset, where there is no committed offset or it is out of range.
      */
     static Set<String> splitsWithRecordsToRead(Properties client, String groupId, String clientId, List<KafkaPartitionSplit> splits,
-                                               Duration timeout) {
+                                               boolean resetToLatest, Duration timeout) {
         Properties p = new Properties();
         p.putAll(client);
         p.put("group.id", groupId);
         p.put("client.id", clientId);
         p.put("isolation.level", "read_committed");
         p.put("enable.auto.commit", "false");
-        p.put("auto.offset.reset", "earliest");
+        p.put("auto.offset.reset", resetToLatest ? "latest" : "earliest");
         p.putIfAbsent("default.api.timeout.ms", "15000");
         try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
             Map<TopicPartition, KafkaPartitionSplit> byPartition = new HashMap<>();
@@ -54,16 +55,16 @@ final class StartBacklogProbe {
                 TopicPartition tp = s.getTopicPartition();
                 long start = s.getStartingOffset();
                 OffsetAndMetadata c = committed.get(tp);
-                if (start > end.getOrDefault(tp, 0L)) { // past the last stable offset: a truncated log; the source's consumer resets
-                    consumer.seekToBeginning(List.of(tp));
-                } else if (start >= 0) {
-                    consumer.seek(tp, start);
-                } else if (start == KafkaPartitionSplit.LATEST_OFFSET) {
+                boolean reset = start > end.getOrDefault(tp, 0L) // past the last stable offset: a truncated log; the source's consumer resets
+                        || start == KafkaPartitionSplit.COMMITTED_OFFSET && c == null;
+                if (start == KafkaPartitionSplit.LATEST_OFFSET || reset && resetToLatest) {
                     consumer.seekToEnd(List.of(tp));
-                } else if (start == KafkaPartitionSplit.COMMITTED_OFFSET && c != null) {
+                } else if (reset || start == KafkaPartitionSplit.EARLIEST_OFFSET) {
+                    consumer.seekToBeginning(List.of(tp));
+                } else if (start == KafkaPartitionSplit.COMMITTED_OFFSET) {
                     consumer.seek(tp, c.offset());
                 } else {
-                    consumer.seekToBeginning(List.of(tp));
+                    consumer.seek(tp, start);
                 }
                 s.getStoppingOffset().filter(o -> o >= 0).ifPresent(o -> end.merge(tp, o, Math::min));
             }

@@ -4,6 +4,7 @@ import org.apache.flink.api.common.eventtime.BoundedOutOfOrdernessWatermarks;
 import org.apache.flink.api.common.eventtime.Watermark;
 import org.apache.flink.api.common.eventtime.WatermarkOutput;
 import org.apache.flink.util.clock.ManualClock;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
@@ -17,10 +18,15 @@ class BacklogAwareIdlenessTest {
     private static final long IDLE_NANOS = Duration.ofSeconds(10).toNanos();
 
     private final ManualClock clock = new ManualClock();
-    private final BacklogGate gate = new BacklogGate();
+    private final BacklogGate gate = new BacklogGate(() -> clock.relativeTimeNanos());
     private final Output out = new Output();
     private final BacklogAwareIdleness.Generator<Long> generator =
             new BacklogAwareIdleness.Generator<>(new BoundedOutOfOrdernessWatermarks<>(Duration.ofSeconds(5)), clock, IDLE_NANOS, gate);
+
+    @BeforeEach
+    void clockPastZero() {
+        clock.advanceTime(Duration.ofHours(1)); // a gate takes 0 for "not started"
+    }
 
     @Test
     void aSilentPartitionHoldsUntilEverySplitWithABacklogAtTheStartHasDelivered() {
@@ -34,6 +40,24 @@ class BacklogAwareIdlenessTest {
         gate.delivered("t-1");
         generator.onPeriodicEmit(out);
         assertThat(out.idle).as("idle once both delivered and no gauge reports anything pending").isEqualTo(1);
+    }
+
+    @Test
+    void aSplitThatHadABacklogButDeliversNothingHoldsForFiveMinutesAtMost() {
+        gate.backlogAtStart(Set.of("t-0"));
+        silentFor(BacklogGate.MAX_START_HOLD.minusSeconds(1));
+        assertThat(out.idle).as("idle before the hold's end").isZero();
+        silentFor(Duration.ofSeconds(2));
+        assertThat(out.idle).as("idle after it: records deleted meanwhile must not stop event time for good").isEqualTo(1);
+    }
+
+    @Test
+    void aProbeThatNeverAnswersHoldsForFiveMinutesAtMost() {
+        gate.backlogAtStart(null);
+        silentFor(BacklogGate.MAX_START_HOLD.minusSeconds(1));
+        assertThat(out.idle).as("idle before the hold's end").isZero();
+        silentFor(Duration.ofSeconds(2));
+        assertThat(out.idle).as("idle after it").isEqualTo(1);
     }
 
     @Test

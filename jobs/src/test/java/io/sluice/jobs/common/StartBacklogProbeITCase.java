@@ -65,6 +65,8 @@ class StartBacklogProbeITCase {
 
         assertThat(probe(client, group, split(p1, KafkaPartitionSplit.COMMITTED_OFFSET)))
                 .as("partition 1 from the group's committed offset, where it has none: the earliest").containsExactly(s1);
+        assertThat(StartBacklogProbe.splitsWithRecordsToRead(client, group, group + "-probe", List.of(split(p1, KafkaPartitionSplit.COMMITTED_OFFSET)),
+                true, TIMEOUT)).as("the same for a source that resets to the latest").isEmpty();
         commit(client, group, p1, 3);
         assertThat(probe(client, group, split(p1, KafkaPartitionSplit.COMMITTED_OFFSET)))
                 .as("partition 1 from the group's committed offset 3").isEmpty();
@@ -87,7 +89,7 @@ class StartBacklogProbeITCase {
     }
 
     private static Set<String> probe(Properties client, String group, KafkaPartitionSplit... splits) {
-        return StartBacklogProbe.splitsWithRecordsToRead(client, group, group + "-probe", List.of(splits), TIMEOUT);
+        return StartBacklogProbe.splitsWithRecordsToRead(client, group, group + "-probe", List.of(splits), false, TIMEOUT);
     }
 
     private static void commit(Properties client, String group, TopicPartition tp, long offset) {
