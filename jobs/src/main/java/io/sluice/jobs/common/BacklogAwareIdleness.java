@@ -83,7 +83,7 @@ public final class BacklogAwareIdleness<T> implements WatermarkStrategy<T> {
                 idle = false;
             }
             if (idle) {
-                return; // until its next event, as withIdleness: a record it has not fetched yet is not pending anywhere else
+                return; // until its next event, as with withIdleness
             }
             if (now - silentSince >= idleNanos && gate.idleAllowed()) {
                 output.markIdle();

@@ -88,9 +88,14 @@ public final class BacklogGate implements Serializable {
             }
             if (!released) {
                 released = true;
-                LOG.warn("{} delivered no record in {} although they had records to read at the start: their partitions no longer hold "
-                        + "the watermark (deleted by retention meanwhile? see docs/aggregation.md, \"Event time and lateness\")",
-                        start == null ? "The start-backlog probe has not answered, and the splits" : "Splits " + notDelivered(start), MAX_START_HOLD);
+                if (start == null) {
+                    LOG.warn("The start-backlog probe has not answered in {}: silent partitions of this subtask no longer wait for it "
+                            + "(see docs/aggregation.md, \"Event time and lateness\")", MAX_START_HOLD);
+                } else {
+                    LOG.warn("Splits {} had records to read at the start and delivered none in {}: their partitions no longer hold the "
+                            + "watermark (deleted by retention meanwhile? see docs/aggregation.md, \"Event time and lateness\")",
+                            notDelivered(start), MAX_START_HOLD);
+                }
             }
         }
         Gauge<Long> g = pending;
