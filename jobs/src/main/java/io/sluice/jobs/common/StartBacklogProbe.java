@@ -49,7 +49,13 @@ final class StartBacklogProbe {
                 byPartition.put(s.getTopicPartition(), s);
             }
             consumer.assign(byPartition.keySet());
-            Map<TopicPartition, OffsetAndMetadata> committed = consumer.committed(byPartition.keySet());
+            Set<TopicPartition> fromCommitted = new HashSet<>(); // restored splits have offsets of their own: no group-coordinator call for them
+            for (KafkaPartitionSplit s : splits) {
+                if (s.getStartingOffset() == KafkaPartitionSplit.COMMITTED_OFFSET) {
+                    fromCommitted.add(s.getTopicPartition());
+                }
+            }
+            Map<TopicPartition, OffsetAndMetadata> committed = fromCommitted.isEmpty() ? Map.of() : consumer.committed(fromCommitted);
             Map<TopicPartition, Long> end = new HashMap<>(consumer.endOffsets(byPartition.keySet()));
             for (KafkaPartitionSplit s : splits) {
                 TopicPartition tp = s.getTopicPartition();
