@@ -148,8 +148,9 @@ public final class SluiceAvro<T> implements Serializable {
                 case "app_id" -> appId = in.readString();
                 case "subscription_id" -> subscriptionId = in.readString();
                 case "set" -> {
-                    set = new LinkedHashMap<>();
-                    for (long n = in.readMapStart(); n != 0; n = in.mapNext()) {
+                    long first = in.readMapStart(); // the first block's count, bounded by the record's size
+                    set = new LinkedHashMap<>((int) Math.min(first, 1 << 16) * 4 / 3 + 1);
+                    for (long n = first; n != 0; n = in.mapNext()) {
                         for (long i = 0; i < n; i++) {
                             String key = in.readString();
                             set.put(key, in.readString());

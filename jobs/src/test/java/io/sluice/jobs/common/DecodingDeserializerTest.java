@@ -129,6 +129,12 @@ class DecodingDeserializerTest {
         byte[] asWritten = new ConfluentWire(updateSchemaId, SluiceAvro.SUBSCRIPTION_UPDATE.schema()).encode(SluiceAvro.SUBSCRIPTION_UPDATE.toAvro(u));
         assertThat(decoder.decode(asWritten)).isEqualTo(u);
         assertThat(decoder.decode(asWritten)).as("the resolver kept for the schema id reads the next record too").isEqualTo(u);
+        // strings past the decoder's first scratch buffer (256 bytes) and past the largest it keeps (64 KiB), then short ones again
+        for (String s : List.of("ü".repeat(200), "€😀".repeat(15_000), "k", "")) {
+            SubscriptionUpdate v = new SubscriptionUpdate("app", "sub-" + s, Map.of("k-" + s, s, "k", "v"), List.of("u-" + s), 1L);
+            assertThat(decoder.decode(new ConfluentWire(updateSchemaId, SluiceAvro.SUBSCRIPTION_UPDATE.schema()).encode(SluiceAvro.SUBSCRIPTION_UPDATE.toAvro(v))))
+                    .as("strings of %d chars", s.length()).isEqualTo(v);
+        }
 
         Schema evolved = new Schema.Parser().parse("""
                 {"type": "record", "name": "SubscriptionUpdate", "namespace": "io.sluice.avro", "fields": [
