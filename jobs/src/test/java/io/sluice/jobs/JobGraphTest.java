@@ -37,6 +37,18 @@ class JobGraphTest {
         }
     }
 
+    /** The start-backlog probe runs only where an idleness rule reads its answer. */
+    @Test
+    void theEventSourceWatchesItsBacklogOnlyWhenPartitionsMayGoIdle() {
+        assertThat(io.sluice.jobs.aggregation.AggregationJob.eventSource(config(), false))
+                .as("aggregation.idleness 10s (the default)").isInstanceOf(io.sluice.jobs.common.BacklogAwareSource.class);
+        SluiceConfig never = SluiceConfig.from(RawConfig.empty().put("kafka.bootstrap", "localhost:1", "test").put("deployment.id", "graph-test", "test")
+                .put("registry.url", "http://localhost:1", "test").put("shards.urls", "jdbc:postgresql://localhost:1/a", "test")
+                .put("aggregation.idleness", "0", "test"));
+        assertThat(io.sluice.jobs.aggregation.AggregationJob.eventSource(never, false))
+                .as("aggregation.idleness 0").isInstanceOf(org.apache.flink.connector.kafka.source.KafkaSource.class);
+    }
+
     @Test
     void aJobWithoutADeploymentIdOnTheSharedDefaultsIsRefusedAndOneWithItIsNamedAfterIt() throws Exception {
         RawConfig shared = RawConfig.empty().put("kafka.bootstrap", "localhost:1", "test").put("registry.url", "http://localhost:1", "test")

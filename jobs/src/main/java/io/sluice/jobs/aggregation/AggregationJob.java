@@ -101,12 +101,15 @@ public final class AggregationJob implements SluiceJob {
      * backlog must not go idle, or the watermark follows the partitions being read and the waiting one's events come in
      * as late dead letters (docs/aggregation.md, "Event time and lateness"). It fetches at most
      * {@code aggregation.partition-fetch-bytes} (256 KiB) of a partition at a time, not the consumer's 1 MiB, so the
-     * partitions of a subtask reading a backlog take turns in small steps.
+     * partitions of a subtask reading a backlog take turns in small steps. With {@code aggregation.idleness} 0 no partition
+     * ever goes idle, nothing asks, and the source is Kafka's alone (the same splits and state either way).
      */
     public static Source<Decoded<UserEvent>, ?, ?> eventSource(SluiceConfig config, KafkaRecordDeserializationSchema<Decoded<UserEvent>> deserializer,
                                                                OffsetsInitializer starting, boolean bounded) {
-        return BacklogAwareSource.of(KafkaIo.source(config, NAME, config.kafka().userEventsTopic(), deserializer, starting, bounded,
-                config.aggregation().partitionFetchBytes()), starting, KafkaClients.clientProperties(config), KafkaClients.groupId(config, NAME));
+        var kafka = KafkaIo.source(config, NAME, config.kafka().userEventsTopic(), deserializer, starting, bounded,
+                config.aggregation().partitionFetchBytes());
+        return config.aggregation().idlenessMs() <= 0 ? kafka
+                : BacklogAwareSource.of(kafka, starting, KafkaClients.clientProperties(config), KafkaClients.groupId(config, NAME));
     }
 
     /** {@code user-events} records decoded, or their dead letters (undecodable, or an implausible {@code occurred_at}). */
