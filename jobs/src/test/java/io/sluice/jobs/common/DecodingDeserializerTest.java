@@ -135,6 +135,12 @@ class DecodingDeserializerTest {
             assertThat(decoder.decode(new ConfluentWire(updateSchemaId, SluiceAvro.SUBSCRIPTION_UPDATE.schema()).encode(SluiceAvro.SUBSCRIPTION_UPDATE.toAvro(v))))
                     .as("strings of %d chars", s.length()).isEqualTo(v);
         }
+        byte[] cut = new ConfluentWire(updateSchemaId, SluiceAvro.SUBSCRIPTION_UPDATE.schema()).encode(SluiceAvro.SUBSCRIPTION_UPDATE.toAvro(
+                new SubscriptionUpdate("app", "s".repeat(300), Map.of(), List.of(), 1L)));
+        byte[] truncatedString = Arrays.copyOf(cut, cut.length - 200);
+        assertThatThrownBy(() -> decoder.decode(truncatedString)).as("a string cut short after the buffer grew")
+                .isInstanceOf(RegistryDecoder.Failure.class).hasMessageContaining("a string claims 300 but the record has");
+        assertThat(decoder.decode(asWritten)).as("and the next record reads whole").isEqualTo(u);
 
         Schema evolved = new Schema.Parser().parse("""
                 {"type": "record", "name": "SubscriptionUpdate", "namespace": "io.sluice.avro", "fields": [
