@@ -7,7 +7,6 @@ import org.apache.flink.avro.shaded.org.apache.avro.util.Utf8;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 
 /**
  * Avro binary decoding whose allocations are bounded by the record's own size. Avro's decoder allocates
@@ -16,28 +15,15 @@ import java.nio.charset.StandardCharsets;
  * length or item count larger than the bytes left is an {@link EOFException} (the record is a dead
  * letter), found before anything is allocated. Every string, bytes value and collection item of Sluice's
  * schemas takes at least one byte, so no well-formed record is refused. Reads a byte array only.
- *
- * <p>One instance serves one thread's records in turn ({@link #reset}); {@link #readString()} decodes through a
- * scratch buffer it keeps, so a string costs the {@link String} alone.
  */
 final class BoundedDecoder extends Decoder {
-    /** Strings up to this many bytes are read through the kept scratch buffer; longer ones through one of their own. */
-    private static final int SCRATCH_MAX = 64 * 1024;
-
-    private BinaryDecoder in;
-    private int size;
-    private byte[] scratch = new byte[256];
+    private final BinaryDecoder in;
+    private final int size;
 
     /** {@code size}: the bytes of the Avro body, for the messages. */
     BoundedDecoder(BinaryDecoder in, int size) {
-        reset(in, size);
-    }
-
-    /** Reads the next record from {@code in}, whose Avro body has {@code size} bytes. */
-    BoundedDecoder reset(BinaryDecoder in, int size) {
         this.in = in;
         this.size = size;
-        return this;
     }
 
     private long left() throws IOException {
@@ -93,16 +79,7 @@ final class BoundedDecoder extends Decoder {
 
     @Override
     public String readString() throws IOException {
-        int n = bounded(in.readLong(), "a string");
-        byte[] b = scratch;
-        if (n > b.length) {
-            b = new byte[n];
-            if (n <= SCRATCH_MAX) {
-                scratch = b;
-            }
-        }
-        in.readFixed(b, 0, n);
-        return new String(b, 0, n, StandardCharsets.UTF_8);
+        return readString(null).toString();
     }
 
     @Override

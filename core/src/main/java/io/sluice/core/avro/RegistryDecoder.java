@@ -43,7 +43,6 @@ public final class RegistryDecoder<T> implements Serializable {
     /** Per schema id, for a topic with a direct reader: the resolving decoder from that writer schema to the reader schema. */
     private transient Map<Integer, ResolvingDecoder> resolvers;
     private transient BinaryDecoder decoder;
-    private transient BoundedDecoder bounded;
 
     public RegistryDecoder(SluiceAvro<T> avro, String registryUrl) {
         this.avro = avro;
@@ -66,7 +65,6 @@ public final class RegistryDecoder<T> implements Serializable {
         }
         GenericDatumReader<GenericRecord> reader = reader(id, bytes);
         decoder = DecoderFactory.get().binaryDecoder(bytes, 5, bytes.length - 5, decoder);
-        bounded = bounded == null ? new BoundedDecoder(decoder, bytes.length - 5) : bounded.reset(decoder, bytes.length - 5);
         if (avro != null && avro.direct() != null) {
             ResolvingDecoder resolver = resolvers.get(id);
             try {
@@ -74,7 +72,7 @@ public final class RegistryDecoder<T> implements Serializable {
                     resolver = DecoderFactory.get().resolvingDecoder(Schema.applyAliases(reader.getSchema(), avro.schema()), avro.schema(), null);
                     resolvers.put(id, resolver);
                 }
-                resolver.configure(bounded);
+                resolver.configure(new BoundedDecoder(decoder, bytes.length - 5));
                 T value = avro.direct().read(resolver);
                 resolver.drain();
                 return value;
@@ -84,7 +82,7 @@ public final class RegistryDecoder<T> implements Serializable {
         }
         GenericRecord record;
         try {
-            record = reader.read(null, bounded);
+            record = reader.read(null, new BoundedDecoder(decoder, bytes.length - 5));
         } catch (IOException | RuntimeException e) {
             throw new Failure("undecodable", "schema id " + id + ": " + e.getClass().getSimpleName() + ": " + e.getMessage());
         }

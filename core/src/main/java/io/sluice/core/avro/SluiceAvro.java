@@ -148,10 +148,8 @@ public final class SluiceAvro<T> implements Serializable {
                 case "app_id" -> appId = in.readString();
                 case "subscription_id" -> subscriptionId = in.readString();
                 case "set" -> {
-                    long first = in.readMapStart();
-                    // sized for the first block, up to 64 entries: a larger claim is only a claim until its entries are read
-                    set = new LinkedHashMap<>((int) Math.min(first, 64) * 4 / 3 + 1);
-                    for (long n = first; n != 0; n = in.mapNext()) {
+                    set = new LinkedHashMap<>();
+                    for (long n = in.readMapStart(); n != 0; n = in.mapNext()) {
                         for (long i = 0; i < n; i++) {
                             String key = in.readString();
                             set.put(key, in.readString());

@@ -12,6 +12,7 @@ import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.util.Collector;
 
+import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.Map;
 
@@ -186,26 +187,7 @@ public class ValidateUpdates extends ProcessFunction<Decoded<SubscriptionUpdate>
         return "'" + s.replace("\0", "\\u0000") + "'";
     }
 
-    /** The string's length in UTF-8, as {@code s.getBytes(UTF_8).length} (an unpaired surrogate is 1 byte, its '?'), without the copy. */
-    static int bytes(String s) {
-        if (s == null) {
-            return 0;
-        }
-        int n = s.length();
-        int bytes = n;
-        for (int i = 0; i < n; i++) {
-            char c = s.charAt(i);
-            if (c >= 0x80) {
-                if (c < 0x800) {
-                    bytes += 1;
-                } else if (Character.isHighSurrogate(c) && i + 1 < n && Character.isLowSurrogate(s.charAt(i + 1))) {
-                    bytes += 2; // the pair's 2 chars are 4 bytes
-                    i++;
-                } else if (!Character.isSurrogate(c)) {
-                    bytes += 2;
-                }
-            }
-        }
-        return bytes;
+    private static int bytes(String s) {
+        return s == null ? 0 : s.getBytes(StandardCharsets.UTF_8).length;
     }
 }

@@ -129,7 +129,7 @@ class DecodingDeserializerTest {
         byte[] asWritten = new ConfluentWire(updateSchemaId, SluiceAvro.SUBSCRIPTION_UPDATE.schema()).encode(SluiceAvro.SUBSCRIPTION_UPDATE.toAvro(u));
         assertThat(decoder.decode(asWritten)).isEqualTo(u);
         assertThat(decoder.decode(asWritten)).as("the resolver kept for the schema id reads the next record too").isEqualTo(u);
-        // strings past the decoder's first scratch buffer (256 bytes) and past the largest it keeps (64 KiB), then short ones again
+        // long strings of multi-byte characters (hundreds of bytes, then about 105 KB), then short ones again, on one decoder
         for (String s : List.of("ü".repeat(200), "€😀".repeat(15_000), "k", "")) {
             SubscriptionUpdate v = new SubscriptionUpdate("app", "sub-" + s, Map.of("k-" + s, s, "k", "v"), List.of("u-" + s), 1L);
             assertThat(decoder.decode(new ConfluentWire(updateSchemaId, SluiceAvro.SUBSCRIPTION_UPDATE.schema()).encode(SluiceAvro.SUBSCRIPTION_UPDATE.toAvro(v))))
@@ -138,7 +138,7 @@ class DecodingDeserializerTest {
         byte[] cut = new ConfluentWire(updateSchemaId, SluiceAvro.SUBSCRIPTION_UPDATE.schema()).encode(SluiceAvro.SUBSCRIPTION_UPDATE.toAvro(
                 new SubscriptionUpdate("app", "s".repeat(300), Map.of(), List.of(), 1L)));
         byte[] truncatedString = Arrays.copyOf(cut, cut.length - 200);
-        assertThatThrownBy(() -> decoder.decode(truncatedString)).as("a string cut short after the buffer grew")
+        assertThatThrownBy(() -> decoder.decode(truncatedString)).as("a string cut short after long ones")
                 .isInstanceOf(RegistryDecoder.Failure.class).hasMessageContaining("a string claims 300 but the record has");
         assertThat(decoder.decode(asWritten)).as("and the next record reads whole").isEqualTo(u);
 

@@ -8,10 +8,8 @@ import org.apache.flink.streaming.util.OneInputStreamOperatorTestHarness;
 import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
 import org.junit.jupiter.api.Test;
 
-import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
-import java.util.SplittableRandom;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -41,27 +39,6 @@ class ValidateUpdatesTest {
                 .startsWith("sent_at 253402300800000 ms is outside years 1..9999");
         assertThat(v.problem(new SubscriptionUpdate("a", "s", Map.of(), List.of(), ValidateUpdates.MIN_SENT_AT - 1))).startsWith("sent_at ");
         assertThat(v.problem(new SubscriptionUpdate("a", "s", Map.of(), List.of(), ValidateUpdates.MIN_SENT_AT))).isNull();
-    }
-
-    @Test
-    void theByteCountIsTheUtf8EncodingsLengthForEveryKindOfCharacter() {
-        for (String s : List.of("", "ascii", "é", "€", "😀", "a😀b", "\ud83d", "x\ude00", "\ude00\ud83d", "\ud83d\ud83d\ude00", "\0", "\u07ff\u0800\uffff")) {
-            assertThat(ValidateUpdates.bytes(s)).as("'%s'", s).isEqualTo(s.getBytes(StandardCharsets.UTF_8).length);
-        }
-        SplittableRandom r = new SplittableRandom(7);
-        for (int i = 0; i < 10_000; i++) {
-            char[] cs = new char[r.nextInt(12)];
-            for (int j = 0; j < cs.length; j++) {
-                cs[j] = (char) switch (r.nextInt(4)) { // ASCII, 2-byte, 3-byte, and surrogates (paired or not)
-                    case 0 -> r.nextInt(0x80);
-                    case 1 -> r.nextInt(0x80, 0x800);
-                    case 2 -> r.nextInt(0x800, 0x10000);
-                    default -> r.nextInt(0xd800, 0xe000);
-                };
-            }
-            String s = new String(cs);
-            assertThat(ValidateUpdates.bytes(s)).as("%s", s.chars().mapToObj(Integer::toHexString).toList()).isEqualTo(s.getBytes(StandardCharsets.UTF_8).length);
-        }
     }
 
     @Test

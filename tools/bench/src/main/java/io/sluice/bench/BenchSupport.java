@@ -52,7 +52,7 @@ final class BenchSupport {
     /**
      * Drops the databases of namespaces whose phase is over, on every shard, then checkpoints each server: otherwise
      * autovacuum of the tables they filled and the flushing of their dirty buffers run during the next phase, and
-     * charge Postgres work to whichever pipeline is measured then. Then {@link #settleHeap}, for the same reason.
+     * charge Postgres work to whichever pipeline is measured then.
      */
     static void settle(io.sluice.core.config.SluiceConfig... done) throws SQLException {
         Map<String, io.sluice.core.config.SluiceConfig.Shard> servers = new LinkedHashMap<>();
@@ -77,16 +77,6 @@ final class BenchSupport {
                 st.execute("CHECKPOINT");
             }
         }
-        settleHeap();
-    }
-
-    /**
-     * A full collection before a measured run: otherwise the young objects the benchmark itself made before it (a generated
-     * oracle of hundreds of thousands of updates, the rows of a ceiling, the previous run's garbage) are copied, promoted
-     * and collected during that run, in pauses that stop the measured pipeline (on 2 cores, 0.5–1 s of a 9 s drain).
-     */
-    static void settleHeap() {
-        System.gc();
     }
 
     /**

@@ -316,14 +316,12 @@ final class SubscriptionBench implements Bench.Scenario {
 
     private Oracle prefill(String phase, EmbeddedStack.Namespace ns) throws Exception {
         long t0 = System.nanoTime();
-        Oracle o;
         try (LoadGenerator g = new LoadGenerator(ns.config(), ns.generator(), ns.schemaIds(), 0, EPOCH, false).start()) {
-            o = g.awaitDone().oracle();
+            Oracle o = g.awaitDone().oracle();
             double s = (System.nanoTime() - t0) / 1e9;
             System.out.printf(Locale.ROOT, "[%s] pre-filled %,d updates in %.1f s%n", phase, g.acked(), s);
+            return o;
         }
-        BenchSupport.settleHeap(); // after the generator's producer is closed; the oracle stays for the phase's checks
-        return o;
     }
 
     private SluiceDrain drainSluice(String phase, LocalFlink flink, FlinkRest rest, SluiceConfig config, StackProbe probe, long events) throws Exception {
@@ -455,7 +453,6 @@ final class SubscriptionBench implements Bench.Scenario {
         }
         SubscriptionTable table = new SubscriptionTable(config.kafka().subscriptionUpdatesTopic());
         ExecutorService pool = Executors.newFixedThreadPool(work.size());
-        BenchSupport.settleHeap(); // the rows just generated stay until the end
         long t0 = System.nanoTime();
         try {
             List<Future<?>> futures = new ArrayList<>();
