@@ -273,11 +273,20 @@ public final class ChaosRun {
                 }
                 // no fault in the last stretch: recovery is measured on time lag, which only means something while records come
                 long endOfFaults = startMs + o.duration().toMillis() - Math.max(30_000, o.duration().toMillis() * 15 / 100);
+                // a slow fault (Fault.slow) takes up to about 80 s to recover from: none in the last 90 s (or 30%)
+                long endOfSlowFaults = startMs + o.duration().toMillis() - Math.max(90_000, o.duration().toMillis() * 30 / 100);
+                int skipped = 0;
                 for (Fault kind : schedule) {
                     if (System.currentTimeMillis() >= endOfFaults) {
                         out.printf(Locale.ROOT, "sluice chaos: %.0f s of load left; %d faults not injected%n", (startMs + o.duration().toMillis()
-                                - System.currentTimeMillis()) / 1000.0, schedule.size() - injected.size());
+                                - System.currentTimeMillis()) / 1000.0, schedule.size() - injected.size() - skipped);
                         break;
+                    }
+                    if (kind.slow && System.currentTimeMillis() >= endOfSlowFaults) {
+                        skipped++;
+                        out.printf(Locale.ROOT, "[%4.0fs] fault %s not injected: %.0f s of load left, too little to see it recover%n", now(), kind.label,
+                                (startMs + o.duration().toMillis() - System.currentTimeMillis()) / 1000.0);
+                        continue;
                     }
                     Thread.sleep(1_000 + random.nextInt(2_000));
                     double at = now();

@@ -12,7 +12,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * The chaos run's short variant, as CI runs it: 5 minutes of load at 1,500 records/s, ten faults, every kind once
- * first, in an order seed 17 decides (as many of the ten as the load leaves time for; every kind fits). Nothing may be lost or pushed twice, no sampled row may move backwards, and the jobs
+ * first, in an order seed 17 decides, the slow kinds before the quick ones (as many of the ten as the load leaves time for; every kind fits). Nothing may be lost or pushed twice, no sampled row may move backwards, and the jobs
  * must recover from every fault.
  */
 class ChaosITCase {
