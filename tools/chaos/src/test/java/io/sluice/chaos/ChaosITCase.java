@@ -17,7 +17,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 class ChaosITCase {
     @Test
-    @Timeout(value = 10, unit = TimeUnit.MINUTES) // ~8 min when it passes; a run whose rows never converge reports them (3 min wait) before this
+    @Timeout(value = 12, unit = TimeUnit.MINUTES) // ~8 min when it passes; a run whose rows never converge reports them (3 min wait) before this
     void everyKindOfFaultOnceAndNothingLostDuplicatedOrMovedBackwards() throws Exception {
         List<Fault> kinds = List.of(Fault.values());
         ChaosRun.Options options = new ChaosRun.Options(Duration.ofSeconds(420), 10, 1, 17, 1_500, kinds, Path.of("../..").toAbsolutePath().normalize(),
