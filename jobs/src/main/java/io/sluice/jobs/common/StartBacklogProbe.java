@@ -45,16 +45,14 @@ final class StartBacklogProbe {
         p.putIfAbsent("default.api.timeout.ms", "15000");
         try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
             Map<TopicPartition, KafkaPartitionSplit> byPartition = new HashMap<>();
-            for (KafkaPartitionSplit s : splits) {
-                byPartition.put(s.getTopicPartition(), s);
-            }
-            consumer.assign(byPartition.keySet());
             Set<TopicPartition> fromCommitted = new HashSet<>(); // restored splits have offsets of their own: no group-coordinator call for them
             for (KafkaPartitionSplit s : splits) {
+                byPartition.put(s.getTopicPartition(), s);
                 if (s.getStartingOffset() == KafkaPartitionSplit.COMMITTED_OFFSET) {
                     fromCommitted.add(s.getTopicPartition());
                 }
             }
+            consumer.assign(byPartition.keySet());
             Map<TopicPartition, OffsetAndMetadata> committed = fromCommitted.isEmpty() ? Map.of() : consumer.committed(fromCommitted);
             Map<TopicPartition, Long> end = new HashMap<>(consumer.endOffsets(byPartition.keySet()));
             for (KafkaPartitionSplit s : splits) {
