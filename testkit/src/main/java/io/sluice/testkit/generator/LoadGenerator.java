@@ -102,6 +102,12 @@ public final class LoadGenerator implements AutoCloseable {
         return this;
     }
 
+    /** Ends a run ({@code generator.count} 0 runs until this) once what was sent is acknowledged; rethrows a produce failure. */
+    public LoadGenerator stop() throws Exception {
+        running = false;
+        return awaitDone();
+    }
+
     public boolean isRunning() {
         return running;
     }

@@ -26,10 +26,11 @@ public final class ChaosCommand {
                 "  both jobs on a standalone cluster of a JobManager and two TaskManager processes, the embedded Kafka, registry and",
                 "  two Postgres shards, a generator with malformed, out-of-order, late and hot-key records; every kind --per-kind times",
                 "  (then random kinds up to --faults, if that is more), in an order --seed decides, each once the jobs recovered from",
-                "  the one before, as long as the load lasts.",
+                "  the one before. The load lasts --duration, or longer until the jobs have recovered from every kind (at most twice",
+                "  --duration); repeats beyond that only while --duration leaves time to see them recover.",
                 "  Then every row, push job and dead letter is checked against the generator's oracle.",
                 "  kinds: " + Fault.labels(List.of(Fault.values())),
-                "  --duration  load time, e.g. 600s or 10m (default 10m)     --rate  records per second (default 1500)",
+                "  --duration  least load time, e.g. 600s or 10m (default 10m)     --rate  records per second (default 1500)",
                 "  --plot      where the timeline PNG goes (default target/chaos/chaos-timeline.png)");
     }
 

@@ -61,7 +61,8 @@ import java.util.stream.Collectors;
  * One chaos run: the embedded Kafka, registry stand-in and two Postgres shards in this JVM; both jobs on a standalone
  * cluster of a JobManager and two TaskManager processes ({@link StandaloneCluster}); a live generator with malformed,
  * out-of-order, late and hot-key records and its oracle; and a seeded sequence of {@link Fault}s, each injected once
- * the jobs have recovered from the one before (time lag under 2 s for 5 s). When the load is over and the jobs have
+ * the jobs have recovered from the one before (time lag under 2 s for 5 s). The load lasts {@code duration}, or longer
+ * until the jobs have recovered from every kind (at most twice {@code duration}). When the load is over and the jobs have
  * caught up, every row, push and dead letter is checked against the oracle.
  */
 public final class ChaosRun {
@@ -173,10 +174,9 @@ public final class ChaosRun {
         LocalMachine.deleteRecursively(o.workDir());
         Files.createDirectories(o.workDir());
         List<Fault> schedule = Fault.schedule(o.kinds(), o.perKind(), o.faults(), random);
-        out.printf(Locale.ROOT, "sluice chaos: seed %d, %d s of load at %,d records/s, %d faults: %s%n", o.seed(), o.duration().toSeconds(), o.rate(),
+        out.printf(Locale.ROOT, "sluice chaos: seed %d, %d s of load or more (until every kind has been recovered from, at most twice that) at %,d records/s, %d faults: %s%n", o.seed(), o.duration().toSeconds(), o.rate(),
                 schedule.size(), Fault.labels(schedule));
         try (EmbeddedStack embedded = EmbeddedStack.start(2, 0)) { // any free port, bound at once; the registry-down fault reopens the same one
-            long seconds = o.duration().toSeconds();
             Map<String, String> settings = new LinkedHashMap<>();
             settings.put("deployment.id", "chaos");
             settings.put("subscriptions.parallelism", "2");
@@ -187,7 +187,7 @@ public final class ChaosRun {
             // pace with the wall clock, and time lag means what it says
             settings.put("generator.hot-key-fraction", "0.2");
             settings.put("generator.rate", String.valueOf(o.rate() / 1.2));
-            settings.put("generator.count", String.valueOf((long) (o.rate() / 1.2 * seconds))); // records without the bursts
+            settings.put("generator.count", "0"); // no limit: the load goes on until the faults are over (underLoad)
             settings.put("generator.apps", "50");
             settings.put("generator.users", "5000");
             settings.put("generator.update-fraction", "0.4");
@@ -271,21 +271,26 @@ public final class ChaosRun {
                     throw new IllegalStateException("the jobs' time lag was not under 2 s within 2 min of the start; the cluster's logs are in "
                             + cluster.logDir());
                 }
-                // no fault in the last stretch: recovery is measured on time lag, which only means something while records come
-                long endOfFaults = startMs + o.duration().toMillis() - Math.max(30_000, o.duration().toMillis() * 15 / 100);
-                // a slow fault (Fault.slow) takes up to about 80 s to recover from: none in the last 90 s (or 30%)
-                long endOfSlowFaults = startMs + o.duration().toMillis() - Math.max(90_000, o.duration().toMillis() * 30 / 100);
-                int skipped = 0;
-                for (Fault kind : schedule) {
-                    if (System.currentTimeMillis() >= endOfFaults) {
-                        out.printf(Locale.ROOT, "sluice chaos: %.0f s of load left; %d faults not injected%n", (startMs + o.duration().toMillis()
-                                - System.currentTimeMillis()) / 1000.0, schedule.size() - injected.size() - skipped);
+                // every kind perKind times, whatever it takes: the load goes on (at most to twice --duration) until the jobs have
+                // recovered from each, because recovery is measured on time lag, which only means something while records come
+                int required = o.kinds().size() * o.perKind();
+                long endOfLoad = startMs + o.duration().toMillis();
+                long cap = startMs + 2 * o.duration().toMillis();
+                // the repeats after that only while --duration leaves time to see them recover: a slow one (Fault.slow)
+                // takes up to about 90 s, so none in the last 90 s (or 30%), and none at all in the last 30 s (or 15%)
+                long endOfFaults = endOfLoad - Math.max(30_000, o.duration().toMillis() * 15 / 100);
+                long endOfSlowFaults = endOfLoad - Math.max(90_000, o.duration().toMillis() * 30 / 100);
+                for (int i = 0; i < schedule.size(); i++) {
+                    Fault kind = schedule.get(i);
+                    long nowMs = System.currentTimeMillis();
+                    if (i < required ? nowMs >= cap : nowMs >= endOfFaults) {
+                        out.printf(Locale.ROOT, "[%4.0fs] %d faults not injected: %s%n", now(), schedule.size() - i, i < required
+                                ? "the load reached twice --duration before every kind had come" : "too little of --duration left to see them recover");
                         break;
                     }
-                    if (kind.slow && System.currentTimeMillis() >= endOfSlowFaults) {
-                        skipped++;
+                    if (i >= required && kind.slow && nowMs >= endOfSlowFaults) {
                         out.printf(Locale.ROOT, "[%4.0fs] fault %s not injected: %.0f s of load left, too little to see it recover%n", now(), kind.label,
-                                (startMs + o.duration().toMillis() - System.currentTimeMillis()) / 1000.0);
+                                (endOfLoad - nowMs) / 1000.0);
                         continue;
                     }
                     Thread.sleep(1_000 + random.nextInt(2_000));
@@ -313,7 +318,11 @@ public final class ChaosRun {
                     out.printf(Locale.ROOT, "[%4.0fs] fault %d %s: %s; time lag under 2 s again %s%n", now(), f.n(), kind.label, detail,
                             Double.isNaN(f.recoveryS()) ? "NEVER (gave up after 3 min)" : String.format(Locale.ROOT, "%.1f s after the injection", f.recoveryS()));
                 }
-                oracle = g.awaitDone().oracle();
+                long left = endOfLoad - System.currentTimeMillis();
+                if (left > 0) { // the load lasts at least --duration
+                    Thread.sleep(left);
+                }
+                oracle = g.stop().oracle();
                 sent = g.acked();
                 out.printf(Locale.ROOT, "[%4.0fs] the load is over: %,d records sent; waiting for the jobs to catch up%n", now(), sent);
             } finally {
@@ -602,8 +611,9 @@ public final class ChaosRun {
      * the time (s) of the first of them, or NaN after {@code timeout}.
      */
     private double awaitRecovery(double fromS, Duration timeout) throws InterruptedException {
-        // time lag grows once the load is over (no newer event to commit): the wait ends with it
-        long deadline = Math.min(System.currentTimeMillis() + timeout.toMillis(), startMs + o.duration().toMillis() + 2_000);
+        // only called while the load runs (underLoad stops it after the last fault's recovery): once it is over, time
+        // lag only grows, as there is no newer event to commit
+        long deadline = System.currentTimeMillis() + timeout.toMillis();
         while (System.currentTimeMillis() < deadline) {
             double okSince = Double.NaN;
             double previous = Double.NaN;
