@@ -18,8 +18,8 @@ import java.util.concurrent.locks.LockSupport;
  * Produces a {@link RecordSequence} to Kafka at a fixed rate: record {@code i} is sent no earlier
  * than {@code start + i / rate} (a token bucket holding one millisecond of tokens, so the load is
  * even, not bursts), or as fast as the broker takes them with {@code rate = 0} (pre-filling a topic
- * for a benchmark). Runs on its own thread until {@code generator.count} records (0 = no limit) or
- * {@link #close()}. Counts are of records the broker acknowledged.
+ * for a benchmark). Runs on its own thread until {@code generator.count} records (0 = no limit: until
+ * {@link #stop()}) or {@link #close()}. Counts are of records the broker acknowledged.
  */
 public final class LoadGenerator implements AutoCloseable {
     private final RecordSequence sequence;
@@ -93,7 +93,7 @@ public final class LoadGenerator implements AutoCloseable {
         }
     }
 
-    /** Waits for a bounded run to be produced and acknowledged; rethrows a produce failure. */
+    /** Waits for a bounded run to be produced and acknowledged (a run with no limit: for ever); rethrows a produce failure. */
     public LoadGenerator awaitDone() throws Exception {
         thread.join();
         if (failure.get() != null) {
@@ -129,7 +129,7 @@ public final class LoadGenerator implements AutoCloseable {
         return failure.get();
     }
 
-    /** Valid after {@link #awaitDone()} or {@link #close()}. */
+    /** Valid after {@link #awaitDone()}, {@link #stop()} or {@link #close()}. */
     public Oracle oracle() {
         return oracle;
     }

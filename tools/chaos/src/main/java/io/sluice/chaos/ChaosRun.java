@@ -62,7 +62,8 @@ import java.util.stream.Collectors;
  * cluster of a JobManager and two TaskManager processes ({@link StandaloneCluster}); a live generator with malformed,
  * out-of-order, late and hot-key records and its oracle; and a seeded sequence of {@link Fault}s, each injected once
  * the jobs have recovered from the one before (time lag under 2 s for 5 s). The load lasts {@code duration}, or longer
- * until the jobs have recovered from every kind (at most twice {@code duration}). When the load is over and the jobs have
+ * until the jobs have recovered from the last fault (every kind's faults start by twice {@code duration}, or the run
+ * fails). When the load is over and the jobs have
  * caught up, every row, push and dead letter is checked against the oracle.
  */
 public final class ChaosRun {
@@ -174,7 +175,7 @@ public final class ChaosRun {
         LocalMachine.deleteRecursively(o.workDir());
         Files.createDirectories(o.workDir());
         List<Fault> schedule = Fault.schedule(o.kinds(), o.perKind(), o.faults(), random);
-        out.printf(Locale.ROOT, "sluice chaos: seed %d, %d s of load or more (until every kind has been recovered from, at most twice that) at %,d records/s, %d faults: %s%n", o.seed(), o.duration().toSeconds(), o.rate(),
+        out.printf(Locale.ROOT, "sluice chaos: seed %d, %d s of load or more (until the jobs recovered from the last fault) at %,d records/s, %d faults: %s%n", o.seed(), o.duration().toSeconds(), o.rate(),
                 schedule.size(), Fault.labels(schedule));
         try (EmbeddedStack embedded = EmbeddedStack.start(2, 0)) { // any free port, bound at once; the registry-down fault reopens the same one
             Map<String, String> settings = new LinkedHashMap<>();
@@ -271,25 +272,33 @@ public final class ChaosRun {
                     throw new IllegalStateException("the jobs' time lag was not under 2 s within 2 min of the start; the cluster's logs are in "
                             + cluster.logDir());
                 }
-                // every kind perKind times, whatever it takes: the load goes on (at most to twice --duration) until the jobs have
-                // recovered from each, because recovery is measured on time lag, which only means something while records come
+                // every kind perKind times, whatever it takes (each started by twice --duration): the load goes on until the jobs
+                // have recovered from the last fault, because recovery is measured on time lag, which only means something while
+                // records come
                 int required = o.kinds().size() * o.perKind();
                 long endOfLoad = startMs + o.duration().toMillis();
                 long cap = startMs + 2 * o.duration().toMillis();
-                // the repeats after that only while --duration leaves time to see them recover: a slow one (Fault.slow)
-                // takes up to about 90 s, so none in the last 90 s (or 30%), and none at all in the last 30 s (or 15%)
+                // the repeats after that only as --duration allows, so they do not make the run longer than that by much: a slow
+                // one (Fault.slow) takes up to about 90 s, so none in its last 90 s (or 30%), none at all in its last 30 s (or 15%)
                 long endOfFaults = endOfLoad - Math.max(30_000, o.duration().toMillis() * 15 / 100);
                 long endOfSlowFaults = endOfLoad - Math.max(90_000, o.duration().toMillis() * 30 / 100);
                 for (int i = 0; i < schedule.size(); i++) {
                     Fault kind = schedule.get(i);
                     long nowMs = System.currentTimeMillis();
+                    if (g.failure() != null || !g.isRunning()) {
+                        runProblems.add("the load generator stopped at " + g.sent() + " records: " + g.failure());
+                        break;
+                    }
                     if (i < required ? nowMs >= cap : nowMs >= endOfFaults) {
                         out.printf(Locale.ROOT, "[%4.0fs] %d faults not injected: %s%n", now(), schedule.size() - i, i < required
-                                ? "the load reached twice --duration before every kind had come" : "too little of --duration left to see them recover");
+                                ? "the run reached twice --duration before every kind had come" : "too little of --duration left");
+                        if (i < required) {
+                            runProblems.add("faults not injected by twice --duration: " + Fault.labels(schedule.subList(i, required)));
+                        }
                         break;
                     }
                     if (i >= required && kind.slow && nowMs >= endOfSlowFaults) {
-                        out.printf(Locale.ROOT, "[%4.0fs] fault %s not injected: %.0f s of load left, too little to see it recover%n", now(), kind.label,
+                        out.printf(Locale.ROOT, "[%4.0fs] fault %s not injected: %.0f s of --duration left, too little for a slow one%n", now(), kind.label,
                                 (endOfLoad - nowMs) / 1000.0);
                         continue;
                     }

@@ -28,7 +28,7 @@ enum Fault {
     final String label;
     /**
      * Takes tens of seconds to inject or recover from (in CI runs: a TaskManager kill 26–46 s, a JobManager kill 46–81 s,
-     * a rescale through two savepoints about 50 s), so it must not come last, when the load may end before it recovers.
+     * a rescale through two savepoints about 50 s), so it comes first, and a repeat of it only early enough in the run.
      */
     final boolean slow;
 
@@ -53,8 +53,7 @@ enum Fault {
     /**
      * {@code count} faults in a seeded order: every one of {@code kinds} {@code perKind} times first (shuffled, then the
      * {@link #slow} ones moved before the others, each group in its shuffled order), then kinds drawn at random up to
-     * {@code count}. So the faults a run must fit all end with quick ones: recovery is measured on time lag, which
-     * means nothing once the load is over.
+     * {@code count}. So the slow ones start while the run's time is young, and what is left of it is spent on quick ones.
      */
     static List<Fault> schedule(List<Fault> kinds, int perKind, int count, Random random) {
         List<Fault> out = new ArrayList<>();

@@ -12,13 +12,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * The chaos run's short variant, as CI runs it: 5 minutes of load at 1,500 records/s, or longer until the jobs have
- * recovered from every kind (at most 10 minutes); ten faults, every kind once first, in an order seed 17 decides, the
- * slow kinds before the quick ones, then repeats as the 5 minutes leave time for. Nothing may be lost or pushed twice,
+ * recovered from the last fault (every kind's fault started within 10 minutes); ten faults, every kind once first, in
+ * an order seed 17 decides, the slow kinds before the quick ones, then repeats as the 5 minutes allow. Nothing may be lost or pushed twice,
  * no sampled row may move backwards, and the jobs must recover from every fault.
  */
 class ChaosITCase {
     @Test
-    @Timeout(value = 15, unit = TimeUnit.MINUTES) // ~7 min when it passes; a run whose rows never converge reports them (3 min wait) before this
+    @Timeout(value = 20, unit = TimeUnit.MINUTES) // ~6 min when it passes (CI runs were 6-8 min); a very slow one has room to report why
     void everyKindOfFaultOnceAndNothingLostDuplicatedOrMovedBackwards() throws Exception {
         List<Fault> kinds = List.of(Fault.values());
         ChaosRun.Options options = new ChaosRun.Options(Duration.ofSeconds(300), 10, 1, 17, 1_500, kinds, Path.of("../..").toAbsolutePath().normalize(),
