@@ -7,6 +7,8 @@ import io.sluice.testkit.StackProbe;
 import io.sluice.testkit.generator.LoadGenerator;
 import org.apache.flink.core.execution.JobClient;
 
+import java.lang.management.GarbageCollectorMXBean;
+import java.lang.management.ManagementFactory;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -163,6 +165,10 @@ final class BenchSupport {
             try (LoadGenerator g = new LoadGenerator(ns.config(), ns.generator(), ns.schemaIds(), rate, start, false).start()) {
                 long nextPrint = start + 5000;
                 long nextCheckpointPoll = start;
+                // what each progress line's 5 s held: a p99 is often decided by one stretch, and these say what it coincided with
+                int lagsAtPrint = 0;
+                long gcAtPrint = gcMillis();
+                long checkpointAtPrint = 0;
                 while (g.isRunning()) {
                     long now = System.currentTimeMillis();
                     if (now - start >= warmupMs) {
@@ -180,8 +186,18 @@ final class BenchSupport {
                         nextCheckpointPoll = now + 2000;
                     }
                     if (now >= nextPrint) {
-                        System.out.printf(Locale.ROOT, "[%s] ... %d s, %,d sent, %,d committed, time lag now %s ms%s%n", phase, (now - start) / 1000,
-                                g.acked(), committed(probe, jobName), lags.isEmpty() ? "-" : lags.get(lags.size() - 1), extra.get());
+                        long maxLag = lags.subList(lagsAtPrint, lags.size()).stream().mapToLong(Long::longValue).max().orElse(-1);
+                        long checkpointAt = checkpointAtPrint;
+                        long slowestCheckpoint = checkpoints.entrySet().stream().filter(e -> e.getKey() > checkpointAt)
+                                .mapToLong(Map.Entry::getValue).max().orElse(-1);
+                        long gc = gcMillis();
+                        System.out.printf(Locale.ROOT, "[%s] ... %d s, %,d sent, %,d committed, time lag now %s ms (since the last line: highest time lag %s ms, "
+                                        + "slowest completed checkpoint %s ms, this JVM's GC %,d ms)%s%n", phase, (now - start) / 1000,
+                                g.acked(), committed(probe, jobName), lags.isEmpty() ? "-" : lags.get(lags.size() - 1), maxLag < 0 ? "-" : maxLag,
+                                slowestCheckpoint < 0 ? "-" : slowestCheckpoint, gc - gcAtPrint, extra.get());
+                        lagsAtPrint = lags.size();
+                        gcAtPrint = gc;
+                        checkpointAtPrint = checkpoints.keySet().stream().mapToLong(Long::longValue).max().orElse(checkpointAtPrint);
                         nextPrint = now + 5000;
                     }
                     Thread.sleep(100);
@@ -197,6 +213,12 @@ final class BenchSupport {
         }
         return new Sustained(lags.stream().mapToLong(Long::longValue).sorted().toArray(),
                 checkpoints.values().stream().mapToLong(Long::longValue).sorted().toArray());
+    }
+
+    /** Time this JVM's collectors have spent collecting (ms, every collector summed; for G1 the pauses' and the concurrent cycles'). */
+    static long gcMillis() {
+        return ManagementFactory.getGarbageCollectorMXBeans().stream()
+                .mapToLong(GarbageCollectorMXBean::getCollectionTime).filter(t -> t > 0).sum();
     }
 
     /** Records committed so far by a job, from {@code sluice_progress} on every shard. */
