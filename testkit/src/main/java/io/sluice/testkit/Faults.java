@@ -81,10 +81,14 @@ public final class Faults {
         }
     }
 
-    /** Terminates every other backend on the shard's test database; returns how many. */
+    /**
+     * Terminates every other backend on the shard's test database (the tests' own probes too); returns how many of them
+     * were a Sluice sink's ({@code application_name} {@code sluice-sink-*}), so that a fault that hit no job says so.
+     */
     public static int killConnections(TestStack stack, int shard) throws SQLException {
         try (Connection c = stack.shard(shard); ResultSet rs = c.createStatement().executeQuery(
-                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")) {
+                "SELECT count(*) FILTER (WHERE terminated AND application_name LIKE 'sluice-sink-%') FROM (SELECT application_name,"
+                        + " pg_terminate_backend(pid) AS terminated FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()) t")) {
             rs.next();
             return rs.getInt(1);
         }

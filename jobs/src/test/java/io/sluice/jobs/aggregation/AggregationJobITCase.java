@@ -222,8 +222,8 @@ class AggregationJobITCase {
             injected.add("task manager replaced at " + g.acked() + " events sent");
             until("70,000 events sent", Duration.ofMinutes(2), () -> g.acked() >= 70_000);
             int killed = killConnections(stack, 0) + killConnections(stack, 1);
-            assertThat(killed).as("shard connections killed").isPositive();
-            injected.add(killed + " shard connections killed at " + g.acked() + " events sent");
+            assertThat(killed).as("the sink's shard connections killed").isPositive();
+            injected.add(killed + " sink connections killed at " + g.acked() + " events sent");
 
             Oracle oracle = g.awaitDone().oracle();
             Map<String, Oracle.WindowRow> expected = oracle.windowCounts(MINUTE);

@@ -202,8 +202,8 @@ class SubscriptionJobITCase {
             for (long at : new long[] {75_000, 95_000}) {
                 until(at + " records sent", Duration.ofMinutes(2), () -> g.acked() >= at);
                 int killed = killConnections(stack, 0) + killConnections(stack, 1);
-                assertThat(killed).as("shard connections killed").isPositive();
-                injected.add(killed + " shard connections killed at " + g.acked() + " records sent");
+                assertThat(killed).as("the sink's shard connections killed").isPositive();
+                injected.add(killed + " sink connections killed at " + g.acked() + " records sent");
             }
             Oracle oracle = g.awaitDone().oracle();
             Map<String, Map<String, String>> expected = TestStack.expectedRows(oracle);

@@ -403,9 +403,9 @@ public final class ChaosRun {
             case CONNECTIONS_KILLED -> {
                 int killed = Faults.killConnections(stack, 0) + Faults.killConnections(stack, 1);
                 if (killed == 0) {
-                    runProblems.add("connections-killed found no connection to kill");
+                    runProblems.add("connections-killed found no sink connection of the jobs to kill");
                 }
-                return killed + " connections terminated on both shards";
+                return killed + " sink connections of the jobs terminated on both shards (and every other connection)";
             }
             case SHARD_LOCKED -> {
                 int shard = random.nextInt(2);
