@@ -13,6 +13,7 @@ import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.time.Duration;
 import java.util.Collection;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -82,15 +83,26 @@ public final class Faults {
     }
 
     /**
-     * Terminates every other backend on the shard's test database (the tests' own probes too); returns how many of them
-     * were a Sluice sink's ({@code application_name} {@code sluice-sink-*}), so that a fault that hit no job says so.
+     * Once a Sluice sink is connected to the shard's test database ({@code application_name} {@code sluice-sink-*}; a job
+     * that is restarting has none yet, waited for up to 60 s), terminates every other backend there, the tests' own
+     * probes too; returns how many were a sink's. Fails, naming the shard, if no sink connects within the wait.
      */
-    public static int killConnections(TestStack stack, int shard) throws SQLException {
+    public static int killConnections(TestStack stack, int shard) throws Exception {
+        Await.until("a Sluice sink connected to shard " + shard + " (application_name sluice-sink-*), to kill its connections",
+                Duration.ofSeconds(60), Duration.ofMillis(100), () -> sinkConnections(stack, shard), n -> n > 0);
         try (Connection c = stack.shard(shard); ResultSet rs = c.createStatement().executeQuery(
                 "SELECT count(*) FILTER (WHERE terminated AND application_name LIKE 'sluice-sink-%') FROM (SELECT application_name,"
                         + " pg_terminate_backend(pid) AS terminated FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()) t")) {
             rs.next();
             return rs.getInt(1);
+        }
+    }
+
+    private static long sinkConnections(TestStack stack, int shard) throws SQLException {
+        try (Connection c = stack.shard(shard); ResultSet rs = c.createStatement().executeQuery(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'sluice-sink-%'")) {
+            rs.next();
+            return rs.getLong(1);
         }
     }
 

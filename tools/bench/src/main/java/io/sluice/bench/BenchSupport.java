@@ -192,7 +192,7 @@ final class BenchSupport {
                                 .mapToLong(Map.Entry::getValue).max().orElse(-1);
                         long gc = gcMillis();
                         System.out.printf(Locale.ROOT, "[%s] ... %d s, %,d sent, %,d committed, time lag now %s ms (since the last line: highest time lag %s ms, "
-                                        + "slowest completed checkpoint %s ms, this JVM's GC %,d ms)%s%n", phase, (now - start) / 1000,
+                                        + "slowest completed checkpoint %s ms, this JVM's GC pauses %,d ms)%s%n", phase, (now - start) / 1000,
                                 g.acked(), committed(probe, jobName), lags.isEmpty() ? "-" : lags.get(lags.size() - 1), maxLag < 0 ? "-" : maxLag,
                                 slowestCheckpoint < 0 ? "-" : slowestCheckpoint, gc - gcAtPrint, extra.get());
                         lagsAtPrint = lags.size();
@@ -215,7 +215,7 @@ final class BenchSupport {
                 checkpoints.values().stream().mapToLong(Long::longValue).sorted().toArray());
     }
 
-    /** Time this JVM's collectors have spent collecting (ms, every collector summed; for G1 the pauses' and the concurrent cycles'). */
+    /** This JVM's GC pause time so far (ms, every collector's MXBean summed; G1's concurrent marking is not in it). */
     static long gcMillis() {
         return ManagementFactory.getGarbageCollectorMXBeans().stream()
                 .mapToLong(GarbageCollectorMXBean::getCollectionTime).filter(t -> t > 0).sum();

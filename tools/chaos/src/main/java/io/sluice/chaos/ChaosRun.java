@@ -285,8 +285,8 @@ public final class ChaosRun {
                 for (int i = 0; i < schedule.size(); i++) {
                     Fault kind = schedule.get(i);
                     long nowMs = System.currentTimeMillis();
-                    if (g.failure() != null || !g.isRunning()) {
-                        runProblems.add("the load generator stopped at " + g.sent() + " records: " + g.failure());
+                    if (g.failure() != null || !g.isRunning()) { // reported when it is stopped, below
+                        out.printf(Locale.ROOT, "[%4.0fs] the load generator stopped (%s); no more faults%n", now(), g.failure());
                         break;
                     }
                     if (i < required ? nowMs >= cap : nowMs >= endOfFaults) {
@@ -311,7 +311,7 @@ public final class ChaosRun {
                         detail = inject(kind, rest);
                     } catch (InterruptedException e) {
                         throw e;
-                    } catch (Exception e) {
+                    } catch (Exception | AssertionError e) { // AssertionError: a wait of the test kit's that timed out
                         // the checks still run: what the jobs wrote so far, and the cluster's view, explain more than a stack trace
                         runProblems.add("fault " + (injected.size() + 1) + " (" + kind.label + ") could not be injected: " + e
                                 + "; the cluster's jobs: " + jobStates(rest) + "; its logs are in " + cluster.logDir());
@@ -328,10 +328,15 @@ public final class ChaosRun {
                             Double.isNaN(f.recoveryS()) ? "NEVER (gave up after 3 min)" : String.format(Locale.ROOT, "%.1f s after the injection", f.recoveryS()));
                 }
                 long left = endOfLoad - System.currentTimeMillis();
-                if (left > 0) { // the load lasts at least --duration
+                if (left > 0 && g.failure() == null) { // the load lasts at least --duration
                     Thread.sleep(left);
                 }
-                oracle = g.stop().oracle();
+                try {
+                    g.stop();
+                } catch (Exception e) { // the checks still run, on what was acknowledged: the problem says why they differ
+                    runProblems.add("the load generator failed after " + g.acked() + " acknowledged records: " + e);
+                }
+                oracle = g.oracle();
                 sent = g.acked();
                 out.printf(Locale.ROOT, "[%4.0fs] the load is over: %,d records sent; waiting for the jobs to catch up%n", now(), sent);
             } finally {
