@@ -1,5 +1,6 @@
 package io.sluice.testkit;
 
+import io.sluice.core.config.SluiceConfig;
 import org.apache.flink.api.connector.sink2.Sink;
 import org.apache.flink.api.connector.sink2.StatefulSinkWriter;
 import org.apache.flink.api.connector.sink2.SupportsWriterState;
@@ -10,6 +11,7 @@ import org.apache.flink.testutils.junit.SharedReference;
 import java.io.IOException;
 import java.io.Serializable;
 import java.sql.Connection;
+import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -83,26 +85,29 @@ public final class Faults {
     }
 
     /**
-     * Once a Sluice sink is connected to the shard's test database ({@code application_name} {@code sluice-sink-*}; a job
-     * that is restarting has none yet, waited for up to 60 s), terminates every other backend there, the tests' own
-     * probes too; returns how many were a sink's. Fails, naming the shard, if no sink connects within the wait.
+     * Once a Sluice sink is connected to the shard's test database ({@code application_name}
+     * {@link SluiceConfig.Shard#SINK_APPLICATION_PREFIX}{@code <job>}; a job that is restarting has none yet, waited for up
+     * to 60 s), terminates every other backend there, the tests' own probes too; returns how many were a sink's. Fails,
+     * naming the shard, if no sink connects within the wait.
      */
     public static int killConnections(TestStack stack, int shard) throws Exception {
-        Await.until("a Sluice sink connected to shard " + shard + " (application_name sluice-sink-*), to kill its connections",
-                Duration.ofSeconds(60), Duration.ofMillis(100), () -> sinkConnections(stack, shard), n -> n > 0);
-        try (Connection c = stack.shard(shard); ResultSet rs = c.createStatement().executeQuery(
-                "SELECT count(*) FILTER (WHERE terminated AND application_name LIKE 'sluice-sink-%') FROM (SELECT application_name,"
-                        + " pg_terminate_backend(pid) AS terminated FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()) t")) {
-            rs.next();
-            return rs.getInt(1);
-        }
+        Await.until("a Sluice sink connected to shard " + shard + " (application_name " + SINK_SESSIONS + "), to kill its connections",
+                Duration.ofSeconds(60), Duration.ofMillis(100), () -> count(stack, shard, "SELECT count(*) FROM pg_stat_activity"
+                        + " WHERE datname = current_database() AND application_name LIKE ?"), n -> n > 0);
+        return count(stack, shard, "SELECT count(*) FILTER (WHERE terminated AND application_name LIKE ?) FROM (SELECT application_name,"
+                + " pg_terminate_backend(pid) AS terminated FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()) t");
     }
 
-    private static long sinkConnections(TestStack stack, int shard) throws SQLException {
-        try (Connection c = stack.shard(shard); ResultSet rs = c.createStatement().executeQuery(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'sluice-sink-%'")) {
-            rs.next();
-            return rs.getLong(1);
+    /** The {@code application_name} pattern of the sinks' sessions, the one parameter of the {@link #count} queries. */
+    private static final String SINK_SESSIONS = SluiceConfig.Shard.SINK_APPLICATION_PREFIX + "%";
+
+    private static int count(TestStack stack, int shard, String sql) throws SQLException {
+        try (Connection c = stack.shard(shard); PreparedStatement q = c.prepareStatement(sql)) {
+            q.setString(1, SINK_SESSIONS);
+            try (ResultSet rs = q.executeQuery()) {
+                rs.next();
+                return rs.getInt(1);
+            }
         }
     }
 

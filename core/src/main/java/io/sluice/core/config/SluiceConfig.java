@@ -195,6 +195,11 @@ public record SluiceConfig(
     /** One Postgres shard; the password comes from configuration or the environment, never code. */
     public record Shard(int index, String jdbcUrl, String user, String password, Timeouts timeouts) implements Serializable {
         private static final java.sql.Driver PG_DRIVER = new org.postgresql.Driver();
+        /**
+         * The {@code application_name} of a Sluice sink's connections is this and the job's name: what {@code pg_stat_activity}
+         * is searched for when a running job's sessions matter ({@code ./sluice reshard} refuses while there are any).
+         */
+        public static final String SINK_APPLICATION_PREFIX = "sluice-sink-";
 
         /** A new connection to this shard with its credentials and {@link Timeouts}, as application {@code sluice}. */
         public java.sql.Connection connect() throws java.sql.SQLException {

@@ -163,10 +163,12 @@ public final class Reshard {
         while (true) {
             StringBuilder running = new StringBuilder();
             try (PreparedStatement q = c.prepareStatement("SELECT application_name, count(*) FROM pg_stat_activity"
-                    + " WHERE datname = current_database() AND application_name LIKE 'sluice-sink-%' GROUP BY 1 ORDER BY 1");
-                 ResultSet rs = q.executeQuery()) {
-                while (rs.next()) {
-                    running.append(running.length() == 0 ? "" : ", ").append(rs.getLong(2)).append(" of ").append(rs.getString(1));
+                    + " WHERE datname = current_database() AND application_name LIKE ? GROUP BY 1 ORDER BY 1")) {
+                q.setString(1, SluiceConfig.Shard.SINK_APPLICATION_PREFIX + "%");
+                try (ResultSet rs = q.executeQuery()) {
+                    while (rs.next()) {
+                        running.append(running.length() == 0 ? "" : ", ").append(rs.getLong(2)).append(" of ").append(rs.getString(1));
+                    }
                 }
             }
             if (running.length() == 0) {

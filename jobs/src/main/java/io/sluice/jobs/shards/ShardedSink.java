@@ -448,7 +448,7 @@ public final class ShardedSink<T> implements Sink<T>, SupportsWriterState<T, Sha
         }
 
         private String applicationName() {
-            return "sluice-sink-" + sink.job;
+            return SluiceConfig.Shard.SINK_APPLICATION_PREFIX + sink.job;
         }
 
         /**

@@ -15,6 +15,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.TreeMap;
 
 /** Measuring helpers every scenario uses: drain rates from task time, progress while a job runs, percentiles, result checks. */
 final class BenchSupport {
@@ -154,7 +155,7 @@ final class BenchSupport {
                              long warmupMs, Extra extra, Sampler sampler) throws Exception {
         String jobId = job.getJobID().toString();
         List<Long> lags = new ArrayList<>();
-        Map<Long, Long> checkpoints = new LinkedHashMap<>();
+        TreeMap<Long, Long> checkpoints = new TreeMap<>(); // by id
         try (StackProbe probe = new StackProbe(ns.config())) {
             while (!rest.get("/jobs/" + jobId).path("state").asText().equals("RUNNING")) {
                 Thread.sleep(100);
@@ -187,9 +188,8 @@ final class BenchSupport {
                     }
                     if (now >= nextPrint) {
                         long maxLag = lags.subList(lagsAtPrint, lags.size()).stream().mapToLong(Long::longValue).max().orElse(-1);
-                        long checkpointAt = checkpointAtPrint;
-                        long slowestCheckpoint = checkpoints.entrySet().stream().filter(e -> e.getKey() > checkpointAt)
-                                .mapToLong(Map.Entry::getValue).max().orElse(-1);
+                        long slowestCheckpoint = checkpoints.tailMap(checkpointAtPrint, false).values().stream()
+                                .mapToLong(Long::longValue).max().orElse(-1);
                         long gc = gcMillis();
                         System.out.printf(Locale.ROOT, "[%s] ... %d s, %,d sent, %,d committed, time lag now %s ms (since the last line: highest time lag %s ms, "
                                         + "slowest completed checkpoint %s ms, this JVM's GC pauses %,d ms)%s%n", phase, (now - start) / 1000,
@@ -197,7 +197,7 @@ final class BenchSupport {
                                 slowestCheckpoint < 0 ? "-" : slowestCheckpoint, gc - gcAtPrint, extra.get());
                         lagsAtPrint = lags.size();
                         gcAtPrint = gc;
-                        checkpointAtPrint = checkpoints.keySet().stream().mapToLong(Long::longValue).max().orElse(checkpointAtPrint);
+                        checkpointAtPrint = checkpoints.isEmpty() ? checkpointAtPrint : checkpoints.lastKey();
                         nextPrint = now + 5000;
                     }
                     Thread.sleep(100);
