@@ -161,6 +161,8 @@ final class BenchSupport {
                 Thread.sleep(100);
             }
             Thread.sleep(2000); // tasks initialised, source assigned
+            // the checkpoints taken before the load are not figures of it (nor of the first progress line)
+            long beforeLoad = rest.completedCheckpoints(jobId).keySet().stream().mapToLong(Long::longValue).max().orElse(0);
             long start = System.currentTimeMillis();
             long sent;
             try (LoadGenerator g = new LoadGenerator(ns.config(), ns.generator(), ns.schemaIds(), rate, start, false).start()) {
@@ -169,7 +171,7 @@ final class BenchSupport {
                 // what each progress line's 5 s held: a p99 is often decided by one stretch, and these say what it coincided with
                 int lagsAtPrint = 0;
                 long gcAtPrint = gcMillis();
-                long checkpointAtPrint = 0;
+                long checkpointAtPrint = beforeLoad;
                 while (g.isRunning()) {
                     long now = System.currentTimeMillis();
                     if (now - start >= warmupMs) {
@@ -205,6 +207,7 @@ final class BenchSupport {
                 sent = g.awaitDone().acked(inputTopic);
             }
             checkpoints.putAll(rest.completedCheckpoints(jobId));
+            checkpoints.headMap(beforeLoad, true).clear();
             long deadline = System.currentTimeMillis() + 60_000;
             while (committed(probe, jobName) < sent && System.currentTimeMillis() < deadline) {
                 Thread.sleep(200);

@@ -284,12 +284,13 @@ public final class ChaosRun {
                 long endOfSlowFaults = endOfLoad - Math.max(90_000, o.duration().toMillis() * 30 / 100);
                 for (int i = 0; i < schedule.size(); i++) {
                     Fault kind = schedule.get(i);
-                    long nowMs = System.currentTimeMillis();
+                    long pauseMs = 1_000 + random.nextInt(2_000); // the pause before each fault
+                    long faultAtMs = System.currentTimeMillis() + pauseMs; // when it would start, which the cap bounds
                     if (g.failure() != null || !g.isRunning()) { // reported when it is stopped, below
                         out.printf(Locale.ROOT, "[%4.0fs] the load generator stopped (%s); no more faults%n", now(), g.failure());
                         break;
                     }
-                    if (i < required ? nowMs >= cap : nowMs >= endOfFaults) {
+                    if (i < required ? faultAtMs >= cap : faultAtMs >= endOfFaults) {
                         out.printf(Locale.ROOT, "[%4.0fs] %d faults not injected: %s%n", now(), schedule.size() - i, i < required
                                 ? "the run reached twice --duration before every kind had come" : "too little of --duration left");
                         if (i < required) {
@@ -297,12 +298,12 @@ public final class ChaosRun {
                         }
                         break;
                     }
-                    if (i >= required && kind.slow && nowMs >= endOfSlowFaults) {
+                    if (i >= required && kind.slow && faultAtMs >= endOfSlowFaults) {
                         out.printf(Locale.ROOT, "[%4.0fs] fault %s not injected: %.0f s of --duration left, too little for a slow one%n", now(), kind.label,
-                                (endOfLoad - nowMs) / 1000.0);
+                                (endOfLoad - faultAtMs) / 1000.0);
                         continue;
                     }
-                    Thread.sleep(1_000 + random.nextInt(2_000));
+                    Thread.sleep(pauseMs);
                     double at = now();
                     long failedBefore = failedCheckpoints();
                     out.printf(Locale.ROOT, "[%4.0fs] fault %d/%d: %s ...%n", at, injected.size() + 1, schedule.size(), kind.label);
