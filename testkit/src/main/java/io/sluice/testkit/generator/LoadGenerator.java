@@ -65,7 +65,8 @@ public final class LoadGenerator implements AutoCloseable {
         double nanosPerRecord = rate > 0 ? 1e9 / rate : 0;
         try {
             long i = 0;
-            while (running && (count == 0 || sequence.index() < count)) {
+            // a run ends between records the oracle has: a hot-key burst is in it whole once it began
+            while (sequence.hasPending() || running && (count == 0 || sequence.index() < count)) {
                 if (rate > 0) {
                     long due = start + (long) (i * nanosPerRecord);
                     long wait = due - System.nanoTime();
@@ -102,7 +103,10 @@ public final class LoadGenerator implements AutoCloseable {
         return this;
     }
 
-    /** Ends a run ({@code generator.count} 0 runs until this) once what was sent is acknowledged; rethrows a produce failure. */
+    /**
+     * Ends a run ({@code generator.count} 0 runs until this) once the rest of a hot-key burst that began is sent (at the
+     * rate) and what was sent is acknowledged; rethrows a produce failure.
+     */
     public LoadGenerator stop() throws Exception {
         running = false;
         return awaitDone();

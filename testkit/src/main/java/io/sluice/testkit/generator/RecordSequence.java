@@ -107,6 +107,14 @@ public final class RecordSequence {
         return "app-" + (rank - 1);
     }
 
+    /**
+     * Records generated, and so already in the oracle, but not handed out yet (the campaigns at the start, the rest of a
+     * hot-key burst): a run that ends must send these first, or the oracle holds records that were never sent.
+     */
+    public boolean hasPending() {
+        return !pending.isEmpty();
+    }
+
     /** Records produced so far, campaigns excluded. */
     public long index() {
         return index;

@@ -58,6 +58,18 @@ class LoadGeneratorITCase {
                 .isEqualTo(updates);
     }
 
+    @Test
+    void aRunThatEndsInAHotKeyBurstSendsWhatTheOracleHolds(TestStack stack) throws Exception {
+        // the 10,001st record begins a burst of 2,000 hot-key updates: the count ends the run inside it
+        TestStack s = stack.fresh(Map.of("generator.count", String.valueOf(RecordSequence.BLOCK + 1), "generator.hot-key", "true",
+                "generator.hot-key-fraction", "0.2", "generator.update-fraction", "1"));
+        Oracle oracle = produce(s);
+        String topic = s.config().kafka().subscriptionUpdatesTopic();
+        long inTopic = s.readAll(topic).size();
+        assertThat(inTopic).as("updates in the topic").isGreaterThan(RecordSequence.BLOCK + 1);
+        assertThat(oracle.good(topic) + oracle.malformed(topic)).as("updates in the oracle").isEqualTo(inTopic);
+    }
+
     private static Oracle produce(TestStack stack) throws Exception {
         try (LoadGenerator g = new LoadGenerator(stack.config(), stack.generator(), stack.schemaIds(), 0, 1_700_000_000_000L, false).start()) {
             g.awaitDone();

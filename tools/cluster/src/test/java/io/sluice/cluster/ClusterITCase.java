@@ -166,8 +166,8 @@ class ClusterITCase {
                 // ends once records sent after the resumes are acknowledged, so the resumed jobs must take new input too
                 long resumedAt = g.acked();
                 Await.until("3,000 more records acknowledged after the resumes (" + resumedAt + " when they were done)",
-                        Duration.ofMinutes(1), g::acked, n -> n >= resumedAt + 3_000);
-                oracle = g.stop().oracle();
+                        Duration.ofMinutes(1), g::acked, n -> n >= resumedAt + 3_000 || g.failure() != null);
+                oracle = g.stop().oracle(); // rethrows a produce failure
                 System.out.printf("load: %,d records acknowledged, %,d of them after the resumes%n", g.acked(), g.acked() - resumedAt);
 
                 Map<String, Map<String, String>> expectedSubscriptions = TestStack.expectedRows(oracle);
