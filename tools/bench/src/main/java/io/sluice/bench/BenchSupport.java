@@ -162,7 +162,8 @@ final class BenchSupport {
             }
             Thread.sleep(2000); // tasks initialised, source assigned
             // the checkpoints taken before the load are not figures of it (nor of the first progress line)
-            long beforeLoad = rest.completedCheckpoints(jobId).keySet().stream().mapToLong(Long::longValue).max().orElse(0);
+            checkpoints.putAll(rest.completedCheckpoints(jobId));
+            long beforeLoad = checkpoints.isEmpty() ? 0 : checkpoints.lastKey();
             long start = System.currentTimeMillis();
             long sent;
             try (LoadGenerator g = new LoadGenerator(ns.config(), ns.generator(), ns.schemaIds(), rate, start, false).start()) {

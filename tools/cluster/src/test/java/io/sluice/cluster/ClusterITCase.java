@@ -162,8 +162,8 @@ class ClusterITCase {
                             () -> restoredFrom(rest, id), p -> !p.isEmpty());
                     assertThat(Path.of(URI.create(restored))).as("the resumed " + job.getKey() + " job restored from").isEqualTo(Path.of(from));
                 }
-                // the load has no count (a fixed one, 80 s of it, could end within a second of the JobManager kill on a slow machine): it
-                // ends once records sent after the resumes are acknowledged, so the resumed jobs must take new input too
+                // the load has no count, so it lasts however long the upgrade and the JobManager's loss took: it ends once
+                // records sent after the resumes are acknowledged, so the resumed jobs must take new input too
                 long resumedAt = g.acked();
                 Await.until("3,000 more records acknowledged after the resumes (" + resumedAt + " when they were done)",
                         Duration.ofMinutes(1), g::acked, n -> n >= resumedAt + 3_000 || g.failure() != null);
