@@ -16,6 +16,7 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -47,6 +48,7 @@ public final class StandaloneCluster {
     private static final String BASH_JAVA_UTILS = "org.apache.flink.runtime.util.bash.BashJavaUtils";
     private static final String STATE_FILE = "cluster.properties";
     private static final String OVERRIDE = "override.";
+    private static final String ROCKSDB_MUSL_LIBC = "ROCKSDB_MUSL_LIBC";
 
     private final Path workDir;
     private final Path confDir;
@@ -296,7 +298,9 @@ public final class StandaloneCluster {
         if (resourceParams.size() > 1) {
             cmd.addAll(split(resourceParams.get(1))); // the TaskManager's computed memory settings, as -D k=v
         }
-        return new ProcessBuilder(cmd)
+        ProcessBuilder pb = new ProcessBuilder(cmd);
+        answerRocksDbMuslQuestion(pb.environment());
+        return pb
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(logDir().resolve("flink-" + role + ".out").toFile())) // a restarted JobManager adds to it
                 .redirectErrorStream(true)
@@ -442,6 +446,24 @@ public final class StandaloneCluster {
             return List.of();
         }
         return List.of(s.trim().split("\\s+"));
+    }
+
+    /**
+     * Sets {@code ROCKSDB_MUSL_LIBC} for a process unless its environment has it. Without it, RocksDB's JNI loader runs
+     * {@code ldd} to learn whether the libc is musl, from the task that first opens RocksDB state on a TaskManager. The
+     * JDK's reaper thread for that process keeps the task's context class loader, the job's, and idles 60 s before it
+     * ends: a job stopped or upgraded within a minute of that start kept its classes that long. The answer comes from
+     * the file system instead: musl's loader and libc are {@code /lib/ld-musl-ARCH.so.1} and {@code /lib/libc.musl-ARCH.so.1}.
+     */
+    static void answerRocksDbMuslQuestion(Map<String, String> env) {
+        if (env.containsKey(ROCKSDB_MUSL_LIBC)) {
+            return;
+        }
+        try (DirectoryStream<Path> musl = Files.newDirectoryStream(Path.of("/lib"), "{ld-musl-*,libc.musl-*}")) {
+            env.put(ROCKSDB_MUSL_LIBC, String.valueOf(musl.iterator().hasNext()));
+        } catch (IOException e) {
+            // no /lib to read: RocksDB asks ldd itself
+        }
     }
 
     private static List<String> concat(List<String> a, List<String> b) {
