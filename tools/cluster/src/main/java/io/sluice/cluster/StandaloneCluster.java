@@ -299,7 +299,7 @@ public final class StandaloneCluster {
             cmd.addAll(split(resourceParams.get(1))); // the TaskManager's computed memory settings, as -D k=v
         }
         ProcessBuilder pb = new ProcessBuilder(cmd);
-        answerRocksDbMuslQuestion(pb.environment());
+        answerRocksDbMuslQuestion(pb.environment(), Path.of("/lib"));
         return pb
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(logDir().resolve("flink-" + role + ".out").toFile())) // a restarted JobManager adds to it
@@ -449,20 +449,23 @@ public final class StandaloneCluster {
     }
 
     /**
-     * Sets {@code ROCKSDB_MUSL_LIBC} for a process unless its environment has it. Without it, RocksDB's JNI loader runs
-     * {@code ldd} to learn whether the libc is musl, from the task that first opens RocksDB state on a TaskManager. The
-     * JDK's reaper thread for that process keeps the task's context class loader, the job's, and idles 60 s before it
-     * ends: a job stopped or upgraded within a minute of that start kept its classes that long. The answer comes from
-     * the file system instead: musl's loader and libc are {@code /lib/ld-musl-ARCH.so.1} and {@code /lib/libc.musl-ARCH.so.1}.
+     * Sets {@code ROCKSDB_MUSL_LIBC} for a process unless its environment already says {@code true} or {@code false}.
+     * Without it, RocksDB's JNI loader runs {@code ldd} to learn whether the libc is musl, from the task that first opens
+     * RocksDB state on a TaskManager. The JDK's reaper thread for that process keeps the task's context class loader, the
+     * job's, and idles 60 s before it ends: a job stopped or upgraded within a minute of that start kept its classes that
+     * long. The answer comes from {@code libDir} instead: musl's libc is {@code libc.musl-ARCH.so.1} there, the library
+     * RocksDB's musl build links against and the file RocksDB's own check falls back to. (Not {@code ld-musl-*}: Debian's
+     * musl package puts that on glibc hosts.)
      */
-    static void answerRocksDbMuslQuestion(Map<String, String> env) {
-        if (env.containsKey(ROCKSDB_MUSL_LIBC)) {
+    static void answerRocksDbMuslQuestion(Map<String, String> env, Path libDir) {
+        String given = env.get(ROCKSDB_MUSL_LIBC);
+        if ("true".equalsIgnoreCase(given) || "false".equalsIgnoreCase(given)) {
             return;
         }
-        try (DirectoryStream<Path> musl = Files.newDirectoryStream(Path.of("/lib"), "{ld-musl-*,libc.musl-*}")) {
+        try (DirectoryStream<Path> musl = Files.newDirectoryStream(libDir, "libc.musl-*")) {
             env.put(ROCKSDB_MUSL_LIBC, String.valueOf(musl.iterator().hasNext()));
         } catch (IOException e) {
-            // no /lib to read: RocksDB asks ldd itself
+            // nothing to read there: RocksDB asks ldd itself
         }
     }
 

@@ -1,36 +1,49 @@
 package io.sluice.cluster;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 /** What the launcher puts into the environment of the processes it starts. */
 class StandaloneClusterTest {
+    @TempDir
+    Path lib;
+
     @Test
-    void rocksDbIsToldWhetherTheLibcIsMuslAsItsOwnLddCheckWouldAnswerSoNoTaskStartsThatProcess() throws Exception {
-        // RocksDB's own check, run here in the test: does ldd name musl?
-        Process ldd = new ProcessBuilder(List.of("/usr/bin/env", "sh", "-c", "ldd /usr/bin/env")).redirectErrorStream(true).start();
-        String out = new String(ldd.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        ldd.waitFor();
-        Map<String, String> env = new HashMap<>();
+    void rocksDbIsToldTheLibcIsMuslWhereMuslsLibcIs() throws Exception {
+        Files.createFile(lib.resolve("ld-musl-x86_64.so.1"));
+        Files.createFile(lib.resolve("libc.musl-x86_64.so.1")); // Alpine has both
 
-        StandaloneCluster.answerRocksDbMuslQuestion(env);
-
-        assertThat(env).as("the environment after the launcher's answer; ldd said: %s", out)
-                .containsEntry("ROCKSDB_MUSL_LIBC", String.valueOf(out.contains("musl")));
+        assertThat(answer(new HashMap<>(), lib)).containsEntry("ROCKSDB_MUSL_LIBC", "true");
     }
 
     @Test
-    void anAnswerTheUserAlreadyGaveIsKept() {
-        Map<String, String> env = new HashMap<>(Map.of("ROCKSDB_MUSL_LIBC", "true"));
+    void rocksDbIsToldTheLibcIsNotMuslOnAGlibcHostEvenWithMuslsLoaderInstalled() throws Exception {
+        assertThat(answer(new HashMap<>(), lib)).containsEntry("ROCKSDB_MUSL_LIBC", "false");
+        Files.createFile(lib.resolve("ld-musl-x86_64.so.1")); // Debian's musl package, beside glibc
 
-        StandaloneCluster.answerRocksDbMuslQuestion(env);
+        assertThat(answer(new HashMap<>(), lib)).containsEntry("ROCKSDB_MUSL_LIBC", "false");
+    }
 
-        assertThat(env).containsEntry("ROCKSDB_MUSL_LIBC", "true");
+    @Test
+    void anAnswerTheUserGaveIsKeptAndOneRocksDbWouldNotReadIsReplaced() {
+        assertThat(answer(new HashMap<>(Map.of("ROCKSDB_MUSL_LIBC", "TRUE")), lib)).containsEntry("ROCKSDB_MUSL_LIBC", "TRUE");
+        assertThat(answer(new HashMap<>(Map.of("ROCKSDB_MUSL_LIBC", "1")), lib)).containsEntry("ROCKSDB_MUSL_LIBC", "false");
+    }
+
+    @Test
+    void withNoLibraryDirectoryToReadRocksDbIsLeftToAskItself() {
+        assertThat(answer(new HashMap<>(), lib.resolve("missing"))).doesNotContainKey("ROCKSDB_MUSL_LIBC");
+    }
+
+    private static Map<String, String> answer(Map<String, String> env, Path libDir) {
+        StandaloneCluster.answerRocksDbMuslQuestion(env, libDir);
+        return env;
     }
 }
