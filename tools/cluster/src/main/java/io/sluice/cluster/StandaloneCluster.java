@@ -453,19 +453,30 @@ public final class StandaloneCluster {
      * Without it, RocksDB's JNI loader runs {@code ldd} to learn whether the libc is musl, from the task that first opens
      * RocksDB state on a TaskManager. The JDK's reaper thread for that process keeps the task's context class loader, the
      * job's, and idles 60 s before it ends: a job stopped or upgraded within a minute of that start kept its classes that
-     * long. The answer comes from {@code libDir} instead: musl's libc is {@code libc.musl-ARCH.so.1} there, the library
-     * RocksDB's musl build links against and the file RocksDB's own check falls back to. (Not {@code ld-musl-*}: Debian's
-     * musl package puts that on glibc hosts.)
+     * long. The answer comes from {@code libDir} where it is plain: {@code true} where musl's libc
+     * ({@code libc.musl-ARCH.so.1}, the library RocksDB's musl build links against) is there, {@code false} where no
+     * musl file is. Where only musl's loader {@code ld-musl-ARCH.so.1} is (Debian's musl package beside glibc, or a musl
+     * system that names its libc otherwise), or the directory cannot be read, RocksDB asks {@code ldd} itself.
      */
     static void answerRocksDbMuslQuestion(Map<String, String> env, Path libDir) {
         String given = env.get(ROCKSDB_MUSL_LIBC);
         if ("true".equalsIgnoreCase(given) || "false".equalsIgnoreCase(given)) {
             return;
         }
-        try (DirectoryStream<Path> musl = Files.newDirectoryStream(libDir, "libc.musl-*")) {
-            env.put(ROCKSDB_MUSL_LIBC, String.valueOf(musl.iterator().hasNext()));
+        try {
+            if (any(libDir, "libc.musl-*")) {
+                env.put(ROCKSDB_MUSL_LIBC, "true");
+            } else if (!any(libDir, "ld-musl-*")) {
+                env.put(ROCKSDB_MUSL_LIBC, "false");
+            }
         } catch (IOException e) {
             // nothing to read there: RocksDB asks ldd itself
+        }
+    }
+
+    private static boolean any(Path dir, String glob) throws IOException {
+        try (DirectoryStream<Path> found = Files.newDirectoryStream(dir, glob)) {
+            return found.iterator().hasNext();
         }
     }
 
