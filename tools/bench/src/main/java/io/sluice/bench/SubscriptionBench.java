@@ -202,7 +202,8 @@ final class SubscriptionBench implements Bench.Scenario {
             long rows = rowsWritten(ns.config());
             System.out.printf(Locale.ROOT, "[%s] CPU by thread group, from job submission to its end: %s%n", phase, CpuProfile.perThousand(cpu, rows));
             long transactions = BenchSupport.transactions(ns.config());
-            System.out.printf(Locale.ROOT, "[%s] %,d transactions on the shards, %.0f rows each%n", phase, transactions, (double) rows / transactions);
+            System.out.printf(Locale.ROOT, "[%s] %,d transactions on the shards, %.0f rows each; %s%n", phase, transactions, (double) rows / transactions,
+                    tableSize(ns.config()));
             long expectedRows = oracle.subscriptions().size();
             check(actualRows == expectedRows, "distinct run " + run + ": " + actualRows + " rows in the shards, the oracle has " + expectedRows);
             System.out.printf(Locale.ROOT, "[%s] %,d rows written by Postgres' count (%,.0f rows/s); %,d rows in the shards = oracle%n",
@@ -221,8 +222,8 @@ final class SubscriptionBench implements Bench.Scenario {
             try (CpuProfile profile = new CpuProfile(stack)) {
                 ceiling = Math.max(ceiling, pgCeiling("2/5 ceiling, run " + run + " of " + runs, ceilingNs.config(), ceilingNs.generator(),
                         ceilingNs.schemaIds(), distinctUpdates));
-                System.out.printf(Locale.ROOT, "[2/5 ceiling] CPU by thread group, generating the rows included: %s%n",
-                        CpuProfile.perThousand(profile.stop(), rowsWritten(ceilingNs.config())));
+                System.out.printf(Locale.ROOT, "[2/5 ceiling] CPU by thread group, generating the rows included: %s; %s%n",
+                        CpuProfile.perThousand(profile.stop(), rowsWritten(ceilingNs.config())), tableSize(ceilingNs.config()));
             }
             BenchSupport.settle(ceilingNs.config());
         }
@@ -585,6 +586,16 @@ final class SubscriptionBench implements Bench.Scenario {
 
     private static long rowCount(StackProbe probe) throws SQLException {
         return probe.rowCounts().values().stream().mapToLong(t -> t.get("subscriptions")).sum();
+    }
+
+    /**
+     * The larger shard's {@code subscriptions} table with its indexes against the servers' buffer cache: Postgres' cost per row, and
+     * so the ceiling, depends on which is larger (docs/benchmarks.md).
+     */
+    private static String tableSize(SluiceConfig config) throws SQLException {
+        long table = BenchSupport.overShards(config, Math::max, "SELECT pg_total_relation_size('subscriptions')");
+        long buffers = BenchSupport.overShards(config, Math::max, "SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers'");
+        return String.format(Locale.ROOT, "the larger shard's subscriptions table and indexes %,d MB, shared_buffers %,d MB", table >> 20, buffers >> 20);
     }
 
     private static long rowsWritten(SluiceConfig config) throws Exception {
