@@ -207,8 +207,10 @@ public record SluiceConfig(
         }
 
         /**
-         * A new connection to this shard with its credentials and {@link Timeouts}: pgjdbc's {@code connectTimeout},
-         * {@code socketTimeout} and {@code tcpKeepAlive}, then the session's {@code lock_timeout} and
+         * A new connection to this shard with its credentials and {@link Timeouts}: pgjdbc's {@code connectTimeout} and
+         * {@code loginTimeout} (so connecting, login and the session settings below take at most the connect timeout
+         * each, also against a server that accepts connections and never answers), {@code socketTimeout} and
+         * {@code tcpKeepAlive}, then the session's {@code lock_timeout} and
          * {@code idle_in_transaction_session_timeout} (SET after connecting, which poolers in session mode accept,
          * unlike startup options). {@code applicationName} shows in {@code pg_stat_activity}.
          */
@@ -219,6 +221,11 @@ public record SluiceConfig(
                 p.setProperty("password", password);
             }
             p.setProperty("connectTimeout", String.valueOf(Math.max(1, timeouts.connectMs() / 1000)));
+            // the login too (TLS, startup, authentication), as one bound: against a server that accepts the TCP connection and
+            // never answers (SIGSTOP, a stalled disk, a pooler out of connections) pgjdbc 42.7.4 otherwise waits connectTimeout
+            // per attempt, and sslmode=prefer makes two: 5.1 s for a 2 s connectTimeout, 2.0 s with loginTimeout 2. With it,
+            // pgjdbc connects on a thread of its own and gives up waiting after this many seconds
+            p.setProperty("loginTimeout", String.valueOf(Math.max(1, timeouts.connectMs() / 1000)));
             p.setProperty("socketTimeout", String.valueOf(Math.max(1, timeouts.socketMs() / 1000)));
             p.setProperty("tcpKeepAlive", "true");
             p.setProperty("ApplicationName", applicationName);
@@ -229,7 +236,9 @@ public record SluiceConfig(
                 throw new java.sql.SQLException("shard " + index + ": " + jdbcUrl + " is not a jdbc:postgresql: URL; fix entry " + index + " of shards.urls", "08001");
             }
             try (java.sql.Statement s = c.createStatement()) {
+                c.setNetworkTimeout(Runnable::run, (int) Math.min(Integer.MAX_VALUE, timeouts.connectMs())); // still part of connecting
                 s.execute("SET lock_timeout = " + timeouts.lockMs() + "; SET idle_in_transaction_session_timeout = " + timeouts.idleInTransactionMs());
+                c.setNetworkTimeout(Runnable::run, (int) Math.min(Integer.MAX_VALUE, Math.max(1000, timeouts.socketMs() / 1000 * 1000)));
             } catch (java.sql.SQLException | RuntimeException e) {
                 c.close();
                 throw e;
@@ -297,7 +306,8 @@ public record SluiceConfig(
     /**
      * The subscription upsert job. {@code keyBy}: shuffle by subscription before coalescing, so every subtask
      * coalesces and writes even when the topic has fewer partitions than the job has subtasks; without it (the
-     * default) each subtask coalesces and writes what its own partitions hold, with no shuffle.
+     * default) each subtask coalesces and writes what its own partitions hold, with no shuffle. {@code allowStatelessStart}:
+     * start without a checkpoint or savepoint although the job's consumer group has committed offsets.
      */
     public record Subscriptions(
             long flushIntervalMs,
@@ -307,7 +317,8 @@ public record SluiceConfig(
             int maxIdBytes,
             int sourceEpoch,
             int parallelism,
-            boolean keyBy) implements Serializable {
+            boolean keyBy,
+            boolean allowStatelessStart) implements Serializable {
         static Subscriptions from(RawConfig raw) {
             return new Subscriptions(
                     raw.durationMs("subscriptions.flush-interval", 200, 10, 600_000),
@@ -318,7 +329,8 @@ public record SluiceConfig(
                     raw.integer("subscriptions.max-id-bytes", 512, 1, 1_300),
                     raw.integer("subscriptions.source-epoch", 0, 0, Integer.MAX_VALUE),
                     raw.integer("subscriptions.parallelism", 0, 0, 4096),
-                    raw.bool("subscriptions.key-by", false));
+                    raw.bool("subscriptions.key-by", false),
+                    raw.bool("subscriptions.allow-stateless-start", false));
         }
     }
 

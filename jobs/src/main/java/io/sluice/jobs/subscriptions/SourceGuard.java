@@ -29,7 +29,8 @@ import java.util.Properties;
  * subtask opens, before every checkpoint (so no checkpoint ever holds offsets of a topic that was replaced),
  * every {@code kafka.partition-discovery-interval} with the shards' records, and when a record comes from a
  * partition the epoch does not have or at an offset below one already seen. A shard or broker that does not
- * answer a periodic check is checked again later, never a reason to restart.
+ * answer a periodic check is checked again later, never a reason to restart. The periodic check runs on a thread of
+ * its own ({@link ValidateUpdates}), the others on the task thread; Kafka's {@link Admin} client is shared by both.
  */
 public final class SourceGuard implements Serializable {
     private static final long serialVersionUID = 1L;
@@ -40,9 +41,12 @@ public final class SourceGuard implements Serializable {
     private final String topic;
     private final int epoch;
     private transient Admin admin;
-    /** What this epoch was recorded with, once a shard has said so; until then, what Kafka said at open. */
-    private transient Source recorded;
-    private transient Source opened;
+    /**
+     * What this epoch was recorded with, once a shard has said so; until then, what Kafka said at open. Written by the
+     * periodic check on its own thread, read by the task thread.
+     */
+    private transient volatile Source recorded;
+    private transient volatile Source opened;
 
     public SourceGuard(SluiceConfig config, String job, String topic, int epoch) {
         this.config = config;

@@ -10,6 +10,7 @@ import io.sluice.jobs.common.DeadLetter;
 import io.sluice.jobs.common.Decoded;
 import io.sluice.jobs.common.DecodingDeserializer;
 import io.sluice.jobs.common.KafkaIo;
+import io.sluice.jobs.common.StatelessStartGuard;
 import io.sluice.jobs.shards.ShardedSink;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.typeinfo.TypeHint;
@@ -90,7 +91,10 @@ public final class SubscriptionJob implements SluiceJob {
                 .fromSource(source, WatermarkStrategy.noWatermarks(), "subscription-updates")
                 .uid("subscription-updates-source")
                 .process(new ValidateUpdates(config.kafka().subscriptionUpdatesTopic(), s,
-                        new SourceGuard(config, NAME, config.kafka().subscriptionUpdatesTopic(), s.sourceEpoch()), config.kafka().partitionDiscoveryMs()))
+                        new SourceGuard(config, NAME, config.kafka().subscriptionUpdatesTopic(), s.sourceEpoch()), config.kafka().partitionDiscoveryMs(),
+                        new StatelessStartGuard(config, NAME, config.kafka().subscriptionUpdatesTopic(), s.allowStatelessStart(),
+                                "subscriptions.allow-stateless-start", "the updates the sink held for a shard that had not committed them at the last "
+                                + "checkpoint (a shard down or slow) would never be written")))
                 .returns(SubscriptionDelta.TYPE)
                 .uid("validate-updates").name("validate updates");
         DataStream<SubscriptionDelta> updates = valid;

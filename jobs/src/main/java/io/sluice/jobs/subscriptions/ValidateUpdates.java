@@ -5,6 +5,7 @@ import io.sluice.core.model.SubscriptionUpdate;
 import io.sluice.jobs.common.ClassLoaderRelease;
 import io.sluice.jobs.common.DeadLetter;
 import io.sluice.jobs.common.Decoded;
+import io.sluice.jobs.common.StatelessStartGuard;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.runtime.state.FunctionInitializationContext;
 import org.apache.flink.runtime.state.FunctionSnapshotContext;
@@ -15,6 +16,10 @@ import org.apache.flink.util.Collector;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 /**
  * In: decoded updates or decode failures. Out: one single-update {@link SubscriptionDelta} per valid
@@ -28,7 +33,9 @@ import java.util.Map;
  * <p>With a {@link SourceGuard} (the job always has one), it checks the topic against the source epoch
  * when it opens, before every checkpoint, every {@code kafka.partition-discovery-interval}, when a record
  * comes from a partition the epoch does not have (it stops the job) and when a partition's offsets go
- * backwards (a recreated topic the consumer reset to its start). It keeps no state.
+ * backwards (a recreated topic the consumer reset to its start). It keeps no state, but refuses a start without
+ * state where the job's consumer group has committed offsets ({@link StatelessStartGuard}): the sink's state holds
+ * the updates a shard had not committed at the last checkpoint, and the group's offsets are already past them.
  */
 public class ValidateUpdates extends ProcessFunction<Decoded<SubscriptionUpdate>, SubscriptionDelta> implements CheckpointedFunction {
     /** 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z in epoch milliseconds: the years every client and Postgres agree on. */
@@ -42,18 +49,26 @@ public class ValidateUpdates extends ProcessFunction<Decoded<SubscriptionUpdate>
     private final int epoch;
     private final SourceGuard guard;
     private final long checkEveryMs;
+    private final StatelessStartGuard statelessStart;
     private transient Counter deadLetters;
     private transient int partitions;
     private transient long nextCheckAt;
+    /** The periodic check's thread (started at the first check) and the check in flight, if any. */
+    private transient ExecutorService checker;
+    private transient Future<Integer> checking;
     /** The newest offset seen per partition since this subtask opened (-1: none), indexed by partition. */
     private transient long[] newestOffset;
 
-    /** Limits from {@code s}; {@code guard} may be null only in tests of the validation alone (epoch 0, no topic checks). */
-    public ValidateUpdates(String topic, SluiceConfig.Subscriptions s, SourceGuard guard, long checkEveryMs) {
-        this(topic, s.maxKeyBytes(), s.maxValueBytes(), s.maxIdBytes(), guard, checkEveryMs);
+    /**
+     * Limits from {@code s}; {@code guard} may be null only in tests of the validation alone (epoch 0, no topic checks);
+     * {@code statelessStart}: checked when the state is initialized, by subtask 0; null checks nothing.
+     */
+    public ValidateUpdates(String topic, SluiceConfig.Subscriptions s, SourceGuard guard, long checkEveryMs, StatelessStartGuard statelessStart) {
+        this(topic, s.maxKeyBytes(), s.maxValueBytes(), s.maxIdBytes(), guard, checkEveryMs, statelessStart);
     }
 
-    ValidateUpdates(String topic, int maxKeyBytes, int maxValueBytes, int maxIdBytes, SourceGuard guard, long checkEveryMs) {
+    ValidateUpdates(String topic, int maxKeyBytes, int maxValueBytes, int maxIdBytes, SourceGuard guard, long checkEveryMs,
+                    StatelessStartGuard statelessStart) {
         this.topic = topic;
         this.maxKeyBytes = maxKeyBytes;
         this.maxValueBytes = maxValueBytes;
@@ -61,6 +76,7 @@ public class ValidateUpdates extends ProcessFunction<Decoded<SubscriptionUpdate>
         this.guard = guard;
         this.epoch = guard == null ? 0 : guard.epoch();
         this.checkEveryMs = checkEveryMs;
+        this.statelessStart = statelessStart;
     }
 
     @Override
@@ -77,16 +93,77 @@ public class ValidateUpdates extends ProcessFunction<Decoded<SubscriptionUpdate>
     public void snapshotState(FunctionSnapshotContext context) {
         if (guard != null) {
             guard.checkTopic(); // no checkpoint holds offsets of a replaced topic
+            if (checking != null && checking.isDone()) {
+                applyCheck(); // nor one taken after a periodic check found a difference
+            }
+        }
+    }
+
+    /**
+     * Every {@code checkEveryMs} the guard checks the topic and the shards on a thread of its own, so a shard that hangs
+     * (its connect or login waits up to {@code shards.connect-timeout}) never holds up the records of apps on the other
+     * shards; its result is applied on the task thread, at the first record or checkpoint after it is known.
+     */
+    private void periodicCheck() {
+        if (checking != null) {
+            if (checking.isDone()) {
+                applyCheck();
+            }
+            return;
+        }
+        if (System.currentTimeMillis() >= nextCheckAt) {
+            if (checker == null) {
+                checker = Executors.newSingleThreadExecutor(r -> {
+                    Thread t = new Thread(r, "sluice-source-check " + topic);
+                    t.setDaemon(true);
+                    return t;
+                });
+            }
+            checking = checker.submit(() -> guard.check(false));
+        }
+    }
+
+    /** The finished periodic check: the partition count it found, or its {@link io.sluice.jobs.common.Fatal} stop, on the task thread. */
+    private void applyCheck() {
+        int now;
+        try {
+            now = checking.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while reading the source check of " + topic, e);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            if (e.getCause() instanceof Error err) {
+                throw err;
+            }
+            throw new IllegalStateException("the source check of " + topic + " failed", e.getCause());
+        } finally {
+            checking = null;
+            nextCheckAt = System.currentTimeMillis() + checkEveryMs;
+        }
+        if (now != partitions) {
+            newestOffset = Arrays.copyOf(newestOffset, now);
+            Arrays.fill(newestOffset, Math.min(partitions, now), now, -1);
+            partitions = now;
         }
     }
 
     @Override
-    public void initializeState(FunctionInitializationContext context) {
-        // no state: the checks are against the shards' records and the topic
+    public void initializeState(FunctionInitializationContext context) throws Exception {
+        // no state of its own: the checks are against the shards' records and the topic
+        if (statelessStart != null && getRuntimeContext().getTaskInfo().getIndexOfThisSubtask() == 0) {
+            statelessStart.check(context.isRestored());
+        }
     }
 
     @Override
     public void close() throws Exception {
+        if (checker != null) {
+            checker.shutdownNow(); // a check waiting on a hung shard is interrupted; its connection is never used
+            checker = null;
+        }
         if (guard != null) {
             guard.close();
         }
@@ -104,15 +181,7 @@ public class ValidateUpdates extends ProcessFunction<Decoded<SubscriptionUpdate>
             if (offset < before) {
                 guard.checkTopic();
             }
-            if (System.currentTimeMillis() >= nextCheckAt) {
-                int now = guard.check(false);
-                if (now != partitions) {
-                    newestOffset = Arrays.copyOf(newestOffset, now);
-                    Arrays.fill(newestOffset, Math.min(partitions, now), now, -1);
-                    partitions = now;
-                }
-                nextCheckAt = System.currentTimeMillis() + checkEveryMs;
-            }
+            periodicCheck();
         }
         if (in.deadLetter != null) {
             deadLetters.inc();

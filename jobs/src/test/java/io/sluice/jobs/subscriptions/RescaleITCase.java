@@ -218,7 +218,7 @@ class RescaleITCase {
                 .fromSource(SubscriptionJob.source(config, false), WatermarkStrategy.noWatermarks(), "subscription-updates")
                 .uid("subscription-updates-source")
                 .process(new ValidateUpdates(topic, s, new SourceGuard(config, SubscriptionJob.NAME, topic, s.sourceEpoch()),
-                        config.kafka().partitionDiscoveryMs()))
+                        config.kafka().partitionDiscoveryMs(), null))
                 .uid("validate-updates").name("validate updates");
         valid.transform("pre-coalesce before shuffle", TypeInformation.of(SubscriptionDelta.class), new Coalescer(s.flushIntervalMs(), 1000, false))
                 .uid("pre-coalesce").name("pre-coalesce before shuffle")

@@ -1,5 +1,6 @@
 package io.sluice.jobs.subscriptions;
 
+import io.sluice.core.kafka.KafkaClients;
 import io.sluice.core.model.SubscriptionUpdate;
 import io.sluice.testkit.StackProbe;
 import io.sluice.testkit.generator.LoadGenerator;
@@ -19,6 +20,7 @@ import org.apache.flink.test.junit5.InjectMiniCluster;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.flink.testutils.junit.SharedObjectsExtension;
 import org.apache.flink.testutils.junit.SharedReference;
+import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -39,6 +41,7 @@ import static io.sluice.testkit.Await.until;
 import static io.sluice.testkit.Faults.killConnections;
 import static io.sluice.testkit.TestStack.header;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 @ExtendWith(SluiceStackExtension.class)
 @Timeout(value = 5, unit = TimeUnit.MINUTES) // a job that never converges fails instead of hanging CI
@@ -213,6 +216,41 @@ class SubscriptionJobITCase {
         } finally {
             fault.get().disarm();
             job.cancel().get();
+        }
+    }
+
+    /**
+     * The job runs and commits offsets, then is submitted again without its state (lost checkpoints, a second docker-compose
+     * setup, a cancel and a plain resubmit): refused at once, naming the group and the fix, with no restart loop, since the
+     * sink's state may hold updates a shard had not committed, which the group's offsets are past. With
+     * subscriptions.allow-stateless-start it starts.
+     */
+    @Test
+    void aStartWithoutStateWhereTheGroupHasCommittedOffsetsIsRefusedUnlessAllowed(TestStack base) throws Exception {
+        TestStack stack = base.fresh(Map.of("kafka.partitions", "1", "subscriptions.parallelism", "1"));
+        JobClient first = SubscriptionRuns.start(stack);
+        String group = KafkaClients.groupId(stack.config(), SubscriptionJob.NAME);
+        try (Admin admin = Admin.create(KafkaClients.clientProperties(stack.config()))) {
+            stack.send(new SubscriptionUpdate("app-1", "device-1", Map.of("level", "1"), List.of(), 1000));
+            until("offsets committed for group " + group, Duration.ofMinutes(1), Duration.ofMillis(300),
+                    () -> admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(), m -> !m.isEmpty());
+        } finally {
+            first.cancel().get();
+        }
+        JobClient second = SubscriptionRuns.start(stack);
+        assertThatThrownBy(() -> second.getJobExecutionResult().get(60, TimeUnit.SECONDS)).as("refused, not restarted over and over")
+                .hasStackTraceContaining("the subscriptions job starts without a checkpoint or savepoint, but its consumer group " + group
+                        + " has committed offsets for 1 partitions")
+                .hasStackTraceContaining("would never be written")
+                .hasStackTraceContaining("subscriptions.allow-stateless-start");
+        TestStack allowed = stack.with(Map.of("subscriptions.allow-stateless-start", "true"));
+        JobClient third = SubscriptionRuns.start(allowed);
+        try {
+            allowed.send(new SubscriptionUpdate("app-1", "device-2", Map.of("level", "2"), List.of(), 2000));
+            until("the allowed stateless start writing device-2", Duration.ofMinutes(1), Duration.ofMillis(200),
+                    allowed::subscriptionRows, rows -> rows.containsKey("app-1/device-2"));
+        } finally {
+            third.cancel().get();
         }
     }
 

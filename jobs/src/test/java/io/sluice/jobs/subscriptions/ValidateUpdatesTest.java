@@ -17,7 +17,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 class ValidateUpdatesTest {
     @Test
     void validationNamesTheFieldAndTheLimit() {
-        ValidateUpdates v = new ValidateUpdates("subscription-updates", 8, 16, 12, null, 60_000);
+        ValidateUpdates v = new ValidateUpdates("subscription-updates", 8, 16, 12, null, 60_000, null);
         assertThat(v.problem(new SubscriptionUpdate(null, "s", Map.of(), List.of(), 1))).isEqualTo("missing app_id");
         assertThat(v.problem(new SubscriptionUpdate("a", "", Map.of(), List.of(), 1))).isEqualTo("missing subscription_id");
         assertThat(v.problem(new SubscriptionUpdate("a", "s", Map.of("123456789", "v"), List.of(), 1)))
@@ -44,7 +44,7 @@ class ValidateUpdatesTest {
     @Test
     void decodeFailuresPassThroughAndInvalidUpdatesKeepTheirSourcePosition() throws Exception {
         OneInputStreamOperatorTestHarness<Decoded<SubscriptionUpdate>, SubscriptionDelta> h =
-                ProcessFunctionTestHarnesses.forProcessFunction(new ValidateUpdates("subscription-updates", 8, 16, 12, null, 60_000));
+                ProcessFunctionTestHarnesses.forProcessFunction(new ValidateUpdates("subscription-updates", 8, 16, 12, null, 60_000, null));
         DeadLetter fromDecoder = new DeadLetter("subscription-updates", 1, 5, null, new byte[] {9}, "decode", "not-wire-format: ...");
         h.processElement(new StreamRecord<>(Decoded.dead(fromDecoder)));
         h.processElement(new StreamRecord<>(Decoded.of(new SubscriptionUpdate("a", "", Map.of(), List.of(), 1), 1, 6, null, new byte[] {8})));

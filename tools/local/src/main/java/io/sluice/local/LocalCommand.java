@@ -174,9 +174,11 @@ public final class LocalCommand {
             if (!raw.has("deployment.id")) {
                 raw.put("deployment.id", "local", "./sluice local"); // its own groups and transactional ids, also on a shared broker
             }
-            if (!raw.has("aggregation.allow-stateless-start")) {
-                // every run starts its jobs without state, also the second one against the same (non-embedded) brokers
-                raw.put("aggregation.allow-stateless-start", "true", "./sluice local");
+            for (String key : List.of("aggregation.allow-stateless-start", "subscriptions.allow-stateless-start")) {
+                if (!raw.has(key)) {
+                    // every run starts its jobs without state, also the second one against the same (non-embedded) brokers
+                    raw.put(key, "true", "./sluice local");
+                }
             }
             SluiceConfig config = SluiceConfig.from(raw);
             GeneratorConfig gen = GeneratorConfig.from(raw);
