@@ -34,7 +34,7 @@ public class ValidateEvents extends ProcessFunction<Decoded<UserEvent>, CountedE
     private transient Counter deadLetters;
     private transient Counter lateEvents;
 
-    /** {@code statelessStart}: checked when the state is initialized, by subtask 0; null checks nothing. */
+    /** {@code statelessStart}: checked when the state is initialized, by every subtask; null checks nothing. */
     public ValidateEvents(String topic, long windowMs, long allowedLatenessMs, StatelessStartGuard statelessStart) {
         this.topic = topic;
         this.windowMs = windowMs;
@@ -44,7 +44,7 @@ public class ValidateEvents extends ProcessFunction<Decoded<UserEvent>, CountedE
 
     @Override
     public void initializeState(FunctionInitializationContext context) throws Exception {
-        if (statelessStart != null && getRuntimeContext().getTaskInfo().getIndexOfThisSubtask() == 0) {
+        if (statelessStart != null) { // every subtask, before its first record: none counts or pushes before a refusal
             statelessStart.check(context.isRestored());
         }
     }

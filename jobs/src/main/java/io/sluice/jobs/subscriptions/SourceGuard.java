@@ -93,7 +93,7 @@ public final class SourceGuard implements Serializable {
         }
         for (SluiceConfig.Shard shard : config.shards().list()) {
             try (Connection c = shard.connect("sluice-source-check")) {
-                c.setNetworkTimeout(Runnable::run, 10_000); // on the task thread: a hung shard must not stall it for long
+                c.setNetworkTimeout(Runnable::run, 10_000); // open() runs on the task thread: a hung shard must not stall it for long
                 Source r = reconcile(c, now);
                 if (!r.equals(now)) {
                     throw Fatal.stop(mismatch(shard.index(), r, now));

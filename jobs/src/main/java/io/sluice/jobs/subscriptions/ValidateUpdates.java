@@ -152,8 +152,10 @@ public class ValidateUpdates extends ProcessFunction<Decoded<SubscriptionUpdate>
 
     @Override
     public void initializeState(FunctionInitializationContext context) throws Exception {
-        // no state of its own: the checks are against the shards' records and the topic
-        if (statelessStart != null && getRuntimeContext().getTaskInfo().getIndexOfThisSubtask() == 0) {
+        // no state of its own: the checks are against the shards' records and the topic. Every subtask asks, before it
+        // passes on its first record: were only one to ask, the others could write newer deltas of keys whose older ones
+        // the refused start's rightful checkpoint holds, and the version guard would then drop those on its restore
+        if (statelessStart != null) {
             statelessStart.check(context.isRestored());
         }
     }
@@ -161,7 +163,9 @@ public class ValidateUpdates extends ProcessFunction<Decoded<SubscriptionUpdate>
     @Override
     public void close() throws Exception {
         if (checker != null) {
-            checker.shutdownNow(); // a check waiting on a hung shard is interrupted; its connection is never used
+            // not waited for: a check waiting to log in is interrupted (pgjdbc closes that connection once it is made), one in
+            // a statement ends within its 10 s network timeout; either holds this job's class loader until then
+            checker.shutdownNow();
             checker = null;
         }
         if (guard != null) {
