@@ -61,7 +61,7 @@ public class ValidateUpdates extends ProcessFunction<Decoded<SubscriptionUpdate>
 
     /**
      * Limits from {@code s}; {@code guard} may be null only in tests of the validation alone (epoch 0, no topic checks);
-     * {@code statelessStart}: checked when the state is initialized, by subtask 0; null checks nothing.
+     * {@code statelessStart}: checked when the state is initialized, by every subtask; null checks nothing.
      */
     public ValidateUpdates(String topic, SluiceConfig.Subscriptions s, SourceGuard guard, long checkEveryMs, StatelessStartGuard statelessStart) {
         this(topic, s.maxKeyBytes(), s.maxValueBytes(), s.maxIdBytes(), guard, checkEveryMs, statelessStart);

@@ -51,8 +51,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  * {@code synchronous_commit = on}, so what it acknowledged survives the crash) and started again, or hung (SIGSTOP of
  * every process, so connections neither fail nor answer) and resumed. In both runs both jobs also fail once, 10 s into
  * the outage (an injected exception), and restore from their checkpoints, whose sink state carries shard 0's rows; a
- * restore reaches the shards (the sinks' routing check, the subscription job's source check) and must not wait on the
- * hung one for longer than {@code shards.connect-timeout}. The subscription job checks its source against every shard
+ * restore reaches the shards (the sinks' routing check, the subscription job's source check) while the hung one does
+ * not answer, and gives up on it after the connect timeout. The subscription job checks its source against every shard
  * every 2 s ({@code kafka.partition-discovery-interval}), on a thread of its own: the hung shard must not hold it up.
  */
 @ExtendWith(SluiceStackExtension.class)
