@@ -120,20 +120,27 @@ public final class AggregationJob implements SluiceJob {
                 PlausibleEventTime.of(config.aggregation()));
     }
 
+    /**
+     * The compacted {@code campaigns} topic, read from its beginning whenever the job starts without state: the definitions
+     * live in the job's broadcast state, so a start without it (allowed by {@code aggregation.allow-stateless-start}) must read
+     * every definition again, not resume at the group's committed offsets past them. A restore reads on from its checkpoint.
+     */
     public static Source<Decoded<Campaign>, ?, ?> campaignSource(SluiceConfig config, boolean bounded) {
         TypeInformation<Decoded<Campaign>> type = TypeInformation.of(new TypeHint<>() {
         });
         var deserializer = new DecodingDeserializer<>(new RegistryDecoder<>(SluiceAvro.CAMPAIGN, config.registry().url()), type);
-        return KafkaIo.source(config, NAME, config.kafka().campaignsTopic(), deserializer, bounded);
+        return KafkaIo.source(config, NAME, config.kafka().campaignsTopic(), deserializer, OffsetsInitializer.earliest(), bounded);
     }
 
     /**
-     * Event time from {@code occurred_at}, bounded out-of-orderness; a partition silent for {@code aggregation.idleness}
+     * Event time from {@code occurred_at}, bounded out-of-orderness and never ahead of the wall clock
+     * ({@link WallClockCappedWatermarks}); a partition silent for {@code aggregation.idleness}
      * is ignored, but only while its subtask has no records pending when {@code events} says so ({@link BacklogAwareIdleness}).
      */
     static WatermarkStrategy<Decoded<UserEvent>> watermarks(SluiceConfig.Aggregation a, Source<Decoded<UserEvent>, ?, ?> events) {
+        Duration bound = Duration.ofMillis(a.outOfOrdernessMs());
         WatermarkStrategy<Decoded<UserEvent>> w = WatermarkStrategy
-                .<Decoded<UserEvent>>forBoundedOutOfOrderness(Duration.ofMillis(a.outOfOrdernessMs()))
+                .<Decoded<UserEvent>>forGenerator(ctx -> new WallClockCappedWatermarks<>(bound))
                 .withTimestampAssigner((d, kafkaTimestamp) -> d.value == null ? Long.MIN_VALUE : d.value.occurredAt());
         if (a.idlenessMs() <= 0) {
             return w;

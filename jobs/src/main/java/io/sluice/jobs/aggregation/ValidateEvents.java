@@ -3,6 +3,7 @@ package io.sluice.jobs.aggregation;
 import io.sluice.core.model.UserEvent;
 import io.sluice.jobs.common.DeadLetter;
 import io.sluice.jobs.common.Decoded;
+import io.sluice.jobs.common.FieldLimits;
 import io.sluice.jobs.common.StatelessStartGuard;
 import org.apache.flink.runtime.state.FunctionInitializationContext;
 import org.apache.flink.runtime.state.FunctionSnapshotContext;
@@ -98,6 +99,12 @@ public class ValidateEvents extends ProcessFunction<Decoded<UserEvent>, CountedE
         }
         if (e.name() == null || e.name().isBlank()) {
             return "missing name";
+        }
+        String tooLong = FieldLimits.tooLong("app_id", e.appId(), FieldLimits.MAX_ID_CHARS);
+        tooLong = tooLong != null ? tooLong : FieldLimits.tooLong("user_id", e.userId(), FieldLimits.MAX_ID_CHARS);
+        tooLong = tooLong != null ? tooLong : FieldLimits.tooLong("name", e.name(), FieldLimits.MAX_ID_CHARS);
+        if (tooLong != null) {
+            return tooLong;
         }
         if (e.value() != null && (e.value().isNaN() || e.value().isInfinite())) {
             return "value is " + e.value() + ", expected a finite number";

@@ -2,6 +2,7 @@ package io.sluice.jobs.campaigns;
 
 import io.sluice.core.model.Campaign;
 import io.sluice.jobs.common.DeadLetter;
+import io.sluice.jobs.common.FieldLimits;
 import io.sluice.jobs.common.Decoded;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.util.Collector;
@@ -85,6 +86,10 @@ public class ValidateCampaigns extends ProcessFunction<Decoded<Campaign>, Campai
         if (c.maxPerSecond() < 1) {
             return "campaign " + c.campaignId() + ": max_per_second is " + c.maxPerSecond() + ", expected 1 or more";
         }
-        return null;
+        String tooLong = FieldLimits.tooLong("campaign_id", c.campaignId(), FieldLimits.MAX_ID_CHARS);
+        tooLong = tooLong != null ? tooLong : FieldLimits.tooLong("app_id", c.appId(), FieldLimits.MAX_ID_CHARS);
+        tooLong = tooLong != null ? tooLong : FieldLimits.tooLong("event_name", c.eventName(), FieldLimits.MAX_ID_CHARS);
+        tooLong = tooLong != null ? tooLong : FieldLimits.tooLong("message", c.message(), FieldLimits.MAX_MESSAGE_CHARS);
+        return tooLong == null ? null : "campaign " + (c.campaignId().length() > 100 ? c.campaignId().substring(0, 100) + "…" : c.campaignId()) + ": " + tooLong;
     }
 }

@@ -40,6 +40,7 @@ import io.sluice.core.avro.ConfluentWire;
 import io.sluice.core.avro.SluiceAvro;
 import io.sluice.core.kafka.KafkaClients;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -455,33 +456,70 @@ class AggregationJobITCase {
     }
 
     /**
-     * The job runs and commits offsets, then is submitted again without its state (lost checkpoints, a second
-     * docker-compose setup): refused at once, naming the group and the fix, with no restart loop. With
-     * aggregation.allow-stateless-start it starts.
+     * The job runs and commits offsets (of user-events and of campaigns), then is submitted again without its state (lost
+     * checkpoints, a second docker-compose setup): refused at once, naming the group and the fix, with no restart loop.
+     * With aggregation.allow-stateless-start it starts, and knows the campaign defined before: the compacted campaigns
+     * topic is read from its beginning, not from the group's committed offset past the definition.
      */
     @Test
-    void aStartWithoutStateWhereTheGroupHasCommittedOffsetsIsRefusedUnlessAllowed(TestStack base) throws Exception {
+    void aStartWithoutStateWhereTheGroupHasCommittedOffsetsIsRefusedUnlessAllowedAndThenKeepsItsCampaigns(TestStack base) throws Exception {
         TestStack stack = base.fresh(Map.of("kafka.partitions", "1", "aggregation.parallelism", "1", "aggregation.emit-interval", "100ms"));
+        stack.send(new Campaign("welcome", "app", "signup", 1, 10 * MINUTE, "hi", 100, true));
         JobClient first = startUnbounded(stack, AggregationJob.sink(stack.config()));
         String group = KafkaClients.groupId(stack.config(), AggregationJob.NAME);
+        TopicPartition campaigns = new TopicPartition(stack.config().kafka().campaignsTopic(), 0);
+        TopicPartition events = new TopicPartition(stack.config().kafka().userEventsTopic(), 0);
         try (Admin admin = Admin.create(KafkaClients.clientProperties(stack.config()))) {
             stack.send(new UserEvent("app", "u1", "open", EPOCH + 1_000, 1.0, null));
-            Await.until("offsets committed for group " + group, Duration.ofMinutes(1), Duration.ofMillis(300),
-                    () -> admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(), m -> !m.isEmpty());
+            Await.until("group " + group + " to commit past the campaign and the event", Duration.ofMinutes(1), Duration.ofMillis(300),
+                    () -> admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(),
+                    m -> m.containsKey(campaigns) && m.get(campaigns).offset() >= 1 && m.containsKey(events) && m.get(events).offset() >= 1);
         } finally {
             first.cancel().get();
         }
         JobClient second = startUnbounded(stack, AggregationJob.sink(stack.config()));
         assertThatThrownBy(() -> second.getJobExecutionResult().get(60, TimeUnit.SECONDS)).as("refused, not restarted over and over")
-                .hasStackTraceContaining("starts without a checkpoint or savepoint, but its consumer group " + group + " has committed offsets for 1 partitions")
+                .hasStackTraceContaining("starts without a checkpoint or savepoint, but its consumer group " + group
+                        + " has committed offsets for 1 partitions of " + events.topic())
                 .hasStackTraceContaining("aggregation.allow-stateless-start");
         TestStack allowed = stack.with(Map.of("aggregation.allow-stateless-start", "true"));
         JobClient third = startUnbounded(allowed, AggregationJob.sink(allowed.config()));
         try {
-            allowed.send(new UserEvent("app", "u2", "open", EPOCH + 2_000, 1.0, null));
+            allowed.send(new UserEvent("app", "u2", "open", EPOCH + 2_000, 1.0, null), new UserEvent("app", "u3", "signup", EPOCH + 3_000, null, null));
             awaitRows(allowed, r -> r.containsKey(key("app", "u2", "open", EPOCH)), "the allowed stateless start counting");
+            assertThat(pushes(awaitPushJobs(allowed, 1))).as("the campaign defined before the start without state still pushes")
+                    .containsExactly("welcome/u3");
         } finally {
             third.cancel().get();
+        }
+    }
+
+    /**
+     * A device clock a few minutes fast: an event dated 4 minutes ahead (inside aggregation.max-event-lead, 5 minutes) is
+     * counted in its own window, and an on-time event read after it is counted too, not judged late: the watermark never
+     * runs ahead of the wall clock. Before, the fast event carried its partition's watermark 4 minutes ahead, and every
+     * on-time event behind it became a late dead letter.
+     */
+    @Test
+    void anEventFromAClockMinutesFastIsCountedAndTheOnTimeEventsAfterItAreNotLate(TestStack base, @InjectMiniCluster MiniCluster cluster) throws Exception {
+        TestStack stack = base.fresh(Map.of("kafka.partitions", "1", "aggregation.parallelism", "1", "aggregation.window", "1m",
+                "aggregation.allowed-lateness", "1m", "aggregation.out-of-orderness", "0s", "aggregation.emit-interval", "100ms"));
+        JobClient job = startUnbounded(stack, AggregationJob.sink(stack.config()));
+        FlinkRest rest = new FlinkRest(cluster.getRestAddress().get());
+        try {
+            long fast = System.currentTimeMillis() + 4 * MINUTE;
+            stack.send(new UserEvent("app", "u1", "open", fast, 1.0, null));
+            awaitRows(stack, r -> r.containsKey(key("app", "u1", "open", fast)), "the event from the fast clock counted");
+            awaitFloor(rest, job, System.currentTimeMillis()); // a watermark taken after the fast event was read
+            long onTime = System.currentTimeMillis();
+            stack.send(new UserEvent("app", "u2", "open", onTime, 1.0, null));
+            Map<String, Oracle.WindowRow> rows = awaitRows(stack, r -> r.containsKey(key("app", "u2", "open", onTime)), "the on-time event counted");
+            assertThat(rows.get(key("app", "u1", "open", fast))).isEqualTo(new Oracle.WindowRow(1, 1.0));
+            assertThat(rows.get(key("app", "u2", "open", onTime))).isEqualTo(new Oracle.WindowRow(1, 1.0));
+            assertThat(stack.readAll(stack.config().kafka().deadLettersTopic())).as("no dead letters").isEmpty();
+            assertThat(restartsOf(rest, job)).isEqualTo("0");
+        } finally {
+            job.cancel().get();
         }
     }
 

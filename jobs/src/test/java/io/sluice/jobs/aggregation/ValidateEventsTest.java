@@ -25,6 +25,17 @@ class ValidateEventsTest {
         assertThat(ValidateEvents.problem(new UserEvent("a", "u", "open", 1, 2.0, null))).isNull();
     }
 
+    /** A user id of 400 KB fits the input topic, but its push record (the id three times) would not fit a producer request. */
+    @Test
+    void idsOverAThousandCharactersAreRefused() {
+        String id = "u".repeat(1_000);
+        assertThat(ValidateEvents.problem(new UserEvent("a", id, "open", 1, null, null))).isNull();
+        assertThat(ValidateEvents.problem(new UserEvent("a", "u".repeat(400_000), "open", 1, null, null)))
+                .isEqualTo("user_id is 400000 characters long, more than the 1000 the job takes");
+        assertThat(ValidateEvents.problem(new UserEvent(id + "a", "u", "open", 1, null, null))).startsWith("app_id is 1001 characters");
+        assertThat(ValidateEvents.problem(new UserEvent("a", "u", id + "n", 1, null, null))).startsWith("name is 1001 characters");
+    }
+
     @Test
     void lateAndInvalidEventsBecomeDeadLettersWithTheirSourcePositionAndBytes() throws Exception {
         OneInputStreamOperatorTestHarness<Decoded<UserEvent>, CountedEvent> h =

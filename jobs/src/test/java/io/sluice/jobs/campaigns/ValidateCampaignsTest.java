@@ -39,4 +39,13 @@ class ValidateCampaignsTest {
         assertThat(ValidateCampaigns.problem(welcome("acme", Long.MAX_VALUE - 1))).isEqualTo(
                 "campaign welcome: window is 9223372036854775806 ms, expected 1 to 2678400000 (31 days)");
     }
+
+    @Test
+    void aMessageOrIdTooLongForAPushRecordIsRefused() {
+        assertThat(ValidateCampaigns.problem(new Campaign("welcome", "acme", "signup", 1, 60_000, "m".repeat(65_536), 50, true))).isNull();
+        assertThat(ValidateCampaigns.problem(new Campaign("welcome", "acme", "signup", 1, 60_000, "m".repeat(900_000), 50, true)))
+                .isEqualTo("campaign welcome: message is 900000 characters long, more than the 65536 the job takes");
+        assertThat(ValidateCampaigns.problem(new Campaign("c".repeat(5_000), "acme", "signup", 1, 60_000, "m", 50, true)))
+                .isEqualTo("campaign " + "c".repeat(100) + "…: campaign_id is 5000 characters long, more than the 1000 the job takes");
+    }
 }
