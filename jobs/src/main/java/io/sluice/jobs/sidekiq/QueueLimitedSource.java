@@ -1,6 +1,7 @@
 package io.sluice.jobs.sidekiq;
 
 import io.sluice.core.config.SluiceConfig;
+import io.sluice.jobs.common.Fatal;
 import io.sluice.jobs.common.ForwardingSource;
 import org.apache.flink.api.connector.source.ReaderOutput;
 import org.apache.flink.api.connector.source.Source;
@@ -90,9 +91,16 @@ public final class QueueLimitedSource<T, S extends SourceSplit, E> extends Forwa
                             redis = new Redis(config, socket -> connecting = socket);
                         }
                         long length = 0;
-                        for (Object r : redis.pipeline(lengths)) {
+                        List<Object> replies = redis.pipeline(lengths);
+                        for (int i = 0; i < replies.size(); i++) {
+                            Object r = replies.get(i);
                             if (!(r instanceof Long n)) {
-                                throw new IOException("Redis answered " + r + " to LLEN");
+                                String refused = r instanceof Redis.Error e ? refusal(e.message(), lengths.get(i)[1]) : null;
+                                if (refused != null) {
+                                    stop(refused);
+                                    return;
+                                }
+                                throw new IOException("Redis answered " + r + " to LLEN " + lengths.get(i)[1]);
                             }
                             length += n;
                         }
@@ -104,6 +112,11 @@ public final class QueueLimitedSource<T, S extends SourceSplit, E> extends Forwa
                             failing = false;
                         }
                     } catch (IOException | RuntimeException e) { // a RuntimeException: a reply that is not RESP
+                        String refused = e instanceof IOException ? refusal(String.valueOf(e.getMessage()), null) : null;
+                        if (refused != null) { // AUTH refused when it connected
+                            stop(refused);
+                            return;
+                        }
                         closeRedis();
                         queueLength = -1;
                         set(0);
@@ -127,6 +140,34 @@ public final class QueueLimitedSource<T, S extends SourceSplit, E> extends Forwa
             }
         }
 
+        /**
+         * Why the job must stop for Redis' error {@code message} (to LLEN {@code key}, or to AUTH when {@code key} is null),
+         * or null for an error a retry can outlast (a restart's LOADING, a failover's READONLY, a dropped connection). A queue
+         * key of another type, or a refused password, never heals: waiting for it would hold every queue's records in Kafka
+         * for ever, as if Sidekiq were slow.
+         */
+        static String refusal(String message, String key) {
+            if (message.contains("WRONGTYPE") && key != null) {
+                return "Redis key " + key + " holds another type than a Sidekiq queue (a list), so the bridge cannot read its length: "
+                        + message + ". Remove or rename it, or choose other queues (sidekiq.queue, sidekiq.overrides)";
+            }
+            if (message.contains("NOAUTH") || message.contains("WRONGPASS") || message.contains("invalid password")
+                    || message.contains("without any password configured")) {
+                return "Redis refused the Sidekiq bridge's credentials: " + message + ". Check sidekiq.redis-password (or "
+                        + "SLUICE_SIDEKIQ_REDIS_PASSWORD) against the server's requirepass or ACL user";
+            }
+            return null;
+        }
+
+        /** Ends the poller with a failure no restart fixes: the task throws it at its next record ({@link #check}). */
+        private void stop(String why) {
+            LOG.error("the Sidekiq bridge stops: {}", why);
+            failure = Fatal.stop(why);
+            synchronized (this) {
+                opened.complete(null); // never exceptionally: Flink treats a failed availability future as fatal for the TaskManager
+            }
+        }
+
         private void closeRedis() {
             Redis r = redis;
             redis = null;
@@ -146,6 +187,9 @@ public final class QueueLimitedSource<T, S extends SourceSplit, E> extends Forwa
         /** Throws what ended the poller, if anything did. */
         void check() {
             Throwable f = failure;
+            if (f instanceof RuntimeException stop) { // from stop(): the job ends without restarts
+                throw stop;
+            }
             if (f != null) {
                 throw new IllegalStateException("the queue-length reader of the Sidekiq bridge stopped", f);
             }

@@ -60,13 +60,17 @@ public final class SidekiqBridgeJob implements SluiceJob {
      * consumer group is {@code <group-prefix>-sidekiq-bridge}, with {@code -<topic>} appended for a topic other than the push
      * queue, so one bridge per topic (each with its own mapping) keeps its own offsets. Without committed offsets (its first
      * start) it begins at {@code sidekiq.start-from}: the end of the topic by default, so a bridge added to a push queue
-     * that other consumers have served for days does not send its whole history again.
+     * that other consumers have served for days does not send its whole history again. Once it reads, an offset out of
+     * range (records retention deleted before the bridge read them) resets to the oldest record left
+     * ({@link EarliestWhenOutOfRange}).
      */
     public static Source<Decoded<SidekiqPush>, ?, ?> source(SluiceConfig config, boolean bounded) {
         SluiceConfig.Sidekiq s = config.sidekiq();
         // resolved to numbers when the splits are assigned (the group's committed offsets, else the topic's end or beginning), so
-        // a split restored before it read anything starts where it was assigned, not at a topic end that moved on meanwhile
-        OffsetsInitializer start = OffsetsInitializer.offsets(Map.of(), s.startFromLatest() ? OffsetResetStrategy.LATEST : OffsetResetStrategy.EARLIEST);
+        // a split restored before it read anything starts where it was assigned, not at a topic end that moved on meanwhile;
+        // an offset retention deleted before it was read goes on from the oldest record left, never the end
+        OffsetsInitializer start = new EarliestWhenOutOfRange(
+                OffsetsInitializer.offsets(Map.of(), s.startFromLatest() ? OffsetResetStrategy.LATEST : OffsetResetStrategy.EARLIEST));
         return new QueueLimitedSource<>(KafkaIo.source(config, consumerName(config), s.topic(),
                 new SidekiqRecords(config.registry().url(), new SidekiqMapping(s)), start, bounded), s);
     }

@@ -38,11 +38,21 @@ public final class SidekiqMapping implements Serializable {
     }
 
     public Result map(GenericRecord r) {
+        if (r == null) { // a writer schema that is a union with null, and a null value
+            return problem("its value decodes to null (a writer schema that is a union with \"null\"): there is no record to make a job of");
+        }
         Schema schema = r.getSchema();
         Object jidValue = field(r, config.jidField());
         if (jidValue == MISSING || jidValue == null || jidValue.toString().isEmpty()) {
             return problem("its " + config.jidField() + " (sidekiq.jid-field, the jid) is " + (jidValue == MISSING ? "not in schema " + schema.getFullName()
                     : "empty") + ": without it a replay could not be told from a new job");
+        }
+        if (!(jidValue instanceof CharSequence || jidValue instanceof Long || jidValue instanceof Integer)) {
+            // bytes print as the buffer's class and size, a boolean has two values: every such jid would be the same few
+            // markers, and every record after the first a skipped "replay"
+            return problem("its " + config.jidField() + " (sidekiq.jid-field, the jid) is of Avro type "
+                    + schema.getField(config.jidField()).schema().getType().getName() + " (" + jidValue.getClass().getSimpleName()
+                    + "); a jid must be a string or a whole number, so that each job has its own");
         }
         String jid = jidValue.toString();
         if (jid.length() > MAX_JID_LENGTH) {

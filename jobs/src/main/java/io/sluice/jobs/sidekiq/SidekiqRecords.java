@@ -37,6 +37,9 @@ final class SidekiqRecords implements KafkaRecordDeserializationSchema<Decoded<S
         } catch (StackOverflowError deep) { // a recursive schema's record nested deeper than the decoder's stack
             out.collect(Decoded.dead(deadLetter(record, "decode", "undecodable: the record nests too deeply to decode")));
             return;
+        } catch (RuntimeException unforeseen) { // a record no check above foresaw: a dead letter, not a restart that reads it again
+            out.collect(Decoded.dead(deadLetter(record, "sidekiq", "could not be made a job: " + unforeseen)));
+            return;
         }
         if (job.problem() != null) {
             out.collect(Decoded.dead(deadLetter(record, "sidekiq", job.problem())));

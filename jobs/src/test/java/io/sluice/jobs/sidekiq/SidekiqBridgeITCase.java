@@ -20,6 +20,9 @@ import org.apache.flink.api.connector.sink2.Sink;
 import org.apache.flink.avro.shaded.org.apache.avro.Schema;
 import org.apache.flink.avro.shaded.org.apache.avro.generic.GenericData;
 import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.core.execution.SavepointFormatType;
+import org.apache.flink.configuration.StateRecoveryOptions;
+import org.apache.flink.configuration.Configuration;
 import org.apache.flink.runtime.minicluster.MiniCluster;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.InjectMiniCluster;
@@ -29,6 +32,7 @@ import org.apache.flink.testutils.junit.SharedReference;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
 import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.RecordsToDelete;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -53,6 +57,7 @@ import java.util.function.Function;
 import java.util.stream.Collectors;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * The Kafka → Sidekiq bridge against a real Redis ({@code redis-server}, append-only file fsynced on every write) and a
@@ -240,6 +245,92 @@ class SidekiqBridgeITCase {
         }
     }
 
+    /**
+     * Records the bridge had not read yet are deleted (retention, while Sidekiq was stopped and the backlog waited in Kafka;
+     * here Admin.deleteRecords, as retention does it) before it restores: it goes on from the oldest record left, and every
+     * push still in the topic reaches Redis. Before, its consumer reset to the end of the partition (the default
+     * sidekiq.start-from latest), and skipped every retained push without a word.
+     */
+    @Test
+    void aRestoreWhoseOffsetRetentionDeletedGoesOnFromTheOldestRecordLeftNotTheEnd(TestStack base, @TempDir Path dir, @InjectMiniCluster MiniCluster cluster)
+            throws Exception {
+        try (RedisServer redis = RedisServer.start(dir.resolve("redis"))) {
+            TestStack stack = base.fresh(Map.of("sidekiq.redis-url", redis.url(), "kafka.partitions", "1"));
+            String topic = stack.config().kafka().pushQueueTopic();
+            JobClient job = start(stack, new SidekiqSink(stack.config().sidekiq()));
+            String savepoint;
+            try {
+                Await.until("the bridge's committed offset for " + topic, Duration.ofMinutes(1), Duration.ofMillis(200),
+                        () -> committedPartitions(stack, topic), n -> n == 1);
+                produce(stack, pushes(100, 0), List.of());
+                Await.until("the first 100 pushes in Redis", Duration.ofMinutes(1), Duration.ofMillis(100), () -> queued(redis), n -> n >= 100);
+                savepoint = job.stopWithSavepoint(false, dir.resolve("savepoints").toUri().toString(), SavepointFormatType.CANONICAL)
+                        .get(60, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                job.cancel().get();
+                throw e;
+            }
+            List<PushJob> later = pushes(300, 1_000);
+            produce(stack, later, List.of()); // offsets 101 to 400 (100 is the first transaction's commit marker), marker 401
+            TopicPartition partition = new TopicPartition(topic, 0);
+            try (Admin admin = Admin.create(KafkaClients.adminProperties(KafkaClients.clientProperties(stack.config())))) {
+                admin.deleteRecords(Map.of(partition, RecordsToDelete.beforeOffset(251))).all().get(30, TimeUnit.SECONDS);
+            }
+            List<PushJob> left = later.subList(150, 300);
+            assertThat(stack.readAll(topic)).as("records retention left, from offset 251").hasSize(left.size());
+            Configuration restore = new Configuration();
+            restore.set(StateRecoveryOptions.SAVEPOINT_PATH, savepoint); // its split is at offset 101, now below the log's start
+            JobClient restored = start(stack, new SidekiqSink(stack.config().sidekiq()), restore);
+            try {
+                Await.until("the 150 pushes retention left, after the first 100, in Redis", Duration.ofMinutes(1), Duration.ofMillis(100),
+                        () -> queued(redis), n -> n >= 250);
+                Set<String> expected = new java.util.HashSet<>();
+                pushes(100, 0).forEach(p -> expected.add(p.jobId()));
+                left.forEach(p -> expected.add(p.jobId()));
+                try (SidekiqWorkers sidekiq = SidekiqWorkers.start(redis, dir.resolve("sidekiq"), 5, "default", "vip")) {
+                    List<JsonNode> ran = Await.until("Sidekiq to run the 250 jobs", Duration.ofMinutes(2), Duration.ofMillis(200),
+                            sidekiq::processed, r -> r.size() >= expected.size());
+                    assertThat(ran.stream().map(j -> j.path("jid").asText()).toList())
+                            .as("jobs run: the first 100 and every push retention left, once each").containsExactlyInAnyOrderElementsOf(expected);
+                }
+            } finally {
+                restored.cancel().get();
+            }
+        }
+    }
+
+    /**
+     * A queue key that is not a list, and a password Redis refuses, never heal: the bridge stops at once, without restarts,
+     * naming the key or the password setting. Before, its queue-length reader took them for a Redis that does not answer,
+     * and the bridge waited for ever with every queue's records held in Kafka.
+     */
+    @Test
+    void aQueueKeyOfAnotherTypeOrARefusedPasswordStopsTheBridgeNamingTheFix(TestStack base, @TempDir Path dir) throws Exception {
+        try (RedisServer redis = RedisServer.start(dir.resolve("redis"))) {
+            assertThat(redis.command("SET queue:default not-a-list")).isEqualTo("+OK");
+            TestStack stack = base.fresh(Map.of("sidekiq.redis-url", redis.url()));
+            JobClient wrongType = start(stack, new SidekiqSink(stack.config().sidekiq()));
+            assertThatThrownBy(() -> wrongType.getJobExecutionResult().get(60, TimeUnit.SECONDS)).as("stopped, not waiting or restarting")
+                    .hasStackTraceContaining("SuppressRestartsException")
+                    .hasStackTraceContaining("Redis key queue:default holds another type than a Sidekiq queue")
+                    .hasStackTraceContaining("WRONGTYPE");
+            assertThat(redis.command("DEL queue:default")).isEqualTo(":1");
+            TestStack wrongPassword = stack.with(Map.of("sidekiq.redis-password", "not-the-password"));
+            JobClient refused = start(wrongPassword, new SidekiqSink(wrongPassword.config().sidekiq()));
+            assertThatThrownBy(() -> refused.getJobExecutionResult().get(60, TimeUnit.SECONDS)).as("stopped, not waiting or restarting")
+                    .hasStackTraceContaining("SuppressRestartsException")
+                    .hasStackTraceContaining("Redis refused the Sidekiq bridge's credentials")
+                    .hasStackTraceContaining("sidekiq.redis-password")
+                    .satisfies(e -> assertThat(stackTrace(e)).as("the password is never printed").doesNotContain("not-the-password"));
+        }
+    }
+
+    private static String stackTrace(Throwable e) {
+        java.io.StringWriter w = new java.io.StringWriter();
+        e.printStackTrace(new java.io.PrintWriter(w));
+        return w.toString();
+    }
+
     /** How far Sidekiq is: jobs run, distinct jids, a few expected jids not run yet (and how many), and the queues' length. */
     record Progress(int runs, int distinct, List<String> missing, int missingCount, long queued) {
     }
@@ -259,7 +350,12 @@ class SidekiqBridgeITCase {
 
     /** The bridge with its real source and dead-letter sink; checkpoints every 500 ms, timing out after 3 s. */
     private static JobClient start(TestStack stack, Sink<SidekiqPush> sink) throws Exception {
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        return start(stack, sink, new Configuration());
+    }
+
+    /** As {@link #start(TestStack, Sink)}, with {@code conf} (e.g. a savepoint to restore). */
+    private static JobClient start(TestStack stack, Sink<SidekiqPush> sink, Configuration conf) throws Exception {
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
         env.enableCheckpointing(500);
         env.getCheckpointConfig().setCheckpointTimeout(3_000);
         SidekiqBridgeJob.defineWorkflow(env, stack.config(), SidekiqBridgeJob.source(stack.config(), false), sink, KafkaIo.deadLetterSink(stack.config()));

@@ -125,4 +125,28 @@ class SidekiqMappingTest {
         assertThat(c.redisHost() + ":" + c.redisPort() + "/" + c.redisDatabase()).isEqualTo("cache.internal:6380/3");
         assertThat(c.redisPassword()).isEqualTo("pw");
     }
+
+    /**
+     * A jid field of type bytes (or boolean) would print the same text for every record ("java.nio.HeapByteBuffer[pos=0 lim=16
+     * cap=16]", "true"): each record after the first would be skipped as a replay of the first. It is a dead letter's reason
+     * instead, as is a value that decodes to null.
+     */
+    @Test
+    void aJidThatIsNotAStringOrAWholeNumberAndANullRecordAreRefused() {
+        Schema schema = new Schema.Parser().parse("""
+                {"type":"record","name":"Binary","fields":[{"name":"id","type":"bytes"},{"name":"flag","type":"boolean"},
+                 {"name":"n","type":"long"}]}""");
+        GenericData.Record r = new GenericData.Record(schema);
+        r.put("id", ByteBuffer.wrap(new byte[16]));
+        r.put("flag", true);
+        r.put("n", 42L);
+        assertThat(new SidekiqMapping(config(Map.of("sidekiq.args", "n", "sidekiq.jid-field", "id"))).map(r).problem())
+                .contains("id (sidekiq.jid-field, the jid) is of Avro type bytes").contains("a jid must be a string or a whole number");
+        assertThat(new SidekiqMapping(config(Map.of("sidekiq.args", "n", "sidekiq.jid-field", "flag"))).map(r).problem())
+                .contains("flag (sidekiq.jid-field, the jid) is of Avro type boolean");
+        SidekiqMapping.Result byNumber = new SidekiqMapping(config(Map.of("sidekiq.args", "n", "sidekiq.jid-field", "n"))).map(r);
+        assertThat(byNumber.problem()).isNull();
+        assertThat(byNumber.push().jid()).isEqualTo("42");
+        assertThat(new SidekiqMapping(config(Map.of())).map(null).problem()).contains("decodes to null");
+    }
 }
