@@ -120,6 +120,7 @@ public final class SqlCommand {
 
         SqlScripts scripts = new SqlScripts(sqlDir, config, params);
         Path work = Files.createDirectories(Path.of("target/sluice-sql"));
+        ownerOnly(work); // the client's history and the init script hold the shards' password
         // The client reads its Flink configuration from FLINK_CONF_DIR, as in a Flink distribution; ./sluice points it here.
         Path conf = Files.createDirectories(work.resolve("conf"));
         Files.writeString(conf.resolve("config.yaml"), String.join("\n",
@@ -230,6 +231,11 @@ public final class SqlCommand {
             throw new ConfigException(option + " needs a value (see --help)");
         }
         return args[i];
+    }
+
+    /** Only the owner may list or read {@code dir} (the client's log, history and scripts are in it). */
+    private static void ownerOnly(Path dir) throws IOException {
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
     }
 
     private static Path privateFile(Path path, String content) throws IOException {

@@ -17,9 +17,11 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -46,9 +48,14 @@ class SqlCommandITCase {
                 new SubscriptionUpdate("acme", "s1", Map.of(), List.of("plan"), MINUTE_START + 3_000),
                 new SubscriptionUpdate("zeta", "s9", Map.of("level", "3"), List.of(), MINUTE_START + 4_000));
 
-        Result r = sluiceSql(stack.config(), cluster, "queries/updates-per-app-per-minute.sql", "--set", "top=5");
+        String password = "pw-" + UUID.randomUUID(); // the shards' tables carry it in their DDL; no log or output may
+        Result r = sluiceSql(stack.config(), cluster, "queries/updates-per-app-per-minute.sql", "--set", "top=5", "--shards.password", password);
 
         assertThat(r.exit).as("exit code; output:\n" + r.output).isZero();
+        assertThat(r.output).as("the client's output").doesNotContain(password);
+        assertThat(Files.readString(Path.of("target/sluice-sql/client.log"))).as("the client's log").isNotEmpty().doesNotContain(password);
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(Path.of("target/sluice-sql"))))
+                .as("its directory, which holds the history and init script (with the password)").isEqualTo("rwx------");
         // tableau rows: window_start, window_end, rank_in_minute, app_id, updates, subscriptions
         assertThat(r.output).containsPattern("\\| 2023-11-14 22:14:00\\.000 \\| 2023-11-14 22:15:00\\.000 \\|\\s+1 \\|\\s+acme \\|\\s+3 \\|\\s+2 \\|")
                 .containsPattern("\\| 2023-11-14 22:14:00\\.000 \\| 2023-11-14 22:15:00\\.000 \\|\\s+2 \\|\\s+zeta \\|\\s+1 \\|\\s+1 \\|")
