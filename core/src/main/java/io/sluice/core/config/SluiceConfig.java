@@ -270,7 +270,14 @@ public record SluiceConfig(
             for (int i = 0; i < urls.size(); i++) {
                 String url = urls.get(i);
                 if (!url.startsWith("jdbc:postgresql://")) {
-                    throw raw.invalid("shards.urls", url, "JDBC URLs starting with jdbc:postgresql:// (entry " + i + ")");
+                    throw raw.invalid("shards.urls", url.contains("@") || url.toLowerCase(java.util.Locale.ROOT).contains("password=")
+                            ? "(not shown: it may carry a password)" : url, "JDBC URLs starting with jdbc:postgresql:// (entry " + i + ")");
+                }
+                if (url.toLowerCase(java.util.Locale.ROOT).contains("password=") || url.contains("@")) {
+                    // the URL is printed (logs, the SQL tables' DDL, error messages); the password never is
+                    throw new ConfigException("entry " + i + " of shards.urls carries credentials (password= or user@); give the password in "
+                            + "shards.password or shards." + i + ".password (or the environment variable " + RawConfig.envName("shards.password")
+                            + ") and the user in shards.user instead, so it is never printed with the URL");
                 }
                 list.add(new Shard(i, url, raw.string("shards." + i + ".user", user), raw.string("shards." + i + ".password", password), timeouts));
             }

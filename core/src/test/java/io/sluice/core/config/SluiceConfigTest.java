@@ -40,6 +40,16 @@ class SluiceConfigTest {
     }
 
     @Test
+    void aShardUrlCarryingAPasswordIsRefusedWithoutPrintingIt() {
+        assertThatThrownBy(() -> load(Map.of(), "--bootstrap", "k:9092", "--registry", "http://r:8081", "--shard-urls",
+                "jdbc:postgresql://a:5432/s,jdbc:postgresql://b:5432/s?user=sluice&password=s3cret"))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("entry 1 of shards.urls carries credentials")
+                .hasMessageContaining("shards.password").hasMessageNotContaining("s3cret");
+        assertThatThrownBy(() -> load(Map.of(), "--bootstrap", "k:9092", "--registry", "http://r:8081", "--shard-urls", "postgres://u:s3cret@a/s"))
+                .isInstanceOf(ConfigException.class).hasMessageNotContaining("s3cret");
+    }
+
+    @Test
     void fileThenEnvironmentThenArgumentsWin(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("sluice.yaml");
         Files.writeString(file, """
