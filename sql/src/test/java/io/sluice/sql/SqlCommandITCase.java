@@ -54,6 +54,7 @@ class SqlCommandITCase {
         assertThat(r.exit).as("exit code; output:\n" + r.output).isZero();
         assertThat(r.output).as("the client's output").doesNotContain(password);
         assertThat(Files.readString(Path.of("target/sluice-sql/client.log"))).as("the client's log").isNotEmpty().doesNotContain(password);
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(Path.of("target/sluice-sql/client.log")))).isEqualTo("rw-------");
         assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(Path.of("target/sluice-sql"))))
                 .as("its directory, which holds the history and init script (with the password)").isEqualTo("rwx------");
         // tableau rows: window_start, window_end, rank_in_minute, app_id, updates, subscriptions

@@ -257,6 +257,10 @@ public record SluiceConfig(
      * for one shard that does not take them (coalesced per key) before it stops taking input.
      */
     public record Shards(List<Shard> list, int maxConnections, int maxPendingRows) implements Serializable {
+        /** A {@code password=} parameter, or {@code user:password@} before the host. */
+        private static final java.util.regex.Pattern CREDENTIALS_IN_URL =
+                java.util.regex.Pattern.compile("(?i)[?&;]password=|^[a-z:]*//[^/?#]*@");
+
         static Shards from(RawConfig raw) {
             List<String> urls = raw.list("shards.urls");
             if (urls.isEmpty()) {
@@ -269,11 +273,12 @@ public record SluiceConfig(
             List<Shard> list = new ArrayList<>();
             for (int i = 0; i < urls.size(); i++) {
                 String url = urls.get(i);
+                boolean credentials = CREDENTIALS_IN_URL.matcher(url).find();
                 if (!url.startsWith("jdbc:postgresql://")) {
-                    throw raw.invalid("shards.urls", url.contains("@") || url.toLowerCase(java.util.Locale.ROOT).contains("password=")
-                            ? "(not shown: it may carry a password)" : url, "JDBC URLs starting with jdbc:postgresql:// (entry " + i + ")");
+                    throw raw.invalid("shards.urls", credentials ? "(not shown: it may carry a password)" : url,
+                            "JDBC URLs starting with jdbc:postgresql:// (entry " + i + ")");
                 }
-                if (url.toLowerCase(java.util.Locale.ROOT).contains("password=") || url.contains("@")) {
+                if (credentials) {
                     // the URL is printed (logs, the SQL tables' DDL, error messages); the password never is
                     throw new ConfigException("entry " + i + " of shards.urls carries credentials (password= or user@); give the password in "
                             + "shards.password or shards." + i + ".password (or the environment variable " + RawConfig.envName("shards.password")

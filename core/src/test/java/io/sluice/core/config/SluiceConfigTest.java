@@ -47,6 +47,11 @@ class SluiceConfigTest {
                 .hasMessageContaining("shards.password").hasMessageNotContaining("s3cret");
         assertThatThrownBy(() -> load(Map.of(), "--bootstrap", "k:9092", "--registry", "http://r:8081", "--shard-urls", "postgres://u:s3cret@a/s"))
                 .isInstanceOf(ConfigException.class).hasMessageNotContaining("s3cret");
+        assertThatThrownBy(() -> load(Map.of(), "--bootstrap", "k:9092", "--registry", "http://r:8081", "--shard-urls", "jdbc:postgresql://u:s3cret@a/s"))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("entry 0 of shards.urls carries credentials").hasMessageNotContaining("s3cret");
+        SluiceConfig ok = load(Map.of(), "--bootstrap", "k:9092", "--registry", "http://r:8081", "--shard-urls",
+                "jdbc:postgresql://a:5432/s?sslmode=verify-full&sslrootcert=/etc/ca@2024.pem,jdbc:postgresql://b:5432/s?ApplicationName=a@b");
+        assertThat(ok.shards().list()).as("an @ in a parameter is no password").hasSize(2);
     }
 
     @Test

@@ -15,7 +15,9 @@ import java.util.Properties;
  * to the oldest record left. The Kafka source makes the starting initializer's reset strategy the consumer's
  * {@code auto.offset.reset}; with {@code sidekiq.start-from: latest} that was {@code latest}, so a restore whose offset
  * retention had deleted (the backlog a stopped Sidekiq leaves in Kafka) jumped to the end and skipped every push still
- * retained. Records retention deleted are gone either way; the consumer logs its reset.
+ * retained. Records retention deleted are gone either way; the consumer logs its reset (at INFO, which
+ * {@code flink-conf/log4j.properties} keeps for it). An offset past the end (a recreated topic) resets to the oldest record
+ * too, where the markers ({@code sidekiq.dedup-ttl}) skip what was enqueued before.
  */
 final class EarliestWhenOutOfRange implements OffsetsInitializer, OffsetsInitializerValidator {
     private static final long serialVersionUID = 1L;

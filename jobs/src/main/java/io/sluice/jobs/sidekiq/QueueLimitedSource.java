@@ -141,10 +141,10 @@ public final class QueueLimitedSource<T, S extends SourceSplit, E> extends Forwa
         }
 
         /**
-         * Why the job must stop for Redis' error {@code message} (to LLEN {@code key}, or to AUTH when {@code key} is null),
-         * or null for an error a retry can outlast (a restart's LOADING, a failover's READONLY, a dropped connection). A queue
-         * key of another type, or a refused password, never heals: waiting for it would hold every queue's records in Kafka
-         * for ever, as if Sidekiq were slow.
+         * Why the job must stop for Redis' error {@code message} (to LLEN {@code key}, or to AUTH or SELECT when {@code key} is
+         * null), or null for an error a retry can outlast (a restart's LOADING, a failover's READONLY, BUSY, a dropped
+         * connection). A queue key of another type, a refused password, an ACL without the commands, a database that does not
+         * exist never heal: waiting for them would hold every queue's records in Kafka for ever, as if Sidekiq were slow.
          */
         static String refusal(String message, String key) {
             if (message.contains("WRONGTYPE") && key != null) {
@@ -152,9 +152,16 @@ public final class QueueLimitedSource<T, S extends SourceSplit, E> extends Forwa
                         + message + ". Remove or rename it, or choose other queues (sidekiq.queue, sidekiq.overrides)";
             }
             if (message.contains("NOAUTH") || message.contains("WRONGPASS") || message.contains("invalid password")
-                    || message.contains("without any password configured")) {
+                    || message.contains("without any password configured") || message.contains("no password is set")) {
                 return "Redis refused the Sidekiq bridge's credentials: " + message + ". Check sidekiq.redis-password (or "
                         + "SLUICE_SIDEKIQ_REDIS_PASSWORD) against the server's requirepass or ACL user";
+            }
+            if (message.contains("NOPERM")) {
+                return "Redis' ACL does not let the Sidekiq bridge's user run what it needs: " + message + ". Grant it LLEN, EVALSHA, "
+                        + "SCRIPT LOAD and the queue:*, queues and marker keys, or use another user";
+            }
+            if (message.contains("DB index is out of range")) {
+                return "the database sidekiq.redis-url names does not exist on this Redis (" + message + "); fix its number (redis://host:port/<db>)";
             }
             return null;
         }

@@ -8,6 +8,7 @@ import org.apache.flink.avro.shaded.org.apache.avro.generic.GenericFixed;
 import org.apache.flink.avro.shaded.org.apache.avro.generic.GenericRecord;
 
 import java.io.Serializable;
+import java.util.HexFormat;
 import java.math.BigDecimal;
 import java.nio.ByteBuffer;
 import java.util.Collection;
@@ -47,14 +48,11 @@ public final class SidekiqMapping implements Serializable {
             return problem("its " + config.jidField() + " (sidekiq.jid-field, the jid) is " + (jidValue == MISSING ? "not in schema " + schema.getFullName()
                     : "empty") + ": without it a replay could not be told from a new job");
         }
-        if (!(jidValue instanceof CharSequence || jidValue instanceof Long || jidValue instanceof Integer)) {
-            // bytes print as the buffer's class and size, a boolean has two values: every such jid would be the same few
-            // markers, and every record after the first a skipped "replay"
-            return problem("its " + config.jidField() + " (sidekiq.jid-field, the jid) is of Avro type "
-                    + schema.getField(config.jidField()).schema().getType().getName() + " (" + jidValue.getClass().getSimpleName()
-                    + "); a jid must be a string or a whole number, so that each job has its own");
+        if (jidValue instanceof Boolean) { // two values: every record after the first two would be a skipped "replay"
+            return problem("its " + config.jidField() + " (sidekiq.jid-field, the jid) is a boolean; a jid must tell each job from every other");
         }
-        String jid = jidValue.toString();
+        // bytes as lowercase hex: a ByteBuffer's own text is its class and size, the same for every record of a length
+        String jid = jidValue instanceof ByteBuffer bytes ? HexFormat.of().formatHex(bytesOf(bytes)) : jidValue.toString();
         if (jid.length() > MAX_JID_LENGTH) {
             return problem("its " + config.jidField() + " is " + jid.length() + " characters, over " + MAX_JID_LENGTH);
         }
@@ -104,6 +102,12 @@ public final class SidekiqMapping implements Serializable {
     }
 
     private static final Object MISSING = new Object();
+
+    private static byte[] bytesOf(ByteBuffer b) {
+        byte[] out = new byte[b.remaining()];
+        b.duplicate().get(out);
+        return out;
+    }
 
     private static Object field(GenericRecord r, String name) {
         return r.getSchema().getField(name) == null ? MISSING : r.get(name);

@@ -28,16 +28,20 @@ final class SidekiqRecords implements KafkaRecordDeserializationSchema<Decoded<S
 
     @Override
     public void deserialize(ConsumerRecord<byte[], byte[]> record, Collector<Decoded<SidekiqPush>> out) {
-        SidekiqMapping.Result job;
+        GenericRecord value;
         try {
-            job = mapping.map(decoder.decode(record.value()));
+            value = decoder.decode(record.value()); // a registry that does not answer throws on: the job restarts and retries
         } catch (RegistryDecoder.Failure f) {
             out.collect(Decoded.dead(deadLetter(record, "decode", f.kind() + ": " + f.getMessage())));
             return;
         } catch (StackOverflowError deep) { // a recursive schema's record nested deeper than the decoder's stack
             out.collect(Decoded.dead(deadLetter(record, "decode", "undecodable: the record nests too deeply to decode")));
             return;
-        } catch (RuntimeException unforeseen) { // a record no check above foresaw: a dead letter, not a restart that reads it again
+        }
+        SidekiqMapping.Result job;
+        try {
+            job = mapping.map(value);
+        } catch (RuntimeException unforeseen) { // a record the mapping's checks did not foresee: a dead letter, not a restart that reads it again
             out.collect(Decoded.dead(deadLetter(record, "sidekiq", "could not be made a job: " + unforeseen)));
             return;
         }

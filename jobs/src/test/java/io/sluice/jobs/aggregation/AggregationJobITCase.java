@@ -462,7 +462,8 @@ class AggregationJobITCase {
      * topic is read from its beginning, not from the group's committed offset past the definition.
      */
     @Test
-    void aStartWithoutStateWhereTheGroupHasCommittedOffsetsIsRefusedUnlessAllowedAndThenKeepsItsCampaigns(TestStack base) throws Exception {
+    void aStartWithoutStateWhereTheGroupHasCommittedOffsetsIsRefusedUnlessAllowedAndThenKeepsItsCampaigns(TestStack base, @InjectMiniCluster MiniCluster cluster)
+            throws Exception {
         TestStack stack = base.fresh(Map.of("kafka.partitions", "1", "aggregation.parallelism", "1", "aggregation.emit-interval", "100ms"));
         stack.send(new Campaign("welcome", "app", "signup", 1, 10 * MINUTE, "hi", 100, true));
         JobClient first = startUnbounded(stack, AggregationJob.sink(stack.config()));
@@ -485,6 +486,8 @@ class AggregationJobITCase {
         TestStack allowed = stack.with(Map.of("aggregation.allow-stateless-start", "true"));
         JobClient third = startUnbounded(allowed, AggregationJob.sink(allowed.config()));
         try {
+            // the definition is read again from the beginning of campaigns (before, never: the count stayed 0)
+            awaitMetric(new FlinkRest(cluster.getRestAddress().get()), third, "activeCampaigns", 1);
             allowed.send(new UserEvent("app", "u2", "open", EPOCH + 2_000, 1.0, null), new UserEvent("app", "u3", "signup", EPOCH + 3_000, null, null));
             awaitRows(allowed, r -> r.containsKey(key("app", "u2", "open", EPOCH)), "the allowed stateless start counting");
             assertThat(pushes(awaitPushJobs(allowed, 1))).as("the campaign defined before the start without state still pushes")

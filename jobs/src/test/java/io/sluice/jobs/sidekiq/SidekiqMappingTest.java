@@ -127,26 +127,66 @@ class SidekiqMappingTest {
     }
 
     /**
-     * A jid field of type bytes (or boolean) would print the same text for every record ("java.nio.HeapByteBuffer[pos=0 lim=16
-     * cap=16]", "true"): each record after the first would be skipped as a replay of the first. It is a dead letter's reason
-     * instead, as is a value that decodes to null.
+     * A jid field of type bytes printed the same text for every record ("java.nio.HeapByteBuffer[pos=0 lim=16 cap=16]"), so
+     * each record after the first was skipped as a replay of it: bytes are hex now. A boolean jid is a dead letter's reason,
+     * as is a value that decodes to null.
      */
     @Test
-    void aJidThatIsNotAStringOrAWholeNumberAndANullRecordAreRefused() {
+    void aBytesJidIsItsHexABooleanJidAndANullRecordAreRefused() {
         Schema schema = new Schema.Parser().parse("""
                 {"type":"record","name":"Binary","fields":[{"name":"id","type":"bytes"},{"name":"flag","type":"boolean"},
                  {"name":"n","type":"long"}]}""");
         GenericData.Record r = new GenericData.Record(schema);
-        r.put("id", ByteBuffer.wrap(new byte[16]));
+        r.put("id", ByteBuffer.wrap(new byte[] {0x01, (byte) 0xab, 0x7f}));
         r.put("flag", true);
         r.put("n", 42L);
-        assertThat(new SidekiqMapping(config(Map.of("sidekiq.args", "n", "sidekiq.jid-field", "id"))).map(r).problem())
-                .contains("id (sidekiq.jid-field, the jid) is of Avro type bytes").contains("a jid must be a string or a whole number");
+        SidekiqMapping.Result byBytes = new SidekiqMapping(config(Map.of("sidekiq.args", "n", "sidekiq.jid-field", "id"))).map(r);
+        assertThat(byBytes.problem()).isNull();
+        assertThat(byBytes.push().jid()).isEqualTo("01ab7f");
+        r.put("id", ByteBuffer.wrap(new byte[] {0x01, (byte) 0xab, 0x7e}));
+        assertThat(new SidekiqMapping(config(Map.of("sidekiq.args", "n", "sidekiq.jid-field", "id"))).map(r).push().jid())
+                .as("another value of the same length, another jid").isEqualTo("01ab7e");
         assertThat(new SidekiqMapping(config(Map.of("sidekiq.args", "n", "sidekiq.jid-field", "flag"))).map(r).problem())
-                .contains("flag (sidekiq.jid-field, the jid) is of Avro type boolean");
+                .contains("flag (sidekiq.jid-field, the jid) is a boolean");
         SidekiqMapping.Result byNumber = new SidekiqMapping(config(Map.of("sidekiq.args", "n", "sidekiq.jid-field", "n"))).map(r);
         assertThat(byNumber.problem()).isNull();
         assertThat(byNumber.push().jid()).isEqualTo("42");
         assertThat(new SidekiqMapping(config(Map.of())).map(null).problem()).contains("decodes to null");
+    }
+
+    /**
+     * A registry that refuses the lookup (401) is not the record's fault: the source throws, the job restarts and asks
+     * again, and no good push becomes a dead letter that the next checkpoint would commit past.
+     */
+    @Test
+    void aRegistryThatRefusesFailsTheSourceInsteadOfDeadLetteringTheRecord() throws Exception {
+        com.sun.net.httpserver.HttpServer refusing = com.sun.net.httpserver.HttpServer.create(new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+        refusing.createContext("/", exchange -> {
+            byte[] body = "{\"error_code\":401,\"message\":\"Unauthorized\"}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            exchange.sendResponseHeaders(401, body.length);
+            exchange.getResponseBody().write(body);
+            exchange.close();
+        });
+        refusing.start();
+        try {
+            SidekiqRecords records = new SidekiqRecords("http://127.0.0.1:" + refusing.getAddress().getPort(), new SidekiqMapping(config(Map.of())));
+            byte[] value = new io.sluice.core.avro.ConfluentWire(7, SluiceAvro.PUSH_JOB.schema())
+                    .encode(SluiceAvro.PUSH_JOB.toAvro(new PushJob("j1", "app-1", "u", "c", "m", 1L)));
+            java.util.List<io.sluice.jobs.common.Decoded<SidekiqPush>> out = new java.util.ArrayList<>();
+            assertThatThrownBy(() -> records.deserialize(new org.apache.kafka.clients.consumer.ConsumerRecord<>("push-queue", 0, 5L, null, value),
+                    new org.apache.flink.util.Collector<>() {
+                        @Override
+                        public void collect(io.sluice.jobs.common.Decoded<SidekiqPush> d) {
+                            out.add(d);
+                        }
+
+                        @Override
+                        public void close() {
+                        }
+                    })).isInstanceOf(java.io.UncheckedIOException.class).hasMessageContaining("did not answer for schema id 7");
+            assertThat(out).as("nothing emitted, no dead letter").isEmpty();
+        } finally {
+            refusing.stop(0);
+        }
     }
 }
