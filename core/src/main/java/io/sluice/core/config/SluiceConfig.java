@@ -257,9 +257,9 @@ public record SluiceConfig(
      * for one shard that does not take them (coalesced per key) before it stops taking input.
      */
     public record Shards(List<Shard> list, int maxConnections, int maxPendingRows) implements Serializable {
-        /** A {@code password=} parameter, or {@code user:password@} before the host. */
+        /** A {@code password=} or {@code sslpassword=} parameter, or {@code user@} or {@code user:password@} before the host. */
         private static final java.util.regex.Pattern CREDENTIALS_IN_URL =
-                java.util.regex.Pattern.compile("(?i)[?&;]password=|^[a-z:]*//[^/?#]*@");
+                java.util.regex.Pattern.compile("(?i)[?&;](ssl)?password=|^[a-z0-9+.:-]*//[^/?#]*@");
 
         static Shards from(RawConfig raw) {
             List<String> urls = raw.list("shards.urls");
@@ -274,15 +274,18 @@ public record SluiceConfig(
             for (int i = 0; i < urls.size(); i++) {
                 String url = urls.get(i);
                 boolean credentials = CREDENTIALS_IN_URL.matcher(url).find();
-                if (!url.startsWith("jdbc:postgresql://")) {
-                    throw raw.invalid("shards.urls", credentials ? "(not shown: it may carry a password)" : url,
+                if (!url.startsWith("jdbc:postgresql://")) { // not shown if it might hold a password in any syntax (libpq, SQLAlchemy)
+                    throw raw.invalid("shards.urls", url.contains("@") || url.toLowerCase(java.util.Locale.ROOT).contains("password")
+                                    ? "(not shown: it may carry a password)" : url,
                             "JDBC URLs starting with jdbc:postgresql:// (entry " + i + ")");
                 }
                 if (credentials) {
                     // the URL is printed (logs, the SQL tables' DDL, error messages); the password never is
-                    throw new ConfigException("entry " + i + " of shards.urls carries credentials (password= or user@); give the password in "
+                    throw new ConfigException("entry " + i + " of shards.urls carries credentials (a password= or sslpassword= parameter, or user@ "
+                            + "before the host); give the password in "
                             + "shards.password or shards." + i + ".password (or the environment variable " + RawConfig.envName("shards.password")
-                            + ") and the user in shards.user instead, so it is never printed with the URL");
+                            + ") and the user in shards.user instead, so it is never printed with the URL (sslpassword, the client key's "
+                            + "passphrase, has no setting of its own: give the shard a key without one, in a file only the job's user can read)");
                 }
                 list.add(new Shard(i, url, raw.string("shards." + i + ".user", user), raw.string("shards." + i + ".password", password), timeouts));
             }

@@ -49,6 +49,12 @@ class SluiceConfigTest {
                 .isInstanceOf(ConfigException.class).hasMessageNotContaining("s3cret");
         assertThatThrownBy(() -> load(Map.of(), "--bootstrap", "k:9092", "--registry", "http://r:8081", "--shard-urls", "jdbc:postgresql://u:s3cret@a/s"))
                 .isInstanceOf(ConfigException.class).hasMessageContaining("entry 0 of shards.urls carries credentials").hasMessageNotContaining("s3cret");
+        assertThatThrownBy(() -> load(Map.of(), "--bootstrap", "k:9092", "--registry", "http://r:8081", "--shard-urls",
+                "jdbc:postgresql://a/s?sslmode=verify-full&sslpassword=s3cret")).hasMessageContaining("sslpassword").hasMessageNotContaining("s3cret");
+        for (String notJdbc : new String[] {"postgresql+psycopg2://u:s3cret@h/db", "host=h password=s3cret dbname=d"}) {
+            assertThatThrownBy(() -> load(Map.of(), "--bootstrap", "k:9092", "--registry", "http://r:8081", "--shard-urls", notJdbc))
+                    .as(notJdbc).hasMessageContaining("jdbc:postgresql://").hasMessageNotContaining("s3cret");
+        }
         SluiceConfig ok = load(Map.of(), "--bootstrap", "k:9092", "--registry", "http://r:8081", "--shard-urls",
                 "jdbc:postgresql://a:5432/s?sslmode=verify-full&sslrootcert=/etc/ca@2024.pem,jdbc:postgresql://b:5432/s?ApplicationName=a@b");
         assertThat(ok.shards().list()).as("an @ in a parameter is no password").hasSize(2);

@@ -44,15 +44,16 @@ public final class SidekiqMapping implements Serializable {
         }
         Schema schema = r.getSchema();
         Object jidValue = field(r, config.jidField());
-        if (jidValue == MISSING || jidValue == null || jidValue.toString().isEmpty()) {
+        // bytes as lowercase hex: a ByteBuffer's own text is its class and size, the same for every record of a length
+        String jid = jidValue == MISSING || jidValue == null ? ""
+                : jidValue instanceof ByteBuffer bytes ? HexFormat.of().formatHex(bytesOf(bytes)) : jidValue.toString();
+        if (jid.isEmpty()) {
             return problem("its " + config.jidField() + " (sidekiq.jid-field, the jid) is " + (jidValue == MISSING ? "not in schema " + schema.getFullName()
                     : "empty") + ": without it a replay could not be told from a new job");
         }
         if (jidValue instanceof Boolean) { // two values: every record after the first two would be a skipped "replay"
             return problem("its " + config.jidField() + " (sidekiq.jid-field, the jid) is a boolean; a jid must tell each job from every other");
         }
-        // bytes as lowercase hex: a ByteBuffer's own text is its class and size, the same for every record of a length
-        String jid = jidValue instanceof ByteBuffer bytes ? HexFormat.of().formatHex(bytesOf(bytes)) : jidValue.toString();
         if (jid.length() > MAX_JID_LENGTH) {
             return problem("its " + config.jidField() + " is " + jid.length() + " characters, over " + MAX_JID_LENGTH);
         }

@@ -146,6 +146,9 @@ class SidekiqMappingTest {
         r.put("id", ByteBuffer.wrap(new byte[] {0x01, (byte) 0xab, 0x7e}));
         assertThat(new SidekiqMapping(config(Map.of("sidekiq.args", "n", "sidekiq.jid-field", "id"))).map(r).push().jid())
                 .as("another value of the same length, another jid").isEqualTo("01ab7e");
+        r.put("id", ByteBuffer.wrap(new byte[0]));
+        assertThat(new SidekiqMapping(config(Map.of("sidekiq.args", "n", "sidekiq.jid-field", "id"))).map(r).problem())
+                .as("no bytes: no jid").contains("id (sidekiq.jid-field, the jid) is empty");
         assertThat(new SidekiqMapping(config(Map.of("sidekiq.args", "n", "sidekiq.jid-field", "flag"))).map(r).problem())
                 .contains("flag (sidekiq.jid-field, the jid) is a boolean");
         SidekiqMapping.Result byNumber = new SidekiqMapping(config(Map.of("sidekiq.args", "n", "sidekiq.jid-field", "n"))).map(r);
